@@ -1,0 +1,98 @@
+"""What an action is: declared parameters, a context, and a ``run`` that returns its outputs.
+
+Actions are plain objects registered by id in :mod:`feaas.actions.registry`. The engine converts
+inputs to the declared ptypes (applying defaults) before ``run`` and turns the returned outputs, or
+the raised :class:`ActionFailed`, into a ``Receipt``.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, Protocol
+
+from feaas.objects import ParameterType as PT
+
+
+@dataclass(frozen=True)
+class Param:
+    """One declared input or output of an action."""
+
+    name: str
+    ptype: int = PT.STRING
+    optional: bool = False
+    default: Any = None
+    label: str = ""
+    hint: str = ""
+
+
+class ActionFailed(Exception):
+    """Raised by an action to fail with a message meant for the user."""
+
+
+class ActionCancelled(ActionFailed):
+    """Raised when an action stops because the job was cancelled or interrupted."""
+
+
+class Storage(Protocol):
+    """The user's namespace-scoped view of the bucket and the documents table.
+
+    Every key and object id is checked after normalisation; anything outside
+    ``{hostname}/{username}/`` raises :class:`feaas.errors.NamespaceViolation`.
+    """
+
+    namespace: str
+
+    def check_key(self, key: str) -> str: ...
+    def get_bytes(self, key: str) -> bytes: ...
+    def put_bytes(self, key: str, data: bytes, content_type: str | None = None) -> None: ...
+    def download(self, key: str, path: Path) -> None: ...
+    def upload(self, path: Path, key: str, content_type: str | None = None) -> None: ...
+    def copy(self, src_key: str, dest_key: str) -> None: ...
+    def exists(self, key: str) -> bool: ...
+    def size(self, key: str) -> int: ...
+    def delete(self, key: str) -> None: ...
+    def list_keys(self, prefix: str) -> Iterator[str]: ...
+    def get_document(self, object_id: str) -> dict[str, Any] | None: ...
+    def update_document(self, object_id: str, values: Mapping[str, Any]) -> None: ...
+
+
+def _ignore_progress(_fraction: float) -> None:
+    return None
+
+
+@dataclass
+class ActionContext:
+    """Everything an action may touch. Nothing else: no settings, no raw clients."""
+
+    storage: Storage
+    tmp_dir: Path
+    cancel: threading.Event
+    log: logging.Logger | logging.LoggerAdapter[logging.Logger]
+    report_progress: Callable[[float], None] = _ignore_progress
+    memory_limit_mb: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def check_cancelled(self) -> None:
+        """Raise :class:`ActionCancelled` when the job was asked to stop."""
+        if self.cancel.is_set():
+            raise ActionCancelled("action stopped: the job was cancelled or interrupted")
+
+
+class Action:
+    """Base class for actions. Subclasses set the class attributes and implement ``run``."""
+
+    id: ClassVar[str]
+    aliases: ClassVar[tuple[str, ...]] = ()
+    description: ClassVar[str] = ""
+    inputs: ClassVar[tuple[Param, ...]] = ()
+    outputs: ClassVar[tuple[Param, ...]] = ()
+    #: True for actions such as ``sys.debug.echo`` that take any input names.
+    accepts_any_inputs: ClassVar[bool] = False
+
+    def run(self, ctx: ActionContext, inputs: dict[str, Any]) -> dict[str, Any]:
+        """Do the work; return output name → Python value. Raise :class:`ActionFailed` to fail."""
+        raise NotImplementedError

@@ -1,0 +1,58 @@
+"""The worker's exception tree. Every error carries a message a user can act on.
+
+``Interrupted`` derives from ``BaseException`` so that ``except Exception`` in action code
+cannot swallow a shutdown.
+"""
+
+from __future__ import annotations
+
+
+class WorkerError(Exception):
+    """Root of the worker's own errors."""
+
+
+class ConfigError(WorkerError):
+    """Configuration is missing or invalid (exit 2)."""
+
+
+class JobNotClaimable(WorkerError):
+    """The job does not exist, is finished, or is held by another live task (exit 3)."""
+
+
+class LeaseLost(JobNotClaimable):
+    """Another task took the job over; this task must stop without writing."""
+
+
+class JobFailed(WorkerError):
+    """The job must end FAILED with this message (exit 1)."""
+
+
+class InvalidScript(JobFailed):
+    """The script cannot run; the message lists every problem found."""
+
+
+class Cancelled(JobFailed):
+    """The user asked to cancel the job."""
+
+    def __init__(self) -> None:
+        super().__init__("Job was cancelled by user")
+
+
+class DeadlineExceeded(JobFailed):
+    """The job ran past its deadline."""
+
+
+class NamespaceViolation(WorkerError):
+    """A key or object id points outside the user's namespace."""
+
+
+class StorageError(WorkerError):
+    """DynamoDB or S3 refused or failed a request after retries."""
+
+
+class Interrupted(BaseException):
+    """SIGTERM or SIGINT: stop, save, leave the job resumable (exit 75)."""
+
+    def __init__(self, signal_name: str) -> None:
+        super().__init__(signal_name)
+        self.signal_name = signal_name
