@@ -1,0 +1,39 @@
+"""``vendor.ffmpeg.probe``: what a media file contains."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from feaas.actions.base import Action, ActionContext, Param
+from feaas.objects import ParameterType as PT
+from src.actions.ffmpeg.runner import legacy_aliases, probe, workspace
+
+
+class Probe(Action):
+    id = "vendor.ffmpeg.probe"
+    aliases = legacy_aliases("probe", "Probe")
+    description = (
+        "Read a media file's properties with ffprobe. Input `key`. Outputs: `duration` (s), `width`, "
+        "`height`, `codec` (video codec), `audio_codec`, `fps`, `bitrate` (bit/s), `format` "
+        "(container); missing values are 0 or empty."
+    )
+    inputs = (Param("key", PT.KEY, label="Media file"),)
+    outputs = (
+        Param("duration", PT.FLOAT), Param("width", PT.INTEGER), Param("height", PT.INTEGER),
+        Param("codec"), Param("audio_codec"), Param("fps", PT.FLOAT), Param("bitrate", PT.INTEGER),
+        Param("format"),
+    )
+
+    def run(self, ctx: ActionContext, inputs: dict[str, Any]) -> dict[str, Any]:
+        with workspace(ctx) as ws:
+            info = probe(ws.fetch(inputs.get("key", "")))
+        return {
+            "duration": round(info.duration_s or 0.0, 3),
+            "width": info.width or 0,
+            "height": info.height or 0,
+            "codec": info.video_codec,
+            "audio_codec": info.audio_codec,
+            "fps": info.fps or 0.0,
+            "bitrate": info.bitrate or 0,
+            "format": info.format_name,
+        }
