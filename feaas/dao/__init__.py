@@ -1,0 +1,20 @@
+"""The only code that talks to DynamoDB and S3."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from feaas.dao.blobs import BlobNotFound, Blobs
+from feaas.dao.clients import AwsClients, make_clients
+from feaas.dao.docs import ConditionFailed, Documents, Update
+from feaas.dao.streams import Streams
+
+__all__ = ["Dao", "BlobNotFound", "Blobs", "AwsClients", "make_clients", "ConditionFailed", "Documents",
+           "Update", "Streams"]
+
+
+@dataclass(frozen=True)
+class Dao:
+    docs: Documents
+    streams: Streams
+    blobs: Blobs

@@ -1,0 +1,105 @@
+"""The user's namespace-scoped storage: every key and document id is checked before any request."""
+
+from __future__ import annotations
+
+import posixpath
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from feaas.dao import Blobs, ConditionFailed, Documents, Update
+from feaas.errors import NamespaceViolation
+
+_PROTECTED_ATTRIBUTES = ("owner",)
+
+
+def namespace_for(hostname: str, username: str) -> str:
+    return f"{hostname}/{username}/"
+
+
+def normalise_key(key: Any, namespace: str, *, prefix: bool = False) -> str:
+    """The key as it will be used, or :class:`NamespaceViolation` when it leaves ``namespace``.
+
+    ``..``, ``.``, repeated and leading slashes are resolved first, so they cannot escape.
+    """
+    if not isinstance(key, str) or not key.strip():
+        raise NamespaceViolation(f"key {key!r} is empty or not text")
+    if any(ord(ch) < 32 for ch in key):
+        raise NamespaceViolation(f"key {key!r} contains control characters")
+    cleaned = posixpath.normpath("/" + key).lstrip("/")
+    if prefix and (key.endswith("/") or cleaned + "/" == namespace):
+        cleaned += "/"
+    inside = cleaned.startswith(namespace) and (prefix or len(cleaned) > len(namespace))
+    if not inside:
+        raise NamespaceViolation(f"key {key!r} is outside your namespace {namespace!r}")
+    return cleaned
+
+
+def check_object_id(object_id: Any, namespace: str) -> str:
+    if not isinstance(object_id, str) or not object_id.startswith(namespace):
+        raise NamespaceViolation(f"document {object_id!r} is outside your namespace {namespace!r}")
+    if ".." in object_id.split("/") or "//" in object_id or any(ord(ch) < 32 for ch in object_id):
+        raise NamespaceViolation(f"document id {object_id!r} is not a plain id")
+    return object_id
+
+
+class UserStorage:
+    """Implements :class:`feaas.actions.base.Storage` over the shared bucket and documents table."""
+
+    def __init__(self, blobs: Blobs, docs: Documents, namespace: str) -> None:
+        if not namespace.endswith("/") or namespace.count("/") < 2:
+            raise ValueError(f"namespace {namespace!r} must look like 'hostname/username/'")
+        self.blobs = blobs
+        self.docs = docs
+        self.namespace = namespace
+
+    def check_key(self, key: str) -> str:
+        return normalise_key(key, self.namespace)
+
+    def check_prefix(self, prefix: str) -> str:
+        return normalise_key(prefix, self.namespace, prefix=True)
+
+    def get_bytes(self, key: str) -> bytes:
+        return self.blobs.get_bytes(self.check_key(key))
+
+    def put_bytes(self, key: str, data: bytes, content_type: str | None = None) -> None:
+        self.blobs.put_bytes(self.check_key(key), data, content_type)
+
+    def download(self, key: str, path: Path) -> None:
+        self.blobs.download(self.check_key(key), path)
+
+    def upload(self, path: Path, key: str, content_type: str | None = None) -> None:
+        self.blobs.upload(path, self.check_key(key), content_type)
+
+    def copy(self, src_key: str, dest_key: str) -> None:
+        self.blobs.copy(self.check_key(src_key), self.check_key(dest_key))
+
+    def exists(self, key: str) -> bool:
+        return self.blobs.exists(self.check_key(key))
+
+    def size(self, key: str) -> int:
+        return self.blobs.size(self.check_key(key))
+
+    def delete(self, key: str) -> None:
+        self.blobs.delete(self.check_key(key))
+
+    def list_keys(self, prefix: str) -> Iterator[str]:
+        return self.blobs.list_keys(self.check_prefix(prefix))
+
+    def get_document(self, object_id: str) -> dict[str, Any] | None:
+        return self.docs.get(check_object_id(object_id, self.namespace))
+
+    def update_document(self, object_id: str, values: Mapping[str, Any]) -> None:
+        """Set the named attributes of an existing document (never its key, owner, or a job)."""
+        check_object_id(object_id, self.namespace)
+        if "/job." in object_id:
+            raise NamespaceViolation(f"document {object_id!r} is a job record; actions cannot change jobs")
+        bad = [k for k in values if k in (self.docs.key_attribute, *_PROTECTED_ATTRIBUTES) or not k]
+        if bad:
+            raise NamespaceViolation(f"attributes {bad} cannot be changed")
+        if not values:
+            return
+        try:
+            self.docs.update(object_id, Update(set=dict(values)))
+        except ConditionFailed:
+            raise KeyError(f"document {object_id!r} does not exist") from None

@@ -1,0 +1,192 @@
+"""The documents table: get, conditional update of named attributes, owner-index pages.
+
+This is the only code that sends requests to the documents table. Whole-item writes exist only
+for creating new documents (``put_new``); state changes are always ``update``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from feaas.dao.codec import from_dynamo, to_dynamo, to_dynamo_value
+from feaas.errors import StorageError
+
+
+class ConditionFailed(Exception):
+    """The condition of a write did not hold. ``old`` is the item as it was (None: no item)."""
+
+    def __init__(self, old: dict[str, Any] | None) -> None:
+        super().__init__("condition not met")
+        self.old = old
+
+
+@dataclass
+class Update:
+    """A conditional UpdateItem of named attributes, built without string juggling by callers.
+
+    ``condition`` may use the placeholders it adds itself through :meth:`name` and :meth:`value`.
+    """
+
+    set: dict[str, Any] = field(default_factory=dict)
+    set_if_absent: dict[str, Any] = field(default_factory=dict)
+    add: dict[str, int | float] = field(default_factory=dict)
+    remove: list[str] = field(default_factory=list)
+    condition: str | None = None
+    names: dict[str, str] = field(default_factory=dict)
+    values: dict[str, Any] = field(default_factory=dict)
+
+    def name(self, attribute: str) -> str:
+        """Placeholder for a top-level attribute name (safe for reserved words)."""
+        placeholder = f"#n{len(self.names)}"
+        for existing, attr in self.names.items():
+            if attr == attribute:
+                return existing
+        self.names[placeholder] = attribute
+        return placeholder
+
+    def value(self, value: Any) -> str:
+        placeholder = f":v{len(self.values)}"
+        self.values[placeholder] = value
+        return placeholder
+
+    def expression(self) -> str:
+        sets = [f"{self.name(k)} = {self.value(v)}" for k, v in self.set.items()]
+        sets += [f"{self.name(k)} = if_not_exists({self.name(k)}, {self.value(v)})"
+                 for k, v in self.set_if_absent.items()]
+        parts = []
+        if sets:
+            parts.append("SET " + ", ".join(sets))
+        if self.add:
+            parts.append("ADD " + ", ".join(f"{self.name(k)} {self.value(v)}" for k, v in self.add.items()))
+        if self.remove:
+            parts.append("REMOVE " + ", ".join(self.name(k) for k in self.remove))
+        return " ".join(parts)
+
+
+def storage_error(exc: Exception, what: str) -> StorageError:
+    """One readable message for a failed AWS call (after botocore's retries)."""
+    if isinstance(exc, ClientError):
+        err = exc.response.get("Error", {})
+        return StorageError(f"{what} failed: {err.get('Code', 'Error')}: {err.get('Message', '')}".rstrip(": "))
+    return StorageError(f"{what} failed: {exc}")
+
+
+class Documents:
+    def __init__(self, client: Any, table: str, key_attribute: str, owner_index: str) -> None:
+        self.client = client
+        self.table = table
+        self.key_attribute = key_attribute
+        self.owner_index = owner_index
+
+    def _key(self, object_id: str) -> dict[str, Any]:
+        return {self.key_attribute: {"S": object_id}}
+
+    def get(self, object_id: str, *, consistent: bool = True) -> dict[str, Any] | None:
+        try:
+            resp = self.client.get_item(TableName=self.table, Key=self._key(object_id), ConsistentRead=consistent)
+        except (ClientError, BotoCoreError) as exc:
+            raise storage_error(exc, f"reading {object_id}") from exc
+        item = resp.get("Item")
+        return from_dynamo(item) if item else None
+
+    def update(
+        self, object_id: str, update: Update, *, returns: str = "NONE", must_exist: bool = True
+    ) -> dict[str, Any] | None:
+        """Apply ``update``; raise :class:`ConditionFailed` (with the old item) when its condition fails.
+
+        ``must_exist`` adds ``attribute_exists(key)`` so an update never creates a document.
+        """
+        expression = update.expression()
+        conditions = [f"({update.condition})"] if update.condition else []
+        if must_exist:
+            conditions.insert(0, f"attribute_exists({update.name(self.key_attribute)})")
+        kwargs: dict[str, Any] = {
+            "TableName": self.table,
+            "Key": self._key(object_id),
+            "UpdateExpression": expression,
+            "ExpressionAttributeNames": update.names,
+            "ReturnValues": returns,
+        }
+        if update.values:
+            kwargs["ExpressionAttributeValues"] = {k: to_dynamo_value(v) for k, v in update.values.items()}
+        if conditions:
+            kwargs["ConditionExpression"] = " AND ".join(conditions)
+            kwargs["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
+        try:
+            resp = self.client.update_item(**kwargs)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                old = exc.response.get("Item")
+                raise ConditionFailed(from_dynamo(old) if old else None) from None
+            raise storage_error(exc, f"updating {object_id}") from exc
+        except BotoCoreError as exc:
+            raise storage_error(exc, f"updating {object_id}") from exc
+        attrs = resp.get("Attributes")
+        return from_dynamo(attrs) if attrs else None
+
+    def put_new(self, item: Mapping[str, Any]) -> None:
+        """Create a document that must not exist yet (used by launchers and tests)."""
+        try:
+            self.client.put_item(
+                TableName=self.table,
+                Item=to_dynamo(item),
+                ConditionExpression="attribute_not_exists(#k)",
+                ExpressionAttributeNames={"#k": self.key_attribute},
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                raise ConditionFailed(None) from None
+            raise storage_error(exc, f"creating {item.get(self.key_attribute)}") from exc
+
+    def owner_pages(
+        self, owner: str, *, page_size: int = 500, start_key: Mapping[str, Any] | None = None
+    ) -> Iterator[tuple[list[dict[str, Any]], dict[str, Any] | None]]:
+        """Query the owner index page by page: yields ``(items, last_evaluated_key)``.
+
+        Items carry whatever the index projects (maybe only the keys).
+        """
+        kwargs: dict[str, Any] = {
+            "TableName": self.table,
+            "IndexName": self.owner_index,
+            "KeyConditionExpression": "#o = :o",
+            "ExpressionAttributeNames": {"#o": "owner"},
+            "ExpressionAttributeValues": {":o": {"S": owner}},
+            "Limit": page_size,
+        }
+        if start_key:
+            kwargs["ExclusiveStartKey"] = start_key
+        while True:
+            try:
+                resp = self.client.query(**kwargs)
+            except (ClientError, BotoCoreError) as exc:
+                raise storage_error(exc, f"listing the documents of {owner}") from exc
+            last = resp.get("LastEvaluatedKey")
+            yield [from_dynamo(i) for i in resp.get("Items", [])], last
+            if not last:
+                return
+            kwargs["ExclusiveStartKey"] = last
+
+    def batch_get(self, object_ids: Sequence[str]) -> list[dict[str, Any]]:
+        """Fetch whole documents (≤ 100 ids per request), retrying unprocessed keys. Order not kept."""
+        found: list[dict[str, Any]] = []
+        for start in range(0, len(object_ids), 100):
+            keys = [self._key(i) for i in dict.fromkeys(object_ids[start:start + 100])]
+            request: dict[str, Any] = {self.table: {"Keys": keys, "ConsistentRead": True}}
+            for attempt in range(20):
+                try:
+                    resp = self.client.batch_get_item(RequestItems=request)
+                except (ClientError, BotoCoreError) as exc:
+                    raise storage_error(exc, "reading documents") from exc
+                found += [from_dynamo(i) for i in resp.get("Responses", {}).get(self.table, [])]
+                request = resp.get("UnprocessedKeys") or {}
+                if not request:
+                    break
+                time.sleep(min(2.0, 0.05 * 2 ** attempt))  # DynamoDB asks callers to back off here
+            else:
+                raise StorageError("reading documents failed: keys stayed unprocessed")
+        return found

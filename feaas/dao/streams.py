@@ -1,0 +1,76 @@
+"""The streams table: append rows that never overwrite another, read a stream page by page."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from feaas.dao.codec import from_dynamo, to_dynamo
+from feaas.dao.docs import storage_error
+
+
+class Streams:
+    def __init__(self, client: Any, table: str) -> None:
+        self.client = client
+        self.table = table
+        self._lock = threading.Lock()
+        self._last_ms = 0
+
+    def next_timestamp(self) -> int:
+        """Epoch milliseconds, strictly increasing within this process."""
+        with self._lock:
+            self._last_ms = max(int(time.time() * 1000), self._last_ms + 1)
+            return self._last_ms
+
+    def append(self, stream_id: str, row: Mapping[str, Any]) -> int:
+        """Add one row and return its timestamp. A row is never overwritten: on a timestamp
+        collision (another process wrote the same millisecond) the next free one is taken."""
+        while True:
+            ts = self.next_timestamp()
+            item = {**row, "stream_id": stream_id, "timestamp": ts}
+            try:
+                self.client.put_item(
+                    TableName=self.table,
+                    Item=to_dynamo(item),
+                    ConditionExpression="attribute_not_exists(#ts)",
+                    ExpressionAttributeNames={"#ts": "timestamp"},
+                )
+                return ts
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                    raise storage_error(exc, f"writing to stream {stream_id}") from exc
+            except BotoCoreError as exc:
+                raise storage_error(exc, f"writing to stream {stream_id}") from exc
+
+    def pages(
+        self, stream_id: str, *, page_size: int = 500, start_key: Mapping[str, Any] | None = None,
+        newest_first: bool = False,
+    ) -> Iterator[tuple[list[dict[str, Any]], dict[str, Any] | None]]:
+        """Rows of a stream, oldest first (or newest first), as ``(rows, last_evaluated_key)`` pages."""
+        kwargs: dict[str, Any] = {
+            "TableName": self.table,
+            "KeyConditionExpression": "stream_id = :s",
+            "ExpressionAttributeValues": {":s": {"S": stream_id}},
+            "ScanIndexForward": not newest_first,
+            "Limit": page_size,
+        }
+        if start_key:
+            kwargs["ExclusiveStartKey"] = start_key
+        while True:
+            try:
+                resp = self.client.query(**kwargs)
+            except (ClientError, BotoCoreError) as exc:
+                raise storage_error(exc, f"reading stream {stream_id}") from exc
+            last = resp.get("LastEvaluatedKey")
+            yield [from_dynamo(i) for i in resp.get("Items", [])], last
+            if not last:
+                return
+            kwargs["ExclusiveStartKey"] = last
+
+    def rows(self, stream_id: str, **kwargs: Any) -> Iterator[dict[str, Any]]:
+        for page, _ in self.pages(stream_id, **kwargs):
+            yield from page

@@ -1,0 +1,218 @@
+"""The executor: takes ready nodes from the scheduler and runs them; observers watch through hooks.
+
+ACTION nodes run on a thread pool (up to ``concurrency`` at once); every other node type is cheap
+and runs on the loop's thread. With ``concurrency == 1`` actions run inline too (no thread hop),
+which is what per-item runs over large collections use.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from feaas.actions.base import ActionContext
+from feaas.actions.registry import Registry
+from feaas.errors import InvalidScript, NamespaceViolation, StorageError
+from feaas.objects import PlusScript, PlusScriptNode, PlusScriptNodeType, Receipt
+from feaas.psee.graph import MAIN_INPUT, Graph, Scheduler, build_graph
+from feaas.psee.invoke import run_action
+from feaas.psee.nodes import HANDLERS, WriterTarget
+from feaas.psee.values import ConversionError, convert, describe, from_any, parameter_default, ptype_name, truthy
+from feaas.stopping import StopSignal
+
+NT = PlusScriptNodeType
+logger = logging.getLogger(__name__)
+
+
+class EngineHooks(Protocol):
+    def before_node(self, node_id: str, node: PlusScriptNode) -> None: ...
+
+    def after_node(self, node_id: str, node: PlusScriptNode, outcome: str, receipt: Receipt | None,
+                   duration_s: float) -> None: ...
+
+
+@dataclass
+class RunResult:
+    registers: dict[str, Any]
+    receipts: dict[str, Receipt]
+    output: dict[str, Any]
+    action_count: int = 0
+    error_message: str = ""
+    failed_node: str | None = None
+    stopped: BaseException | None = None
+    states: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def success(self) -> bool:
+        return not self.error_message and self.stopped is None
+
+    def update_values(self) -> dict[str, Any]:
+        """``{var: value}`` from every UPDATE_VALUES node that ran."""
+        marker = ":update_value:"
+        return {name.split(marker, 1)[1]: value for name, value in self.registers.items() if marker in name}
+
+
+@dataclass
+class NodeEnvironment:
+    """What nodes may touch: the action context factory and where WRITER nodes write."""
+
+    make_context: Callable[[str, Path], ActionContext]
+    writer: WriterTarget
+    tmp_root: Path | None = None
+
+
+def main_input_registers(script: PlusScript, given: Mapping[str, Any]) -> dict[str, Any]:
+    """``mainInput:{var}`` registers: given values converted to declared ptypes, else defaults."""
+    registers = {f"{MAIN_INPUT}:{k}": v for k, v in given.items()}
+    for param in script.inputs:
+        name = param.var_name
+        if not name:
+            continue
+        if name in given:
+            try:
+                registers[f"{MAIN_INPUT}:{name}"] = convert(given[name], param.ptype)
+            except ConversionError as exc:
+                raise InvalidScript(f"script input {name!r} expects {ptype_name(param.ptype)}, "
+                                    f"got {describe(given[name])} ({exc})") from None
+        else:
+            has, default = parameter_default(param)
+            if has:
+                registers[f"{MAIN_INPUT}:{name}"] = convert(default, param.ptype)
+    return registers
+
+
+class Engine:
+    def __init__(self, registry: Registry, *, concurrency: int = 8, hooks: Iterable[EngineHooks] = ()) -> None:
+        self.registry = registry
+        self.concurrency = max(1, concurrency)
+        self.hooks = list(hooks)
+
+    def lookup(self, action_id: str) -> Any:
+        return self.registry.get(action_id) if action_id in self.registry else None
+
+    def prepare(self, script: PlusScript, provided_inputs: Iterable[str] = ()) -> Graph:
+        """Validate once; raises :class:`InvalidScript` listing every problem."""
+        return build_graph(script, self.lookup, provided_inputs)
+
+    def run(self, graph: Graph, env: NodeEnvironment, stop: StopSignal, *, registers: Mapping[str, Any] | None = None,
+            receipts: Mapping[str, Receipt] | None = None) -> RunResult:
+        """Run every node once in dependency order. Existing successful receipts are not re-run."""
+        result = RunResult(registers=dict(registers or {}), receipts=dict(receipts or {}), output={})
+        scheduler = Scheduler(graph)
+        pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="node") if self.concurrency > 1 else None
+        running: dict[Future[tuple[Receipt, dict[str, Any]]], tuple[str, float]] = {}
+        try:
+            while scheduler.is_active():
+                for nid in scheduler.get_ready():
+                    if stop.stopped or result.error_message:
+                        continue  # start nothing new; the loop drains what is running
+                    started = self._start(nid, graph, env, result, scheduler, pool)
+                    if started is not None:
+                        running[started] = (nid, time.perf_counter())
+                if not running:
+                    if stop.stopped or result.error_message:
+                        break
+                    continue
+                finished, _ = wait(running, timeout=None, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    nid, began = running.pop(future)
+                    receipt, outputs = future.result()
+                    self._finish_action(nid, graph, result, receipt, outputs, time.perf_counter() - began)
+                    scheduler.done(nid)
+        finally:
+            if pool is not None:
+                pool.shutdown(wait=True)
+        result.stopped = stop.reason
+        result.output = {handle: result.registers[edge.register]
+                         for handle, edge in graph.outputs.items() if edge.register in result.registers}
+        return result
+
+    def _start(self, nid: str, graph: Graph, env: NodeEnvironment, result: RunResult, scheduler: Scheduler,
+               pool: ThreadPoolExecutor | None) -> Future[tuple[Receipt, dict[str, Any]]] | None:
+        """Skip, resume, run inline, or submit one ready node. Returns the future of a submitted action."""
+        node = graph.nodes[nid]
+        if self._skipped(nid, node, graph, result):
+            result.states[nid] = "skipped"
+            self._notify_after(nid, node, "skipped", None, 0.0)
+            scheduler.done(nid)
+            return None
+        inputs = {handle: result.registers[edge.register]
+                  for handle, edge in graph.incoming[nid].items() if edge.register in result.registers}
+        for hook in self.hooks:
+            hook.before_node(nid, node)
+        if node.ntype == NT.ACTION:
+            previous = result.receipts.get(nid)
+            if previous is not None and previous.success:  # resume: done in an earlier attempt
+                self._finish_action(nid, graph, result, previous, None, 0.0, resumed=True)
+                scheduler.done(nid)
+                return None
+            action = self.registry.get(node.action_id)
+            params = {p.var_name: p for p in node.inputs if p.var_name}
+            if pool is None:
+                began = time.perf_counter()
+                receipt, outputs = run_action(nid, action, inputs, params, env.make_context, env.tmp_root)
+                self._finish_action(nid, graph, result, receipt, outputs, time.perf_counter() - began)
+                scheduler.done(nid)
+                return None
+            return pool.submit(run_action, nid, action, inputs, params, env.make_context, env.tmp_root)
+        began = time.perf_counter()
+        try:
+            produced = HANDLERS[node.ntype](node, inputs, env.writer)
+        except (NamespaceViolation, StorageError, ValueError) as exc:
+            result.states[nid] = "failed"
+            result.failed_node = nid
+            result.error_message = f"node {nid!r} failed: {exc}"
+            self._notify_after(nid, node, "failed", None, time.perf_counter() - began)
+            scheduler.done(nid)
+            return None
+        for name, value in produced.items():
+            result.registers[f"{nid}:{name}"] = value
+        result.states[nid] = "done"
+        self._notify_after(nid, node, "done", None, time.perf_counter() - began)
+        scheduler.done(nid)
+        return None
+
+    def _finish_action(self, nid: str, graph: Graph, result: RunResult, receipt: Receipt,
+                       outputs: Mapping[str, Any] | None, duration_s: float, *, resumed: bool = False) -> None:
+        node = graph.nodes[nid]
+        result.receipts[nid] = receipt
+        result.registers[f"{nid}:receipt"] = receipt
+        if receipt.success:
+            if outputs is None:  # resumed: outputs come back from the receipt
+                outputs = {k: from_any(v) for k, v in receipt.outputs.items()}
+            for name, value in outputs.items():
+                result.registers[f"{nid}:{name}"] = value
+            result.states[nid] = "done"
+            if not resumed:
+                result.action_count += 1
+        else:
+            result.action_count += 1
+            result.states[nid] = "failed"
+            if nid not in graph.error_branches and not result.error_message:
+                result.failed_node = nid
+                result.error_message = f"node {nid!r} ({node.action_id}) failed: {receipt.error_message}"
+        self._notify_after(nid, node, "resumed" if resumed else result.states[nid], receipt, duration_s)
+
+    def _skipped(self, nid: str, node: PlusScriptNode, graph: Graph, result: RunResult) -> bool:
+        states = result.states
+        if node.HasField("conditional"):
+            src, handle = node.conditional.source, node.conditional.sourceHandle
+            if src != MAIN_INPUT and states.get(src) != "done" and handle != "receipt":
+                return True
+            return not truthy(result.registers.get(f"{src}:{handle}"))
+        feeding = [e for e in graph.incoming[nid].values() if e.source != MAIN_INPUT]
+        if not feeding:
+            return False
+        # skipped when every node that feeds it is skipped, or failed without feeding its receipt
+        return all(states.get(e.source) == "skipped"
+                   or (states.get(e.source) == "failed" and e.source_handle != "receipt") for e in feeding)
+
+    def _notify_after(self, nid: str, node: PlusScriptNode, outcome: str, receipt: Receipt | None,
+                      duration_s: float) -> None:
+        for hook in self.hooks:
+            hook.after_node(nid, node, outcome, receipt, duration_s)

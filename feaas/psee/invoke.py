@@ -1,0 +1,95 @@
+"""Run one action for one node: resolve and convert inputs, call it, build the Receipt."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from feaas.actions.base import Action, ActionContext, ActionFailed
+from feaas.errors import NamespaceViolation, StorageError
+from feaas.objects import Parameter, Receipt
+from feaas.psee.values import ConversionError, convert, describe, parameter_default, ptype_name, to_any
+
+logger = logging.getLogger(__name__)
+MISSING = object()
+
+
+class InputError(ActionFailed):
+    """An input is missing or cannot be converted to its declared ptype."""
+
+
+def resolve_inputs(node_id: str, action: Action, given: Mapping[str, Any],
+                   node_params: Mapping[str, Parameter]) -> dict[str, Any]:
+    """Inputs for ``action``: linked values, else the node's defaults, else the action's; converted."""
+    resolved: dict[str, Any] = {}
+    if action.accepts_any_inputs:
+        names = list(dict.fromkeys([*node_params, *given]))
+        for name in names:
+            value = given.get(name, MISSING)
+            param = node_params.get(name)
+            if value is MISSING and param is not None:
+                has, value = parameter_default(param)
+                if not has:
+                    continue
+            resolved[name] = _convert(node_id, name, value, param.ptype) if param is not None else value
+        return resolved
+    for spec in action.inputs:
+        value = given.get(spec.name, MISSING)
+        param = node_params.get(spec.name)
+        if value is MISSING and param is not None:
+            has, default = parameter_default(param)
+            if has:
+                value = default
+        if value is MISSING:
+            value = spec.default
+        if value is None or value is MISSING:
+            if spec.optional:
+                continue
+            raise InputError(f"node {node_id!r}: required input {spec.name!r} has no value")
+        resolved[spec.name] = _convert(node_id, spec.name, value, spec.ptype)
+    return resolved
+
+
+def _convert(node_id: str, name: str, value: Any, ptype: int) -> Any:
+    try:
+        return convert(value, ptype)
+    except ConversionError as exc:
+        raise InputError(f"node {node_id!r}: input {name!r} expects {ptype_name(ptype)}, "
+                         f"got {describe(value)} ({exc})") from None
+
+
+ContextFactory = Callable[[str, Path], ActionContext]
+
+
+def run_action(node_id: str, action: Action, given: Mapping[str, Any], node_params: Mapping[str, Parameter],
+               make_context: ContextFactory, tmp_root: Path | None = None) -> tuple[Receipt, dict[str, Any]]:
+    """Run ``action``; never raises for action problems — they become a failed Receipt."""
+    tmp_dir = Path(tempfile.mkdtemp(prefix=f"{_safe(node_id)}-", dir=tmp_root))
+    outputs: dict[str, Any] = {}
+    error = ""
+    try:
+        inputs = resolve_inputs(node_id, action, given, node_params)
+        outputs = dict(action.run(make_context(node_id, tmp_dir), inputs) or {})
+    except (ActionFailed, NamespaceViolation, StorageError) as exc:
+        error = str(exc) or type(exc).__name__
+    except Exception as exc:  # an action bug must fail this node, not the worker
+        logger.exception("action_crashed", extra={"fields": {"node": node_id, "action_id": action.id}})
+        error = f"{action.id} crashed: {type(exc).__name__}: {exc}"
+    finally:
+        shutil.rmtree(tmp_dir, ignore_errors=True)
+    receipt = Receipt(success=not error, error_message=error, timestamp=int(time.time() * 1000))
+    if not error:
+        for name, value in outputs.items():
+            receipt.outputs[name].CopyFrom(to_any(value))
+        if action.outputs:
+            receipt.primary_output = action.outputs[0].name
+    return receipt, outputs
+
+
+def _safe(text: str) -> str:
+    return "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in text)[:40] or "node"

@@ -1,0 +1,206 @@
+"""What every runner gets (RunContext) and gives back (Outcome), and the job-document values codec
+that keeps documents under DynamoDB's 400 KB item limit by moving large values to the bucket."""
+
+from __future__ import annotations
+
+import json
+import logging
+import tempfile
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from feaas.actions.base import ActionContext
+from feaas.actions.context import UserStorage, check_object_id, normalise_key
+from feaas.actions.registry import Registry
+from feaas.dao import Dao
+from feaas.dao.codec import CodecError, message_to_plain, parse_message
+from feaas.errors import JobFailed, NamespaceViolation
+from feaas.jobs import JobStatus, Progress
+from feaas.objects import AnyType, PlusScriptJob, Receipt
+from feaas.psee.engine import NodeEnvironment
+from feaas.psee.nodes import WriterTarget
+from feaas.psee.values import from_any, to_any
+from feaas.settings import Settings
+from feaas.stopping import StopSignal
+
+logger = logging.getLogger(__name__)
+
+#: A single register/receipt/output value larger than this (JSON bytes) goes to the bucket.
+LARGE_VALUE_BYTES = 16 * 1024
+#: Total budget for the values kept inline in a job document (the item limit is 400 KB).
+INLINE_BUDGET_BYTES = 256 * 1024
+
+
+@dataclass
+class Outcome:
+    status: JobStatus
+    error_message: str = ""
+    attrs: dict[str, Any] = field(default_factory=dict)
+    stopped: BaseException | None = None
+
+    @classmethod
+    def failed(cls, message: str, **attrs: Any) -> Outcome:
+        return cls(JobStatus.FAILED, message, dict(attrs))
+
+
+@dataclass
+class RunContext:
+    settings: Settings
+    dao: Dao
+    registry: Registry
+    item: dict[str, Any]
+    job: PlusScriptJob
+    hostname: str
+    namespace: str
+    storage: UserStorage
+    progress: Progress
+    stop: StopSignal
+    tmp_root: Path
+
+    @property
+    def job_uuid(self) -> str:
+        return self.settings.job_id.rsplit("job.", 1)[-1].replace("/", "_") or "job"
+
+    def node_environment(self) -> NodeEnvironment:
+        return NodeEnvironment(make_context=self.action_context, writer=self.writer_target(), tmp_root=self.tmp_root)
+
+    def action_context(self, node_id: str, tmp_dir: Path) -> ActionContext:
+        return ActionContext(
+            storage=self.storage, tmp_dir=tmp_dir, cancel=self.stop.event,
+            log=logging.LoggerAdapter(logging.getLogger("feaas.actions"), {"fields": {"node": node_id}}),
+            memory_limit_mb=self.settings.memory_limit_mb,
+        )
+
+    def writer_target(self) -> WriterTarget:
+        def put_file(key: str, data: bytes, content_type: str) -> str:
+            checked = self.storage.check_key(key)
+            self.storage.put_bytes(checked, data, content_type)
+            return checked
+
+        def append_stream(stream_id: str, row: Mapping[str, Any]) -> int:
+            check_stream_id(stream_id, self.namespace)
+            return self.dao.streams.append(stream_id, {**row, "job_id": self.settings.job_id})
+
+        return WriterTarget(namespace=self.namespace, put_file=put_file, append_stream=append_stream)
+
+
+def check_stream_id(stream_id: str, namespace: str) -> str:
+    if not isinstance(stream_id, str) or not stream_id.startswith(namespace) or ".." in stream_id.split("/"):
+        raise NamespaceViolation(f"stream {stream_id!r} is outside your namespace {namespace!r}")
+    return stream_id
+
+
+def parse_job(item: Mapping[str, Any]) -> PlusScriptJob:
+    """The job document as a message; a malformed document is a recorded FAILED."""
+    try:
+        return parse_message(item, PlusScriptJob())
+    except CodecError as exc:
+        raise JobFailed(f"invalid job document: {exc}") from None
+
+
+def job_identity(item: Mapping[str, Any], job: PlusScriptJob, username: str) -> tuple[str, str]:
+    """``(hostname, namespace)`` of the job's user; refuses a username mismatch (SPEC §1.1)."""
+    if job.username and job.username != username:
+        raise JobFailed(f"username mismatch: the job belongs to {job.username!r}, the task runs for {username!r}")
+    hostname = item.get("hostname") or (job.owner.split("/", 1)[0] if "/" in job.owner else "")
+    if not isinstance(hostname, str) or not hostname or "/" in hostname or hostname in (".", ".."):
+        raise JobFailed("the job has no usable hostname (neither a hostname attribute nor an owner)")
+    return hostname, f"{hostname}/{username}/"
+
+
+class JobValues:
+    """Registers, receipts and outputs ⇄ the job document, offloading large values to the bucket.
+
+    An offloaded value is replaced in the document by ``{"ptype": "KEY", "sval": <bucket key>}``
+    and listed in the ``offloaded`` attribute (``"registers.<name>"`` → key), so readers and a
+    resumed run can fetch it back. Values never change once set, so each is uploaded once.
+    """
+
+    def __init__(self, storage: UserStorage, prefix: str) -> None:
+        self.storage = storage
+        self.prefix = prefix
+        self.offloaded: dict[str, str] = {}
+        self._lock = threading.Lock()
+
+    def _offload(self, path: str, plain: Any) -> dict[str, Any]:
+        with self._lock:
+            key = self.offloaded.get(path)
+            if key is None:
+                key = normalise_key(f"{self.prefix}{path.replace('/', '_')}.json", self.storage.namespace)
+                self.storage.put_bytes(key, json.dumps(plain).encode("utf-8"), "application/json")
+                self.offloaded[path] = key
+        return {"ptype": "KEY", "sval": key}
+
+    def encode(self, registers: Mapping[str, Any] | None = None, receipts: Mapping[str, Receipt] | None = None,
+               output: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """Document attributes for the given values (only the groups passed)."""
+        entries: list[tuple[int, str, str, str | None, Any]] = []  # size, group, name, output name, plain
+        attrs: dict[str, Any] = {}
+        groups = {"registers": registers, "output": output}
+        for group, values in groups.items():
+            if values is None:
+                continue
+            attrs[group] = {}
+            for name, value in values.items():
+                plain = message_to_plain(to_any(value))
+                entries.append((len(json.dumps(plain)), group, name, None, plain))
+        if receipts is not None:
+            attrs["receipts"] = {}
+            for node, receipt in receipts.items():
+                plain = message_to_plain(receipt)
+                outputs = plain.pop("outputs", {})
+                attrs["receipts"][node] = plain
+                for out_name, out_value in outputs.items():
+                    entries.append((len(json.dumps(out_value)), "receipts", node, out_name, out_value))
+        total = 0
+        for size, group, name, out_name, plain in sorted(entries, key=lambda e: e[0]):
+            path = f"{group}.{name}" + (f".{out_name}" if out_name else "")
+            if size > LARGE_VALUE_BYTES or total + size > INLINE_BUDGET_BYTES or path in self.offloaded:
+                plain = self._offload(path, plain)
+            else:
+                total += size
+            if out_name is None:
+                attrs[group][name] = plain
+            else:
+                attrs["receipts"][name].setdefault("outputs", {})[out_name] = plain
+        if self.offloaded:
+            attrs["offloaded"] = dict(self.offloaded)
+        return attrs
+
+    def decode(self, item: Mapping[str, Any], job: PlusScriptJob) -> tuple[dict[str, Any], dict[str, Receipt]]:
+        """Registers and receipts already on the job, with offloaded values fetched back."""
+        offloaded = item.get("offloaded") or {}
+        self.offloaded.update({k: v for k, v in offloaded.items() if isinstance(v, str)})
+
+        def load(path: str, value: AnyType) -> AnyType:
+            key = self.offloaded.get(path)
+            if key is None:
+                return value
+            restored = AnyType()
+            return parse_message(json.loads(self.storage.get_bytes(key)), restored)
+
+        registers = {name: from_any(load(f"registers.{name}", v)) for name, v in job.registers.items()}
+        receipts: dict[str, Receipt] = {}
+        for node, receipt in job.receipts.items():
+            copy = Receipt()
+            copy.CopyFrom(receipt)
+            for out_name in list(copy.outputs):
+                copy.outputs[out_name].CopyFrom(load(f"receipts.{node}.{out_name}", copy.outputs[out_name]))
+            receipts[node] = copy
+        return registers, receipts
+
+
+def make_tmp_root() -> Path:
+    return Path(tempfile.mkdtemp(prefix="plus-worker-"))
+
+
+def check_prefix(prefix: str, namespace: str) -> str:
+    return normalise_key(prefix, namespace, prefix=True)
+
+
+def check_owner(owner: str, namespace: str) -> str:
+    return check_object_id(owner + ("/" if not owner.endswith("/") else ""), namespace).rstrip("/")
+

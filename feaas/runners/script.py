@@ -1,0 +1,106 @@
+"""RUN_SCRIPT (the job's script once) and RUN_ACTION (one action as a one-node script)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from typing import Any
+
+from feaas.dao.codec import plain
+from feaas.errors import InvalidScript, JobFailed
+from feaas.jobs import JobStatus, Progress
+from feaas.logs import event
+from feaas.objects import Link, PlusScript, PlusScriptNode, PlusScriptNodeType, Receipt
+from feaas.psee.engine import Engine, main_input_registers
+from feaas.psee.graph import MAIN_INPUT
+from feaas.runners.common import JobValues, Outcome, RunContext
+
+logger = logging.getLogger(__name__)
+ACTION_NODE = "action"
+
+
+class ScriptProgress:
+    """Engine hook: logs each node, counts finished actions into ``percent``, and hands the
+    registers and receipts to the heartbeat so a crashed run resumes where it was."""
+
+    def __init__(self, progress: Progress, total_actions: int, values: JobValues, done_before: int) -> None:
+        self.progress = progress
+        self.total = max(1, total_actions)
+        self.values = values
+        self.finished = done_before
+        self.registers: dict[str, Any] = {}
+        self.receipts: dict[str, Receipt] = {}
+
+    def before_node(self, node_id: str, node: PlusScriptNode) -> None:
+        if node.ntype == PlusScriptNodeType.ACTION:
+            event(logger, "node_started", node=node_id, action_id=node.action_id)
+
+    def after_node(self, node_id: str, node: PlusScriptNode, outcome: str, receipt: Receipt | None,
+                   duration_s: float) -> None:
+        if node.ntype != PlusScriptNodeType.ACTION:
+            return
+        fields: dict[str, Any] = {"node": node_id, "action_id": node.action_id, "outcome": outcome,
+                                  "duration_ms": round(duration_s * 1000, 1)}
+        if receipt is not None and not receipt.success:
+            fields["error"] = receipt.error_message
+        event(logger, "node_finished", level=logging.INFO if outcome != "failed" else logging.WARNING, **fields)
+        if receipt is not None and outcome != "resumed":
+            self.finished += 1
+            self.receipts[node_id] = receipt
+            self.progress.update(percent=round(100.0 * min(self.finished, self.total) / self.total, 2),
+                                 **self.values.encode(receipts=self.receipts))
+
+
+def run_script(ctx: RunContext, script: PlusScript | None = None, main_inputs: dict[str, Any] | None = None,
+               output_from: str | None = None) -> Outcome:
+    """Run ``script`` (default: the job's) once and describe the result for the job document."""
+    script = script if script is not None else ctx.job.script
+    if main_inputs is None:
+        main_inputs = plain(ctx.item.get("input_data") or {})
+        if not isinstance(main_inputs, dict):
+            raise JobFailed("input_data must be a map of script inputs")
+    engine = Engine(ctx.registry, concurrency=ctx.settings.concurrency)
+    graph = engine.prepare(script, provided_inputs=main_inputs)
+    values = JobValues(ctx.storage, f"{ctx.namespace}.plus-worker/jobs/{ctx.job_uuid}/")
+    registers, receipts = values.decode(ctx.item, ctx.job)
+    registers.update(main_input_registers(script, main_inputs))
+    resumed = sum(1 for n in graph.action_nodes if n in receipts and receipts[n].success)
+    hook = ScriptProgress(ctx.progress, len(graph.action_nodes), values, resumed)
+    hook.receipts.update(receipts)
+    engine.hooks.append(hook)
+    started = time.perf_counter()
+    result = engine.run(graph, ctx.node_environment(), ctx.stop, registers=registers, receipts=receipts)
+    event(logger, "script_finished", success=result.success, actions_run=result.action_count,
+          duration_ms=round((time.perf_counter() - started) * 1000, 1))
+    output = result.output
+    if output_from is not None:  # RUN_ACTION: every output of the one action
+        receipt = result.receipts.get(output_from)
+        ok = receipt is not None and receipt.success
+        output = {name: result.registers[f"{output_from}:{name}"] for name in receipt.outputs} if ok else {}
+    attrs = values.encode(registers=result.registers, receipts=result.receipts, output=output)
+    attrs.update(action_count=len(result.receipts), iteration=int(ctx.job.iteration) + 1)
+    if result.stopped is not None:
+        return Outcome(JobStatus.FAILED, "", attrs, stopped=result.stopped)
+    if not result.success:
+        return Outcome(JobStatus.FAILED, result.error_message, attrs)
+    attrs["percent"] = 100
+    return Outcome(JobStatus.SUCCEEDED, "", attrs)
+
+
+def run_action(ctx: RunContext) -> Outcome:
+    """RUN_ACTION: ``ACTION_ID`` with ``ACTION_INPUT_JSON``, recorded like a one-node script."""
+    try:
+        inputs = json.loads(ctx.settings.action_input_json or "{}")
+    except ValueError as exc:
+        raise JobFailed(f"ACTION_INPUT_JSON is not valid JSON: {exc}") from None
+    if not isinstance(inputs, dict):
+        raise JobFailed(f"ACTION_INPUT_JSON must be a JSON object, got {type(inputs).__name__}")
+    action_id = ctx.settings.action_id or ""
+    if action_id not in ctx.registry:
+        raise InvalidScript(f"invalid script: unknown action id {action_id!r}")
+    script = PlusScript(nodes=[PlusScriptNode(ntype=PlusScriptNodeType.ACTION, unique_id=ACTION_NODE,
+                                              action_id=action_id)])
+    for name in inputs:
+        script.links.append(Link(source=MAIN_INPUT, sourceHandle=name, target=ACTION_NODE, targetHandle=name))
+    return run_script(ctx, script, inputs, output_from=ACTION_NODE)

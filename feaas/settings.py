@@ -1,0 +1,138 @@
+"""All configuration, read once from the environment into one typed object (SPEC §1.1)."""
+
+from __future__ import annotations
+
+import enum
+import sys
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from feaas.errors import ConfigError
+
+
+class RunMode(str, enum.Enum):
+    RUN_SCRIPT = "RUN_SCRIPT"
+    RUN_COLLECTION = "RUN_COLLECTION"
+    RUN_ACTION = "RUN_ACTION"
+    RUN_JOB = "RUN_JOB"
+    RUN_STREAM = "RUN_STREAM"
+    RUN_FILES = "RUN_FILES"
+
+
+class LogFormat(str, enum.Enum):
+    JSON = "json"
+    TEXT = "text"
+
+
+# Variables each run mode needs beyond the common ones (the others fall back to the job document).
+_REQUIRED_FOR_MODE: dict[RunMode, tuple[str, ...]] = {
+    RunMode.RUN_ACTION: ("action_id",),
+}
+
+
+class Settings(BaseSettings):
+    """The worker's configuration. Tests build it with keyword arguments."""
+
+    model_config = SettingsConfigDict(case_sensitive=False, extra="ignore", populate_by_name=True)
+
+    run_mode: RunMode
+    job_id: str = Field(min_length=1)
+    username: str = Field(min_length=1)
+    region: str = Field(min_length=1)
+    dynamo_table: str = Field(min_length=1)
+    dynamo_streams_table: str = Field(min_length=1)
+    primary_bucket: str = Field(min_length=1)
+
+    access_key: SecretStr | None = None
+    secret_key: SecretStr | None = None
+
+    collection_owner: str | None = None
+    action_id: str | None = None
+    action_input_json: str = "{}"  # parsed after the job is claimed, so bad JSON is a recorded FAILED
+    stream_id: str | None = None
+
+    dynamo_key_attribute: str = Field(default="object_id", min_length=1)
+    dynamo_owner_index: str = Field(default="ownerIndex", min_length=1)
+    concurrency: int = Field(default=8, ge=1, le=256)
+    heartbeat_seconds: float = Field(default=15.0, gt=0, le=3600)
+    lease_seconds: float = Field(default=90.0, gt=0, le=86400)
+    shard_index: int = Field(default=0, ge=0, validation_alias=AliasChoices("shard_index", "aws_batch_job_array_index"))
+    shard_count: int = Field(default=1, ge=1, le=10000)
+    max_runtime_seconds: float | None = Field(default=None, gt=0)
+    tolerated_failure_percent: float = Field(default=100.0, ge=0, le=100)
+    log_format: LogFormat | None = None
+    log_level: str = "INFO"
+    memory_limit_mb: int | None = Field(default=None, gt=0)
+
+    @model_validator(mode="after")
+    def _check_combinations(self) -> Settings:
+        problems = _combination_problems(self.model_dump())
+        if self.shard_index >= self.shard_count:
+            problems.append("SHARD_INDEX: must be smaller than SHARD_COUNT")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    @property
+    def effective_log_format(self) -> LogFormat:
+        if self.log_format is not None:
+            return self.log_format
+        return LogFormat.TEXT if sys.stdout.isatty() else LogFormat.JSON
+
+
+def _combination_problems(values: Mapping[str, Any]) -> list[str]:
+    """Checks across variables; ``values`` is either the raw environment (lower-cased) or a dump."""
+    problems: list[str] = []
+    try:
+        mode: RunMode | None = RunMode(values.get("run_mode"))
+    except ValueError:
+        mode = None
+    if mode is not None:
+        problems += [f"{name.upper()}: required for {mode.value}"
+                     for name in _REQUIRED_FOR_MODE.get(mode, ()) if not values.get(name)]
+    if (values.get("access_key") in (None, "")) != (values.get("secret_key") in (None, "")):
+        problems.append("ACCESS_KEY/SECRET_KEY: set both or neither")
+    if str(values.get("log_level") or "INFO").upper() not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+        problems.append("LOG_LEVEL: must be DEBUG, INFO, WARNING, ERROR or CRITICAL")
+    return problems
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Read the settings from ``environ`` (default: the process environment).
+
+    Raises :class:`ConfigError` naming every missing or invalid variable — never their values.
+    """
+    try:
+        if environ is None:
+            return Settings()  # type: ignore[call-arg]
+        lowered = {k.lower(): v for k, v in environ.items()}
+        return Settings(**{k: v for k, v in lowered.items() if k in _FIELD_NAMES})
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, environ)) from None
+
+
+_FIELD_NAMES = set(Settings.model_fields) | {"aws_batch_job_array_index"}
+
+
+def _describe(exc: ValidationError, environ: Mapping[str, str] | None) -> str:
+    problems: list[str] = []
+    for err in exc.errors(include_input=False, include_url=False):
+        loc = [str(part) for part in err["loc"] if part != "__root__"]
+        if not loc:  # a model-level check: its message already names the variables
+            message = str(err["msg"]).removeprefix("Value error, ")
+            problems.extend(message.split("; "))
+            continue
+        name = loc[0].upper()
+        problems.append(f"{name}: missing" if err["type"] == "missing" else f"{name}: {err['msg']}")
+    if environ is None:
+        import os
+
+        environ = os.environ
+    lowered = {k.lower(): v for k, v in environ.items()}
+    for extra in _combination_problems(lowered):
+        if extra not in problems:
+            problems.append(extra)
+    return "invalid configuration: " + "; ".join(sorted(set(problems), key=problems.index))

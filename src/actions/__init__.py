@@ -1,0 +1,13 @@
+"""The worker's action catalogue: built-in ``sys.*`` actions plus the heavy media and dataset ones."""
+
+from __future__ import annotations
+
+from feaas.actions.base import Action
+from feaas.actions.builtin import BUILTIN_ACTIONS
+from feaas.actions.registry import Registry
+
+
+def default_registry() -> Registry:
+    """Every action this worker can run. Adding an action means adding it here, explicitly."""
+    actions: list[Action] = [*BUILTIN_ACTIONS]
+    return Registry(actions)

@@ -1,0 +1,157 @@
+"""Entrypoint: ``python -m src.worker``. Settings → logging → storage → claim → run → finish → exit code."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import signal
+import sys
+import time
+from collections.abc import Callable
+from types import FrameType
+
+from feaas import logs
+from feaas.actions.context import UserStorage
+from feaas.dao import Dao, Documents, Streams, Blobs, make_clients
+from feaas.errors import Cancelled, ConfigError, DeadlineExceeded, Interrupted, JobFailed, JobNotClaimable
+from feaas.errors import LeaseLost, StorageError
+from feaas.jobs import Heartbeat, JobRecord, JobStatus, Progress, ecs_task_arn
+from feaas.logs import event
+from feaas.runners.common import Outcome, RunContext, job_identity, make_tmp_root, parse_job
+from feaas.runners.script import run_action, run_script
+from feaas.settings import RunMode, Settings, load_settings
+from feaas.stopping import StopSignal
+from src.actions import default_registry
+
+EXIT_SUCCEEDED = 0  # job SUCCEEDED
+EXIT_FAILED = 1  # job FAILED and recorded as such
+EXIT_CONFIG = 2  # configuration invalid; nothing written
+EXIT_NOT_CLAIMABLE = 3  # not found, finished, or held by another live task; nothing changed
+EXIT_INTERNAL = 70  # internal error that could not be recorded on the job
+EXIT_INTERRUPTED = 75  # SIGTERM/SIGINT: progress saved, job left resumable
+
+logger = logging.getLogger("src.worker")
+
+RUNNERS: dict[RunMode, Callable[[RunContext], Outcome]] = {
+    RunMode.RUN_SCRIPT: run_script,
+    RunMode.RUN_ACTION: run_action,
+}
+
+
+def main() -> int:
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        sys.stderr.write(f"plus-worker: {exc}\n")
+        return EXIT_CONFIG
+    logs.configure(settings.effective_log_format.value, settings.log_level)
+    logs.bind(job_id=settings.job_id, run_mode=settings.run_mode.value)
+    stop = StopSignal()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda signum, _frame: _interrupt(stop, signum))
+    return run(settings, stop)
+
+
+def _interrupt(stop: StopSignal, signum: int, _frame: FrameType | None = None) -> None:
+    stop.stop(Interrupted(signal.Signals(signum).name))
+
+
+def connect(settings: Settings) -> Dao:
+    key, secret = settings.access_key, settings.secret_key
+    clients = make_clients(settings.region, access_key=key.get_secret_value() if key else None,
+                           secret_key=secret.get_secret_value() if secret else None,
+                           max_pool=settings.concurrency * 2 + 8)
+    docs = Documents(clients.dynamodb, settings.dynamo_table, settings.dynamo_key_attribute,
+                     settings.dynamo_owner_index)
+    return Dao(docs=docs, streams=Streams(clients.dynamodb, settings.dynamo_streams_table),
+               blobs=Blobs(clients.s3, settings.primary_bucket))
+
+
+def run(settings: Settings, stop: StopSignal) -> int:
+    """Claim the job, run it, record the outcome; returns the exit code."""
+    started = time.monotonic()
+    dao = connect(settings)
+    record = JobRecord(dao.docs, settings.job_id, lease_seconds=settings.lease_seconds, task_arn=ecs_task_arn())
+    try:
+        item = record.claim()
+    except JobNotClaimable as exc:
+        event(logger, "job_not_claimable", level=logging.ERROR, reason=str(exc))
+        return EXIT_NOT_CLAIMABLE
+    except StorageError as exc:
+        event(logger, "job_claim_failed", level=logging.ERROR, error=str(exc))
+        return EXIT_INTERNAL
+    logs.bind(attempt=item.get("attempt"))
+    event(logger, "job_claimed", status=item.get("status"), task_arn=record.task_arn)
+    progress = Progress()
+    timeout_s = item.get("timeout_seconds") or settings.max_runtime_seconds
+    heartbeat = Heartbeat(record, progress, stop, period_s=settings.heartbeat_seconds, timeout_s=timeout_s,
+                          deadline_at=started + float(timeout_s) if timeout_s else None)
+    heartbeat.check_item(item)
+    heartbeat.start()
+    try:
+        outcome = _run_job(settings, dao, item, progress, stop)
+    except JobFailed as exc:
+        outcome = Outcome.failed(str(exc))
+    except Exception as exc:  # a bug: still record it so the job never stays RUNNING
+        logger.exception("job_crashed")
+        outcome = Outcome.failed(f"internal error: {type(exc).__name__}: {exc}")
+    finally:
+        heartbeat.close()
+    return _finish(record, outcome, progress, started)
+
+
+def _run_job(settings: Settings, dao: Dao, item: dict, progress: Progress, stop: StopSignal) -> Outcome:
+    job = parse_job(item)
+    hostname, namespace = job_identity(item, job, settings.username)
+    ctx = RunContext(settings=settings, dao=dao, registry=default_registry(), item=item, job=job,
+                     hostname=hostname, namespace=namespace,
+                     storage=UserStorage(dao.blobs, dao.docs, namespace), progress=progress, stop=stop,
+                     tmp_root=make_tmp_root())
+    runner = RUNNERS.get(settings.run_mode)
+    if runner is None:
+        raise JobFailed(f"run mode {settings.run_mode.value} is not supported by this worker yet")
+    try:
+        return runner(ctx)
+    finally:
+        shutil.rmtree(ctx.tmp_root, ignore_errors=True)
+
+
+def _finish(record: JobRecord, outcome: Outcome, progress: Progress, started: float) -> int:
+    """Write the terminal status; map the outcome to the exit code."""
+    stopped = outcome.stopped
+    if isinstance(stopped, LeaseLost):
+        event(logger, "job_abandoned", level=logging.ERROR, reason=str(stopped))
+        return EXIT_NOT_CLAIMABLE
+    _, latest = progress.snapshot()
+    attrs = {**latest, **outcome.attrs}
+    remove: tuple[str, ...] = ()
+    code = EXIT_SUCCEEDED if outcome.status is JobStatus.SUCCEEDED else EXIT_FAILED
+    message = outcome.error_message
+    if isinstance(stopped, Interrupted):
+        message, code = f"Job was interrupted ({stopped.signal_name}); it can be resumed", EXIT_INTERRUPTED
+        attrs["resumable"] = True
+    elif isinstance(stopped, (Cancelled, DeadlineExceeded)):
+        message = str(stopped)
+        if isinstance(stopped, Cancelled):
+            attrs["cancelled_at"] = int(time.time())
+    if message:
+        attrs["error_message"] = message
+    else:
+        remove = ("error_message",)
+    try:
+        record.finish(outcome.status, attrs, remove)
+    except LeaseLost as exc:
+        event(logger, "job_abandoned", level=logging.ERROR, reason=str(exc))
+        return EXIT_NOT_CLAIMABLE
+    except StorageError as exc:
+        event(logger, "job_finish_failed", level=logging.ERROR, error=str(exc))
+        return EXIT_INTERNAL
+    event(logger, "job_finished", status=outcome.status.value, error_message=message or None,
+          duration_ms=round((time.monotonic() - started) * 1000, 1),
+          **{k: attrs[k] for k in ("percent", "success_count", "error_count", "item_count", "action_count")
+             if k in attrs})
+    return code
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
