@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# The whole test suite: unit, integration (real DynamoDB Local + SeaweedFS, ffmpeg), reliability, ops.
+# Installs what it needs on a fresh machine (venv, Java/ffmpeg via apt when missing). Extra args go to pytest.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+"$root/test_scripts/bootstrap.sh"
+"$root/test_scripts/ensure_ffmpeg.sh"
+exec "$root/.venv/bin/python" -m pytest tests/unit tests/integration tests/reliability tests/ops -p no:cacheprovider "$@"
