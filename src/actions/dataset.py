@@ -1,0 +1,309 @@
+"""``sys.dataset.query`` and ``sys.dataset.convert``: read-only SQL over the user's files (issue 6).
+
+Sources are downloaded into the action's temp directory and exposed to DuckDB as views named after
+each file's stem (``sales.csv`` → ``sales``) and by position (``t0``, ``t1``, …). Before the user's
+SQL runs, file access is limited to those downloads and the output directory
+(``allowed_directories`` + ``enable_external_access=false``) and the configuration is locked, so
+the query cannot read other files, attach databases, install extensions or change limits. Only a
+single SELECT (or WITH … SELECT) statement is accepted. DuckDB spills to the temp directory, so
+inputs larger than the memory limit work.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import tempfile
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from feaas.actions.base import Action, ActionContext, ActionFailed, Param
+from feaas.errors import NamespaceViolation
+from feaas.objects import ParameterType as PT
+
+MAX_SOURCES = 64
+FORMATS = ("csv", "jsonl", "parquet")
+_EXT_FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl",
+                ".parquet": "parquet", ".pq": "parquet"}
+_COMPRESSIONS = (".gz", ".zst")
+_READERS = {
+    "csv": "read_csv({path}, header = true)",
+    "jsonl": "read_json({path}, format = 'newline_delimited')",
+    "parquet": "read_parquet({path})",
+}
+_WRITERS = {"csv": "FORMAT csv, HEADER true", "jsonl": "FORMAT json", "parquet": "FORMAT parquet"}
+_IDENT = re.compile(r"[^A-Za-z0-9_]")
+
+
+# --------------------------------------------------------------------------------------------
+# Pure helpers
+# --------------------------------------------------------------------------------------------
+
+
+def source_format(key: str) -> tuple[str, str, str]:
+    """(table name from the stem, format, local suffix) for a source key.
+
+    ``reports/sales.csv`` → ``("sales", "csv", ".csv")``; ``a/b.csv.gz`` → ``("b", "csv", ".csv.gz")``.
+    """
+    name = PurePosixPath(key).name
+    compression = next((c for c in _COMPRESSIONS if name.lower().endswith(c)), "")
+    bare = name[: len(name) - len(compression)] if compression else name
+    suffix = PurePosixPath(bare).suffix.lower()
+    fmt = _EXT_FORMATS.get(suffix)
+    if fmt is None or (compression and fmt == "parquet"):
+        raise ActionFailed(f"{key}: not a CSV, JSONL or Parquet file (by its extension)")
+    stem = bare[: len(bare) - len(suffix)]
+    return table_name(stem), fmt, suffix + compression
+
+
+def table_name(stem: str) -> str:
+    """A plain SQL identifier from a file stem: other characters become ``_``."""
+    ident = _IDENT.sub("_", stem).strip("_") or "t"
+    return "_" + ident if ident[0].isdigit() else ident
+
+
+def output_format(dest_key: str, fmt: str | None) -> str:
+    """The output format: the ``format`` input, else the dest_key's extension."""
+    if fmt:
+        fmt = fmt.strip().lower().lstrip(".")
+        fmt = "jsonl" if fmt in ("json", "ndjson") else fmt
+        if fmt not in FORMATS:
+            raise ActionFailed(f"format must be one of {', '.join(FORMATS)}, got {fmt!r}")
+        return fmt
+    suffix = PurePosixPath(dest_key).suffix.lower()
+    if suffix not in _EXT_FORMATS:
+        raise ActionFailed("cannot tell the output format from dest_key; set format (csv, jsonl, parquet)")
+    return _EXT_FORMATS[suffix]
+
+
+def memory_limit_mb(ctx_limit_mb: int | None) -> int:
+    """DuckDB's memory limit: the action's limit, else half of the cgroup limit or of the RAM."""
+    if ctx_limit_mb:
+        return max(16, int(ctx_limit_mb))
+    total = _cgroup_limit_bytes() or _ram_bytes()
+    return max(64, total // 2 // (1024 * 1024)) if total else 1024
+
+
+def _cgroup_limit_bytes() -> int | None:
+    for path in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
+        try:
+            raw = Path(path).read_text().strip()
+        except OSError:
+            continue
+        if raw.isdigit() and int(raw) < 1 << 60:  # "max" or a huge number means no limit
+            return min(int(raw), _ram_bytes() or int(raw))
+    return None
+
+
+def _ram_bytes() -> int | None:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError):
+        return None
+
+
+def _threads() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:
+        return max(1, os.cpu_count() or 1)
+
+
+def _quote(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+# --------------------------------------------------------------------------------------------
+# The query
+# --------------------------------------------------------------------------------------------
+
+
+def check_select(con: Any, sql: str) -> str:
+    """Return the single SELECT statement in ``sql``; refuse anything else."""
+    import duckdb
+
+    if not sql or not sql.strip():
+        raise ActionFailed("sql is empty")
+    try:
+        statements = con.extract_statements(sql)
+    except duckdb.Error as exc:
+        raise ActionFailed(f"sql does not parse: {_first_line(exc)}") from exc
+    if len(statements) != 1:
+        raise ActionFailed(f"sql must be exactly one SELECT statement, got {len(statements)} statements")
+    statement = statements[0]
+    if statement.type != duckdb.StatementType.SELECT:
+        kind = str(statement.type).rsplit(".", 1)[-1]
+        raise ActionFailed(f"only read-only SELECT queries are allowed, not {kind}")
+    return str(statement.query)
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
+
+
+def run_query(ctx: ActionContext, sources: list[str], sql: str, dest_key: str, fmt: str | None) -> dict[str, Any]:
+    """Download ``sources``, run ``sql`` over them, upload the result to ``dest_key``."""
+    try:
+        import duckdb
+    except ImportError as exc:  # pragma: no cover - the dataset extra is not installed
+        raise ActionFailed("DuckDB is not installed on this worker (pip install 'plus-worker[dataset]')") from exc
+
+    if not sources:
+        raise ActionFailed("sources must list at least one file")
+    if len(sources) > MAX_SOURCES:
+        raise ActionFailed(f"at most {MAX_SOURCES} sources, got {len(sources)}")
+    storage = ctx.storage
+    try:
+        dest_key = storage.check_key(dest_key) if dest_key else ""
+        if not dest_key:
+            raise ActionFailed("missing input: dest_key")
+        keys = [storage.check_key(str(k)) for k in sources]
+    except NamespaceViolation as exc:
+        raise ActionFailed(str(exc)) from exc
+    out_fmt = output_format(dest_key, fmt)
+    parsed = [source_format(k) for k in keys]
+
+    ctx.tmp_dir.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix="dataset-", dir=ctx.tmp_dir))
+    src_dir, out_dir, spill_dir = work / "sources", work / "out", work / "spill"
+    for d in (src_dir, out_dir, spill_dir):
+        d.mkdir()
+    try:
+        locals_: list[Path] = []
+        for n, key in enumerate(keys):
+            ctx.check_cancelled()
+            if not storage.exists(key):
+                raise ActionFailed(f"input not found: {key}")
+            local = src_dir / f"{n}{parsed[n][2]}"
+            storage.download(key, local)
+            locals_.append(local)
+            ctx.report_progress(0.3 * (n + 1) / len(keys))
+
+        limit_mb = memory_limit_mb(ctx.memory_limit_mb)
+        con = duckdb.connect(":memory:", config={
+            "memory_limit": f"{limit_mb}MB",
+            "temp_directory": str(spill_dir),
+            "threads": _threads(),
+            "preserve_insertion_order": False,
+            "autoinstall_known_extensions": False,
+            "autoload_known_extensions": False,
+        })
+        try:
+            statement = check_select(con, sql)
+            names: set[str] = set()
+            for n, (local, (name, src_fmt, _)) in enumerate(zip(locals_, parsed)):
+                reader = _READERS[src_fmt].format(path=_quote(str(local)))
+                con.execute(f'CREATE VIEW "t{n}" AS SELECT * FROM {reader}')
+                if name not in names and not re.fullmatch(r"t\d+", name):
+                    con.execute(f'CREATE VIEW "{name}" AS SELECT * FROM "t{n}"')
+                    names.add(name)
+            # From here on the user's SQL runs: files only under our two directories, no
+            # extensions, no attach, and no way to undo these settings.
+            allowed = ", ".join(_quote(str(d) + "/") for d in (src_dir, out_dir))
+            con.execute(f"SET allowed_directories = [{allowed}]")
+            con.execute("SET enable_external_access = false")
+            con.execute("SET lock_configuration = true")
+            ctx.check_cancelled()
+            out_path = out_dir / f"result.{out_fmt}"
+            rel = con.sql(statement)
+            if rel is None:
+                raise ActionFailed("the query returned no result set")
+            rel.create_view("__plus_result")
+            rows = _interruptible(ctx, con, f"COPY __plus_result TO {_quote(str(out_path))} ({_WRITERS[out_fmt]})")
+        except duckdb.Error as exc:
+            message = _first_line(exc).replace(str(work) + "/", "")
+            if "Out of Memory" in message:
+                raise ActionFailed(f"query needs more memory than the {limit_mb} MB limit: {message}") from exc
+            raise ActionFailed(f"query failed: {message}") from exc
+        finally:
+            con.close()
+        ctx.check_cancelled()
+        ctx.report_progress(0.9)
+        storage.upload(out_path, dest_key, content_type=_content_type(out_fmt))
+    except OSError as exc:
+        if exc.errno == 28:  # ENOSPC
+            raise ActionFailed("disk full: no space left on the worker's disk") from exc
+        raise
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    ctx.report_progress(1.0)
+    return {"dest_key": dest_key, "rows": rows}
+
+
+def _interruptible(ctx: ActionContext, con: Any, sql: str) -> int:
+    """Run ``sql`` while a watcher interrupts DuckDB when the job is cancelled."""
+    import threading
+
+    done = threading.Event()
+
+    def watch() -> None:
+        while not done.wait(0.1):
+            if ctx.cancel.is_set():
+                con.interrupt()
+                return
+
+    watcher = threading.Thread(target=watch, name="dataset-cancel-watch", daemon=True)
+    watcher.start()
+    try:
+        row = con.execute(sql).fetchone()
+    except Exception:
+        ctx.check_cancelled()
+        raise
+    finally:
+        done.set()
+        watcher.join()
+    ctx.check_cancelled()
+    return int(row[0]) if row else 0
+
+
+def _content_type(fmt: str) -> str:
+    return {"csv": "text/csv", "jsonl": "application/x-ndjson", "parquet": "application/vnd.apache.parquet"}[fmt]
+
+
+class DatasetQuery(Action):
+    id = "sys.dataset.query"
+    description = (
+        "Run one read-only SQL SELECT (DuckDB) over CSV, JSONL or Parquet files. Inputs: `sources` (list "
+        "of keys; each is a table named after its file stem, `sales.csv` → `sales`, and `t0`, `t1`, … "
+        "by position), `sql`, `dest_key`, `format` (csv, jsonl, parquet; default from dest_key's "
+        "extension). Outputs: `dest_key`, `rows`."
+    )
+    inputs = (
+        Param("sources", PT.LIST),
+        Param("sql", PT.STRING),
+        Param("dest_key", PT.KEY),
+        Param("format", PT.STRING, optional=True, default=""),
+    )
+    outputs = (Param("dest_key", PT.KEY), Param("rows", PT.INTEGER))
+
+    def run(self, ctx: ActionContext, inputs: dict[str, Any]) -> dict[str, Any]:
+        sources = inputs.get("sources") or []
+        if isinstance(sources, str):
+            sources = [sources]
+        return run_query(ctx, [str(s) for s in sources], str(inputs.get("sql") or ""),
+                         str(inputs.get("dest_key") or ""), str(inputs.get("format") or "") or None)
+
+
+class DatasetConvert(Action):
+    id = "sys.dataset.convert"
+    description = (
+        "Convert a table file between CSV, JSONL and Parquet. Inputs: `src_key`, `dest_key`, `format` "
+        "(default from dest_key's extension). Outputs: `dest_key`, `rows`."
+    )
+    inputs = (
+        Param("src_key", PT.KEY),
+        Param("dest_key", PT.KEY),
+        Param("format", PT.STRING, optional=True, default=""),
+    )
+    outputs = (Param("dest_key", PT.KEY), Param("rows", PT.INTEGER))
+
+    def run(self, ctx: ActionContext, inputs: dict[str, Any]) -> dict[str, Any]:
+        src = str(inputs.get("src_key") or "")
+        if not src:
+            raise ActionFailed("missing input: src_key")
+        return run_query(ctx, [src], "SELECT * FROM t0", str(inputs.get("dest_key") or ""),
+                         str(inputs.get("format") or "") or None)
+
+
+ACTIONS: list[Action] = [DatasetQuery(), DatasetConvert()]

@@ -1,0 +1,157 @@
+"""sys.dataset.query / sys.dataset.convert over files in the user's storage (issue 6)."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from feaas.actions.base import ActionCancelled, ActionFailed
+from src.actions.dataset import ACTIONS
+
+duckdb = pytest.importorskip("duckdb")
+
+NAMESPACE = "plus_example_com/alice@example.com/"
+BY_ID = {a.id: a for a in ACTIONS}
+
+SALES_CSV = "region,amount,qty\nnorth,10.5,1\nsouth,20,2\nnorth,4.5,3\neast,7,1\nsouth,1,5\n"
+TARGETS_JSONL = "".join(json.dumps(r) + "\n" for r in [
+    {"region": "north", "target": 12}, {"region": "south", "target": 30}, {"region": "east", "target": 5},
+])
+
+
+def run(ctx: Any, action_id: str, **inputs: Any) -> dict[str, Any]:
+    action = BY_ID[action_id]
+    full = {p.name: p.default for p in action.inputs if p.optional}
+    full.update(inputs)
+    return action.run(ctx, full)
+
+
+@pytest.fixture
+def tables(storage) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    keys = {"sales": f"{NAMESPACE}data/sales.csv", "targets": f"{NAMESPACE}data/targets.jsonl"}
+    storage.put_bytes(keys["sales"], SALES_CSV.encode())
+    storage.put_bytes(keys["targets"], TARGETS_JSONL.encode())
+    return keys
+
+
+def test_aggregation_by_stem_and_position(make_ctx, storage, tables):
+    dest = f"{NAMESPACE}out/summary.csv"
+    sql = ("SELECT s.region, sum(s.amount) AS total, sum(qty) AS qty, any_value(t.target) AS target "
+           "FROM sales s JOIN t1 t USING (region) GROUP BY s.region ORDER BY s.region")
+    ctx = make_ctx(memory_limit_mb=256)
+    out = run(ctx, "sys.dataset.query", sources=[tables["sales"], tables["targets"]], sql=sql, dest_key=dest)
+    assert out == {"dest_key": dest, "rows": 3}
+    assert storage.get_bytes(dest).decode().splitlines() == [
+        "region,total,qty,target", "east,7.0,1,5", "north,15.0,4,12", "south,21.0,7,30",
+    ]
+    assert ctx.extra["progress"][-1] == 1.0
+    assert list(ctx.tmp_dir.iterdir()) == []
+
+
+def test_jsonl_and_parquet_outputs(make_ctx, storage, tables, tmp_path):
+    ctx = make_ctx()
+    out = run(ctx, "sys.dataset.query", sources=[tables["sales"]], sql="SELECT count(*) AS n FROM t0",
+              dest_key=f"{NAMESPACE}out/n.json", format="jsonl")
+    assert json.loads(storage.get_bytes(out["dest_key"])) == {"n": 5}
+    out = run(ctx, "sys.dataset.convert", src_key=tables["sales"], dest_key=f"{NAMESPACE}out/sales.parquet")
+    assert out["rows"] == 5
+    local = tmp_path / "check.parquet"
+    storage.download(out["dest_key"], local)
+    assert duckdb.connect().execute(f"SELECT sum(amount) FROM read_parquet('{local}')").fetchone()[0] == pytest.approx(43.0)
+
+
+@pytest.mark.parametrize("sql, message", [
+    ("SELECT * FROM read_csv('/etc/passwd')", "query failed"),
+    ("SELECT * FROM '/etc/hostname'", "query failed"),
+    ("SELECT * FROM read_text('/proc/self/environ')", "query failed"),
+    ("COPY sales TO '/tmp/stolen.csv'", "only read-only SELECT"),
+    ("ATTACH '/tmp/x.db'", "only read-only SELECT"),
+    ("INSTALL httpfs", "only read-only SELECT"),
+    ("SELECT 1; SELECT 2", "exactly one SELECT"),
+    ("SELECT * FROM nope", "query failed"),
+])
+def test_unsafe_or_bad_sql_fails_cleanly(make_ctx, storage, tables, sql, message):
+    dest = f"{NAMESPACE}out/x.csv"
+    with pytest.raises(ActionFailed, match=message):
+        run(make_ctx(), "sys.dataset.query", sources=[tables["sales"]], sql=sql, dest_key=dest)
+    assert not storage.exists(dest)
+    assert not Path("/tmp/stolen.csv").exists()
+
+
+def test_errors_do_not_show_local_paths(make_ctx, tables):
+    with pytest.raises(ActionFailed) as info:
+        run(make_ctx(), "sys.dataset.query", sources=[tables["sales"]], sql="SELECT nope FROM sales",
+            dest_key=f"{NAMESPACE}out/x.csv")
+    assert "action-tmp" not in str(info.value)
+
+
+def test_missing_source_and_foreign_keys(make_ctx, tables):
+    with pytest.raises(ActionFailed, match="input not found"):
+        run(make_ctx(), "sys.dataset.query", sources=[f"{NAMESPACE}data/none.csv"], sql="SELECT 1",
+            dest_key=f"{NAMESPACE}out/x.csv")
+    with pytest.raises(ActionFailed, match="outside your namespace"):
+        run(make_ctx(), "sys.dataset.query", sources=[tables["sales"]], sql="SELECT 1",
+            dest_key="plus_example_com/bob@example.com/x.csv")
+
+
+def _write_big_csv(path: Path, target_bytes: int) -> tuple[int, dict[int, int]]:
+    """A CSV of ~target_bytes: (rows, expected sum of value per group)."""
+    rows, sums = 0, {g: 0 for g in range(100)}
+    pad = "x" * 60
+    with open(path, "w") as fh:
+        fh.write("id,grp,value,pad\n")
+        block = []
+        while fh.tell() < target_bytes:
+            for _ in range(10_000):
+                grp, value = rows % 100, (rows * 7) % 1000
+                sums[grp] += value
+                block.append(f"{rows},{grp},{value},{pad}{rows}\n")
+                rows += 1
+            fh.write("".join(block))
+            block.clear()
+    return rows, sums
+
+
+@pytest.mark.slow
+def test_query_over_a_csv_four_times_the_memory_limit(make_ctx, storage, tmp_path):
+    source = tmp_path / "big.csv"
+    rows, sums = _write_big_csv(source, 400 * 1024 * 1024)
+    key = f"{NAMESPACE}data/big.csv"
+    storage.upload(source, key)
+    source.unlink()
+    dest = f"{NAMESPACE}out/big_summary.csv"
+    sql = ("SELECT grp, sum(value) AS total, count(*) AS n, count(DISTINCT id) AS ids, max(pad) AS maxpad "
+           "FROM big GROUP BY grp ORDER BY grp")
+    out = run(make_ctx(memory_limit_mb=100), "sys.dataset.query", sources=[key], sql=sql, dest_key=dest)
+    assert out["rows"] == 100
+    lines = storage.get_bytes(dest).decode().splitlines()[1:]
+    got = {int(g): (int(t), int(n), int(i)) for g, t, n, i, _ in (ln.split(",") for ln in lines)}
+    assert got == {g: (sums[g], len(range(g, rows, 100)), len(range(g, rows, 100))) for g in range(100)}
+
+
+def test_cancel_interrupts_a_running_query(make_ctx, storage, tables):
+    cancel = threading.Event()
+    ctx = make_ctx(cancel=cancel)
+    sql = "SELECT count(*) FROM range(100000000000) a"
+    outcome: dict[str, Any] = {}
+
+    def work() -> None:
+        try:
+            run(ctx, "sys.dataset.query", sources=[tables["sales"]], sql=sql, dest_key=f"{NAMESPACE}out/c.csv")
+        except BaseException as exc:  # noqa: BLE001
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=work)
+    thread.start()
+    time.sleep(1.0)
+    cancel.set()
+    thread.join(5)
+    assert not thread.is_alive()
+    assert isinstance(outcome.get("error"), ActionCancelled)
+    assert not storage.exists(f"{NAMESPACE}out/c.csv")
+    assert list(ctx.tmp_dir.iterdir()) == []
