@@ -2,110 +2,45 @@
 
 Media is generated with ffmpeg's lavfi sources once per session; no binary fixtures are committed.
 
-Storage: until the lead's ``user_storage``/``action_ctx`` fixtures land in ``tests/conftest.py``,
-``LocalStorage`` below stands in for the real namespace-scoped storage (keys → files under a
-directory, same namespace check). When they exist, the fixtures here defer to them.
+Storage is the real namespace-scoped storage over the local SeaweedFS S3 server
+(``user_storage``/``action_ctx`` from ``tests/conftest.py``); each test works in its own folder.
 """
 
 from __future__ import annotations
 
-import logging
 import posixpath
-import shutil
 import subprocess
 import threading
-from collections.abc import Iterator, Mapping
+import uuid
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from feaas.actions.base import ActionContext
-from feaas.errors import NamespaceViolation
 
 NAMESPACE = "plus_example_com/alice@example.com/"
 
-pytestmark = pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg not installed")
 
-
-class LocalStorage:
-    """A stand-in for the namespace-scoped bucket storage: keys are files under ``root``."""
-
-    def __init__(self, root: Path, namespace: str = NAMESPACE) -> None:
-        self.root = root
-        self.namespace = namespace
-
-    def check_key(self, key: str) -> str:
-        normal = posixpath.normpath("/" + key.lstrip("/"))[1:]
-        if not normal.startswith(self.namespace) or normal == self.namespace.rstrip("/"):
-            raise NamespaceViolation(f"{key!r} is outside your namespace")
-        return normal
-
-    def _path(self, key: str) -> Path:
-        return self.root / self.check_key(key)
-
-    def get_bytes(self, key: str) -> bytes:
-        return self._path(key).read_bytes()
-
-    def put_bytes(self, key: str, data: bytes, content_type: str | None = None) -> None:
-        path = self._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data)
-
-    def download(self, key: str, path: Path) -> None:
-        shutil.copyfile(self._path(key), path)
-
-    def upload(self, path: Path, key: str, content_type: str | None = None) -> None:
-        target = self._path(key)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(path, target)
-
-    def copy(self, src_key: str, dest_key: str) -> None:
-        self.upload(self._path(src_key), dest_key)
-
-    def exists(self, key: str) -> bool:
-        return self._path(key).is_file()
-
-    def size(self, key: str) -> int:
-        return self._path(key).stat().st_size
-
-    def delete(self, key: str) -> None:
-        self._path(key).unlink(missing_ok=True)
-
-    def list_keys(self, prefix: str) -> Iterator[str]:
-        base = self.root / self.namespace
-        for path in sorted(base.rglob("*")):
-            key = path.relative_to(self.root).as_posix()
-            if path.is_file() and key.startswith(prefix):
-                yield key
-
-    def get_document(self, object_id: str) -> dict[str, Any] | None:
-        return None
-
-    def update_document(self, object_id: str, values: Mapping[str, Any]) -> None:
-        raise NotImplementedError
+@pytest.fixture
+def storage(user_storage):  # type: ignore[no-untyped-def]
+    """The real namespace-scoped storage over the local SeaweedFS (tests/conftest.py)."""
+    return user_storage
 
 
 @pytest.fixture
-def storage(tmp_path: Path) -> LocalStorage:
-    root = tmp_path / "bucket"
-    root.mkdir()
-    return LocalStorage(root)
+def prefix() -> str:
+    """A fresh folder inside the namespace, so tests sharing the bucket never see each other's keys."""
+    return f"{NAMESPACE}t-{uuid.uuid4().hex[:10]}/"
 
 
 @pytest.fixture
-def make_ctx(storage: LocalStorage, tmp_path: Path):  # type: ignore[no-untyped-def]
-    """Build an ActionContext over ``storage``; ``progress`` collects reported fractions."""
+def make_ctx(action_ctx):  # type: ignore[no-untyped-def]
+    """An ActionContext over the real storage; ``ctx.extra["progress"]`` collects reported fractions."""
 
     def build(memory_limit_mb: int | None = None, cancel: threading.Event | None = None) -> ActionContext:
-        tmp = tmp_path / "action-tmp"
-        tmp.mkdir(exist_ok=True)
+        ctx = action_ctx(cancel=cancel, memory_limit_mb=memory_limit_mb)
         progress: list[float] = []
-        ctx = ActionContext(
-            storage=storage, tmp_dir=tmp, cancel=cancel or threading.Event(),
-            log=logging.getLogger("test.media"), report_progress=progress.append,
-            memory_limit_mb=memory_limit_mb,
-        )
+        ctx.report_progress = progress.append
         ctx.extra["progress"] = progress
         return ctx
 
@@ -143,11 +78,11 @@ def media_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def put(storage: LocalStorage, media_dir: Path):  # type: ignore[no-untyped-def]
+def put(storage, media_dir: Path, prefix: str):  # type: ignore[no-untyped-def]
     """Upload a generated media file under the namespace; return its key."""
 
     def upload(name: str, key_name: str | None = None) -> str:
-        key = f"{NAMESPACE}media/{key_name or name}"
+        key = f"{prefix}media/{key_name or name}"
         storage.upload(media_dir / name, key)
         return key
 
@@ -155,7 +90,7 @@ def put(storage: LocalStorage, media_dir: Path):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-def fetch(storage: LocalStorage, tmp_path: Path):  # type: ignore[no-untyped-def]
+def fetch(storage, tmp_path: Path):  # type: ignore[no-untyped-def]  # type: ignore[no-untyped-def]
     """Download a key to a local file for inspection."""
 
     def get(key: str) -> Path:
