@@ -13,11 +13,12 @@ from types import FrameType
 from feaas import logs
 from feaas.actions.context import UserStorage
 from feaas.dao import Dao, Documents, Streams, Blobs, make_clients
-from feaas.errors import Cancelled, ConfigError, DeadlineExceeded, Interrupted, JobFailed, JobNotClaimable
+from feaas.errors import Cancelled, ConfigError, Interrupted, JobFailed, JobNotClaimable
 from feaas.errors import LeaseLost, StorageError
 from feaas.jobs import Heartbeat, JobRecord, JobStatus, Progress, ecs_task_arn
 from feaas.logs import event
 from feaas.runners.common import Outcome, RunContext, job_identity, make_tmp_root, parse_job
+from feaas.runners.items import run_collection, run_files, run_stream
 from feaas.runners.script import run_action, run_script
 from feaas.settings import RunMode, Settings, load_settings
 from feaas.stopping import StopSignal
@@ -35,6 +36,16 @@ logger = logging.getLogger("src.worker")
 RUNNERS: dict[RunMode, Callable[[RunContext], Outcome]] = {
     RunMode.RUN_SCRIPT: run_script,
     RunMode.RUN_ACTION: run_action,
+    RunMode.RUN_COLLECTION: run_collection,
+    RunMode.RUN_STREAM: run_stream,
+    RunMode.RUN_FILES: run_files,
+}
+#: RUN_JOB: the job's ``job_type`` picks the runner (absent means a single script run).
+JOB_TYPES: dict[str, Callable[[RunContext], Outcome]] = {
+    "singleton": run_script,
+    "run_on_collection": run_collection,
+    "run_on_stream": run_stream,
+    "run_on_files": run_files,
 }
 
 
@@ -107,9 +118,13 @@ def _run_job(settings: Settings, dao: Dao, item: dict, progress: Progress, stop:
                      hostname=hostname, namespace=namespace,
                      storage=UserStorage(dao.blobs, dao.docs, namespace), progress=progress, stop=stop,
                      tmp_root=make_tmp_root())
-    runner = RUNNERS.get(settings.run_mode)
-    if runner is None:
-        raise JobFailed(f"run mode {settings.run_mode.value} is not supported by this worker yet")
+    if settings.run_mode is RunMode.RUN_JOB:
+        job_type = item.get("job_type") or "singleton"
+        runner = JOB_TYPES.get(job_type) if isinstance(job_type, str) else None
+        if runner is None:
+            raise JobFailed(f"unknown job_type {job_type!r}; expected one of {', '.join(JOB_TYPES)}")
+    else:
+        runner = RUNNERS[settings.run_mode]
     try:
         return runner(ctx)
     finally:
@@ -124,20 +139,20 @@ def _finish(record: JobRecord, outcome: Outcome, progress: Progress, started: fl
         return EXIT_NOT_CLAIMABLE
     _, latest = progress.snapshot()
     attrs = {**latest, **outcome.attrs}
-    remove: tuple[str, ...] = ()
+    remove: tuple[str, ...] = outcome.remove
     code = EXIT_SUCCEEDED if outcome.status is JobStatus.SUCCEEDED else EXIT_FAILED
     message = outcome.error_message
     if isinstance(stopped, Interrupted):
         message, code = f"Job was interrupted ({stopped.signal_name}); it can be resumed", EXIT_INTERRUPTED
         attrs["resumable"] = True
-    elif isinstance(stopped, (Cancelled, DeadlineExceeded)):
+    elif isinstance(stopped, JobFailed):  # cancelled, deadline, or a failure that stopped the run
         message = str(stopped)
         if isinstance(stopped, Cancelled):
             attrs["cancelled_at"] = int(time.time())
     if message:
         attrs["error_message"] = message
     else:
-        remove = ("error_message",)
+        remove = (*remove, "error_message")
     try:
         record.finish(outcome.status, attrs, remove)
     except LeaseLost as exc:

@@ -60,6 +60,8 @@ def plain(value: Any) -> Any:
 
 def storable(value: Any) -> Any:
     """Python → something TypeSerializer accepts (floats become ``Decimal``, tuples lists)."""
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**38:
+        return str(value)  # beyond DynamoDB's 38 digits
     if isinstance(value, bool) or value is None or isinstance(value, (str, int, Decimal)):
         return value
     if isinstance(value, float):

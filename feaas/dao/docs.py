@@ -171,6 +171,28 @@ class Documents:
                 return
             kwargs["ExclusiveStartKey"] = last
 
+    def count_owner(self, owner: str, *, exclude_ids_containing: str | None = None) -> int:
+        """How many documents the owner index lists for ``owner`` (Select=COUNT, paged)."""
+        kwargs: dict[str, Any] = {
+            "TableName": self.table, "IndexName": self.owner_index, "Select": "COUNT",
+            "KeyConditionExpression": "#o = :o", "ExpressionAttributeNames": {"#o": "owner"},
+            "ExpressionAttributeValues": {":o": {"S": owner}},
+        }
+        if exclude_ids_containing:
+            kwargs["FilterExpression"] = "NOT contains(#k, :x)"
+            kwargs["ExpressionAttributeNames"]["#k"] = self.key_attribute
+            kwargs["ExpressionAttributeValues"][":x"] = {"S": exclude_ids_containing}
+        total = 0
+        while True:
+            try:
+                resp = self.client.query(**kwargs)
+            except (ClientError, BotoCoreError) as exc:
+                raise storage_error(exc, f"counting the documents of {owner}") from exc
+            total += int(resp.get("Count", 0))
+            if not resp.get("LastEvaluatedKey"):
+                return total
+            kwargs["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
+
     def batch_get(self, object_ids: Sequence[str]) -> list[dict[str, Any]]:
         """Fetch whole documents (≤ 100 ids per request), retrying unprocessed keys. Order not kept."""
         found: list[dict[str, Any]] = []

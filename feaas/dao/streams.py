@@ -71,6 +71,29 @@ class Streams:
                 return
             kwargs["ExclusiveStartKey"] = last
 
+    def count(self, stream_id: str) -> int:
+        kwargs: dict[str, Any] = {"TableName": self.table, "Select": "COUNT", "KeyConditionExpression": "stream_id = :s",
+                                  "ExpressionAttributeValues": {":s": {"S": stream_id}}}
+        total = 0
+        while True:
+            try:
+                resp = self.client.query(**kwargs)
+            except (ClientError, BotoCoreError) as exc:
+                raise storage_error(exc, f"counting stream {stream_id}") from exc
+            total += int(resp.get("Count", 0))
+            if not resp.get("LastEvaluatedKey"):
+                return total
+            kwargs["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
+
+    def start_after_newest(self, stream_id: str) -> None:
+        """Make this process's timestamps start above the newest row already in ``stream_id``
+        (a relaunched task may follow one whose clock ran ahead)."""
+        for page, _ in self.pages(stream_id, page_size=1, newest_first=True):
+            if page:
+                with self._lock:
+                    self._last_ms = max(self._last_ms, int(page[0]["timestamp"]))
+            return
+
     def rows(self, stream_id: str, **kwargs: Any) -> Iterator[dict[str, Any]]:
         for page, _ in self.pages(stream_id, **kwargs):
             yield from page

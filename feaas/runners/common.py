@@ -32,6 +32,9 @@ logger = logging.getLogger(__name__)
 LARGE_VALUE_BYTES = 16 * 1024
 #: Total budget for the values kept inline in a job document (the item limit is 400 KB).
 INLINE_BUDGET_BYTES = 256 * 1024
+ITEM_LIMIT_BYTES = 400 * 1024
+#: Room kept for what the worker adds besides values: status, timestamps, counts, error_message.
+ITEM_MARGIN_BYTES = 48 * 1024
 
 
 @dataclass
@@ -40,6 +43,7 @@ class Outcome:
     error_message: str = ""
     attrs: dict[str, Any] = field(default_factory=dict)
     stopped: BaseException | None = None
+    remove: tuple[str, ...] = ()  # attributes to drop from the job (e.g. a stale ``outcome``)
 
     @classmethod
     def failed(cls, message: str, **attrs: Any) -> Outcome:
@@ -111,25 +115,42 @@ def job_identity(item: Mapping[str, Any], job: PlusScriptJob, username: str) -> 
     return hostname, f"{hostname}/{username}/"
 
 
+GROUPS = ("registers", "receipts", "output")
+
+
+def plain_size(value: Any) -> int:
+    """Bytes of ``value`` in JSON, a close upper bound of its DynamoDB size."""
+    return len(json.dumps(value, default=str, ensure_ascii=False).encode("utf-8"))
+
+
 class JobValues:
     """Registers, receipts and outputs ⇄ the job document, offloading large values to the bucket.
 
     An offloaded value is replaced in the document by ``{"ptype": "KEY", "sval": <bucket key>}``
     and listed in the ``offloaded`` attribute (``"registers.<name>"`` → key), so readers and a
     resumed run can fetch it back. Values never change once set, so each is uploaded once.
+
+    When the document would still pass ``budget_bytes`` (many values, a large script), a whole
+    group is moved to one object: the document keeps ``{}`` and ``offloaded[group]`` names an
+    object ``{"values": ..., "offloaded": ...}`` holding the group and its own value references.
+    ``{node}:receipt`` registers are not stored: they repeat ``receipts`` and are rebuilt on resume.
     """
 
-    def __init__(self, storage: UserStorage, prefix: str) -> None:
+    def __init__(self, storage: UserStorage, prefix: str, budget_bytes: int = INLINE_BUDGET_BYTES) -> None:
         self.storage = storage
         self.prefix = prefix
+        self.budget_bytes = budget_bytes
         self.offloaded: dict[str, str] = {}
         self._lock = threading.Lock()
+
+    def _key(self, path: str) -> str:
+        return normalise_key(f"{self.prefix}{path.replace('/', '_')}.json", self.storage.namespace)
 
     def _offload(self, path: str, plain: Any) -> dict[str, Any]:
         with self._lock:
             key = self.offloaded.get(path)
             if key is None:
-                key = normalise_key(f"{self.prefix}{path.replace('/', '_')}.json", self.storage.namespace)
+                key = self._key(path)
                 self.storage.put_bytes(key, json.dumps(plain).encode("utf-8"), "application/json")
                 self.offloaded[path] = key
         return {"ptype": "KEY", "sval": key}
@@ -145,8 +166,10 @@ class JobValues:
                 continue
             attrs[group] = {}
             for name, value in values.items():
+                if group == "registers" and name.endswith(":receipt"):
+                    continue
                 plain = message_to_plain(to_any(value))
-                entries.append((len(json.dumps(plain)), group, name, None, plain))
+                entries.append((plain_size(plain), group, name, None, plain))
         if receipts is not None:
             attrs["receipts"] = {}
             for node, receipt in receipts.items():
@@ -154,11 +177,11 @@ class JobValues:
                 outputs = plain.pop("outputs", {})
                 attrs["receipts"][node] = plain
                 for out_name, out_value in outputs.items():
-                    entries.append((len(json.dumps(out_value)), "receipts", node, out_name, out_value))
+                    entries.append((plain_size(out_value), "receipts", node, out_name, out_value))
         total = 0
         for size, group, name, out_name, plain in sorted(entries, key=lambda e: e[0]):
             path = f"{group}.{name}" + (f".{out_name}" if out_name else "")
-            if size > LARGE_VALUE_BYTES or total + size > INLINE_BUDGET_BYTES or path in self.offloaded:
+            if size > LARGE_VALUE_BYTES or total + size > self.budget_bytes or path in self.offloaded:
                 plain = self._offload(path, plain)
             else:
                 total += size
@@ -166,14 +189,35 @@ class JobValues:
                 attrs[group][name] = plain
             else:
                 attrs["receipts"][name].setdefault("outputs", {})[out_name] = plain
-        if self.offloaded:
-            attrs["offloaded"] = dict(self.offloaded)
+        offloaded: dict[str, str] = dict(self.offloaded)
+        present = [g for g in GROUPS if g in attrs]
+        while present and plain_size({**attrs, "offloaded": offloaded}) > self.budget_bytes:
+            group = max(present, key=lambda g: plain_size(attrs[g]))
+            present.remove(group)
+            own = {path: key for path, key in offloaded.items() if path.startswith(group + ".")}
+            key = self._key(f"{group}-all")
+            self.storage.put_bytes(key, json.dumps({"values": attrs[group], "offloaded": own}).encode("utf-8"),
+                                   "application/json")
+            attrs[group] = {}
+            offloaded = {path: k for path, k in offloaded.items() if path not in own}
+            offloaded[group] = key
+        if offloaded:
+            attrs["offloaded"] = offloaded
         return attrs
 
     def decode(self, item: Mapping[str, Any], job: PlusScriptJob) -> tuple[dict[str, Any], dict[str, Receipt]]:
         """Registers and receipts already on the job, with offloaded values fetched back."""
         offloaded = item.get("offloaded") or {}
-        self.offloaded.update({k: v for k, v in offloaded.items() if isinstance(v, str)})
+        whole: dict[str, dict[str, Any]] = {}
+        for path, key in offloaded.items():
+            if not isinstance(key, str):
+                continue
+            if path in GROUPS:
+                blob = json.loads(self.storage.get_bytes(key))
+                whole[path] = blob.get("values") or {}
+                self.offloaded.update({k: v for k, v in (blob.get("offloaded") or {}).items() if isinstance(v, str)})
+            else:
+                self.offloaded[path] = key
 
         def load(path: str, value: AnyType) -> AnyType:
             key = self.offloaded.get(path)
@@ -182,15 +226,28 @@ class JobValues:
             restored = AnyType()
             return parse_message(json.loads(self.storage.get_bytes(key)), restored)
 
-        registers = {name: from_any(load(f"registers.{name}", v)) for name, v in job.registers.items()}
+        stored_registers = dict(job.registers)
+        if "registers" in whole:
+            stored_registers = {n: parse_message(v, AnyType()) for n, v in whole["registers"].items()}
+        stored_receipts = dict(job.receipts)
+        if "receipts" in whole:
+            stored_receipts = {n: parse_message(v, Receipt()) for n, v in whole["receipts"].items()}
+        registers = {name: from_any(load(f"registers.{name}", v)) for name, v in stored_registers.items()}
         receipts: dict[str, Receipt] = {}
-        for node, receipt in job.receipts.items():
+        for node, receipt in stored_receipts.items():
             copy = Receipt()
             copy.CopyFrom(receipt)
             for out_name in list(copy.outputs):
                 copy.outputs[out_name].CopyFrom(load(f"receipts.{node}.{out_name}", copy.outputs[out_name]))
             receipts[node] = copy
         return registers, receipts
+
+
+def document_budget(item: Mapping[str, Any]) -> int:
+    """Bytes left for registers, receipts and output in the job document: what DynamoDB allows
+    (400 KB) less a safety margin and everything else the document holds (the script above all)."""
+    rest = {k: v for k, v in item.items() if k not in (*GROUPS, "offloaded")}
+    return max(32 * 1024, ITEM_LIMIT_BYTES - ITEM_MARGIN_BYTES - plain_size(rest))
 
 
 def make_tmp_root() -> Path:

@@ -14,7 +14,7 @@ from feaas.logs import event
 from feaas.objects import Link, PlusScript, PlusScriptNode, PlusScriptNodeType, Receipt
 from feaas.psee.engine import Engine, main_input_registers
 from feaas.psee.graph import MAIN_INPUT
-from feaas.runners.common import JobValues, Outcome, RunContext
+from feaas.runners.common import INLINE_BUDGET_BYTES, JobValues, Outcome, RunContext, document_budget
 
 logger = logging.getLogger(__name__)
 ACTION_NODE = "action"
@@ -62,7 +62,8 @@ def run_script(ctx: RunContext, script: PlusScript | None = None, main_inputs: d
             raise JobFailed("input_data must be a map of script inputs")
     engine = Engine(ctx.registry, concurrency=ctx.settings.concurrency)
     graph = engine.prepare(script, provided_inputs=main_inputs)
-    values = JobValues(ctx.storage, f"{ctx.namespace}.plus-worker/jobs/{ctx.job_uuid}/")
+    values = JobValues(ctx.storage, f"{ctx.namespace}.plus-worker/jobs/{ctx.job_uuid}/",
+                       budget_bytes=min(INLINE_BUDGET_BYTES, document_budget(ctx.item)))
     registers, receipts = values.decode(ctx.item, ctx.job)
     registers.update(main_input_registers(script, main_inputs))
     resumed = sum(1 for n in graph.action_nodes if n in receipts and receipts[n].success)

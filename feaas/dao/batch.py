@@ -1,0 +1,117 @@
+"""Per-item results written in batches: receipt rows (never overwriting another) plus the item's
+write-back, many items per ``TransactWriteItems`` request.
+
+A transaction makes every receipt put conditional (``attribute_not_exists``) — which a
+``BatchWriteItem`` cannot — while costing one request per up to 50 items. When a transaction is
+refused (an item was deleted, a value is too large, a timestamp collided), the batch is written
+again item by item so one bad item never costs the others their receipts.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from feaas.dao.codec import to_dynamo, to_dynamo_value
+from feaas.dao.docs import ConditionFailed, Documents, Update, storage_error
+from feaas.dao.streams import Streams
+from feaas.logs import event
+
+logger = logging.getLogger(__name__)
+MAX_ACTIONS = 100  # DynamoDB's limit per transaction
+MAX_BYTES = 3_500_000  # below the 4 MB transaction limit
+
+
+@dataclass
+class ItemWrite:
+    stream_id: str
+    row: dict[str, Any]  # receipt row without stream_id/timestamp
+    object_id: str | None = None  # collection item to write back to
+    values: Mapping[str, Any] | None = None  # attributes to set on it
+
+
+class BatchWriter:
+    def __init__(self, client: Any, streams: Streams, docs: Documents) -> None:
+        self.client = client
+        self.streams = streams
+        self.docs = docs
+
+    def write(self, writes: Sequence[ItemWrite]) -> list[str | None]:
+        """Write every item's receipt (and write-back). Returns, per item, None or the reason its
+        write-back failed (its receipt then records the failure instead)."""
+        results: list[str | None] = [None] * len(writes)
+        chunk: list[int] = []
+        actions = size = 0
+        for index, write in enumerate(writes):
+            need = 2 if write.values else 1
+            est = _estimate(write)
+            if chunk and (actions + need > MAX_ACTIONS or size + est > MAX_BYTES):
+                self._write_chunk(writes, chunk, results)
+                chunk, actions, size = [], 0, 0
+            chunk.append(index)
+            actions += need
+            size += est
+        if chunk:
+            self._write_chunk(writes, chunk, results)
+        return results
+
+    def _write_chunk(self, writes: Sequence[ItemWrite], chunk: list[int], results: list[str | None]) -> None:
+        if len(chunk) == 1:
+            results[chunk[0]] = self._write_one(writes[chunk[0]])
+            return
+        items: list[dict[str, Any]] = []
+        for index in chunk:
+            write = writes[index]
+            if write.values:
+                items.append({"Update": self._update_request(write)})
+            items.append({"Put": self._put_request(write)})
+        try:
+            self.client.transact_write_items(TransactItems=items)
+            return
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "")
+            if code not in ("TransactionCanceledException", "ValidationException"):
+                raise storage_error(exc, "writing item receipts") from exc
+            event(logger, "batch_write_fallback", level=logging.DEBUG, reason=code, items=len(chunk))
+        except BotoCoreError as exc:
+            raise storage_error(exc, "writing item receipts") from exc
+        for index in chunk:  # one by one, so only the bad item is affected
+            results[index] = self._write_one(writes[index])
+
+    def _put_request(self, write: ItemWrite) -> dict[str, Any]:
+        item = {**write.row, "stream_id": write.stream_id, "timestamp": self.streams.next_timestamp()}
+        return {"TableName": self.streams.table, "Item": to_dynamo(item),
+                "ConditionExpression": "attribute_not_exists(#ts)", "ExpressionAttributeNames": {"#ts": "timestamp"}}
+
+    def _update_request(self, write: ItemWrite) -> dict[str, Any]:
+        assert write.object_id is not None and write.values
+        upd = Update(set=dict(write.values))
+        expression = upd.expression()
+        condition = f"attribute_exists({upd.name(self.docs.key_attribute)})"
+        return {"TableName": self.docs.table, "Key": {self.docs.key_attribute: {"S": write.object_id}},
+                "UpdateExpression": expression, "ConditionExpression": condition,
+                "ExpressionAttributeNames": upd.names,
+                "ExpressionAttributeValues": {k: to_dynamo_value(v) for k, v in upd.values.items()}}
+
+    def _write_one(self, write: ItemWrite) -> str | None:
+        problem = None
+        if write.values and write.object_id:
+            try:
+                self.docs.update(write.object_id, Update(set=dict(write.values)))
+            except ConditionFailed:
+                problem = f"write-back failed: item {write.object_id} no longer exists"
+            except Exception as exc:  # noqa: BLE001 — StorageError or a value DynamoDB refuses
+                problem = f"write-back failed: {exc}"
+        row = write.row
+        if problem:
+            row = {**row, "success": False, "error_message": problem}
+        self.streams.append(write.stream_id, row)
+        return problem
+
+
+def _estimate(write: ItemWrite) -> int:
+    return len(repr(write.row)) + (len(repr(write.values)) if write.values else 0) + 200

@@ -1,0 +1,292 @@
+"""Runs over many items (collection, stream, files): one runner over any ItemSource.
+
+Pipeline, every stage bounded so memory stays flat on any collection size:
+reader thread (pages → ``work`` queue) → ``CONCURRENCY`` item threads (script per item) →
+``done`` queue → this thread, which writes receipts + write-backs in batches and counts them.
+Counts only include items whose receipt is durably written, so they match the receipts exactly.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from feaas.dao.batch import BatchWriter, ItemWrite
+from feaas.dao.codec import message_to_plain, plain
+from feaas.errors import InvalidScript, JobFailed, NamespaceViolation, StorageError
+from feaas.jobs import JobStatus
+from feaas.logs import event
+from feaas.psee.engine import Engine, main_input_registers
+from feaas.psee.values import to_any
+from feaas.runners.common import LARGE_VALUE_BYTES, Outcome, RunContext
+from feaas.runners.progressbar import ProgressReporter
+from feaas.runners.sources import CollectionSource, FilesSource, ItemSource, StreamSource, WorkItem
+from feaas.runners.sources import check_in_namespace, shard_of
+
+logger = logging.getLogger(__name__)
+FLUSH_ITEMS = 50  # items per TransactWriteItems (2 actions each with write-back)
+FLUSH_SECONDS = 0.25
+_END = object()
+_PROTECTED = ("owner", "object_id")
+MAX_LOGGED_FAILURES = 100
+
+
+@dataclass
+class ItemResult:
+    item: WorkItem
+    write: ItemWrite | None  # None: stopped before it finished (not recorded, will rerun)
+    success: bool = False
+
+
+def run_all_stream_id(ctx: RunContext) -> str:
+    return f"{ctx.namespace}stream-run-all.{ctx.job_uuid}"
+
+
+def latest_successes(ctx: RunContext, stream_id: str) -> set[str]:
+    """Item keys whose latest receipt in the run-all stream succeeded (resume: not run again)."""
+    latest: dict[str, bool] = {}
+    for row in ctx.dao.streams.rows(stream_id):
+        latest[str(row.get("object_id"))] = bool(row.get("success"))
+    return {key for key, ok in latest.items() if ok}
+
+
+class ItemRun:
+    def __init__(self, ctx: RunContext, source: ItemSource, *, write_back: bool,
+                 report: Callable[[int, int, int], None] | None = None) -> None:
+        self.ctx = ctx
+        self.source = source
+        self.write_back = write_back
+        self.settings = ctx.settings
+        self.stream_id = run_all_stream_id(ctx)
+        self.engine = Engine(ctx.registry, concurrency=1)
+        script = ctx.job.script
+        # Item runs get their inputs from each item, so required inputs are checked per item.
+        self.graph = self.engine.prepare(script, provided_inputs=[p.var_name for p in script.inputs])
+        self.required = [p.var_name for p in script.inputs if p.var_name and not p.optional]
+        base = plain(ctx.item.get("input_data") or {})
+        if not isinstance(base, dict):
+            raise JobFailed("input_data must be a map of script inputs")
+        self.base_inputs: dict[str, Any] = base
+        self.env = ctx.node_environment()
+        self.writer = BatchWriter(ctx.dao.docs.client, ctx.dao.streams, ctx.dao.docs)
+        self.attempt = int(ctx.item.get("attempt") or 1)
+        self.success = self.error = self.skipped = 0
+        self.total = 0
+        self.failures_logged = 0
+        self.progress = ProgressReporter(ctx.settings, report)
+
+    # --- stages -------------------------------------------------------------------------------
+
+    def _read(self, work: queue.Queue[Any], done_keys: set[str], failure: list[BaseException]) -> None:
+        shard, shards = self.settings.shard_index, self.settings.shard_count
+        stop = self.ctx.stop
+        try:
+            for page in self.source.pages():
+                for item in page:
+                    if shards > 1 and shard_of(item.key, shards) != shard:
+                        continue
+                    if item.key in done_keys:
+                        self.skipped += 1
+                        continue
+                    while not stop.stopped:
+                        try:
+                            work.put(item, timeout=0.2)
+                            break
+                        except queue.Full:
+                            continue
+                    if stop.stopped:
+                        return
+        except StorageError as exc:
+            failure.append(exc)
+            self.ctx.stop.stop(JobFailed(f"reading {self.source.description} failed: {exc}"))
+        except JobFailed as exc:
+            failure.append(exc)
+            self.ctx.stop.stop(exc)
+        finally:
+            for _ in range(self.settings.concurrency):
+                work.put(_END)
+
+    def _work(self, work: queue.Queue[Any], done: queue.Queue[Any]) -> None:
+        while True:
+            item = work.get()
+            if item is _END:
+                done.put(_END)
+                return
+            if self.ctx.stop.stopped:
+                continue  # drain without starting anything new
+            done.put(self._process(item))
+
+    def _process(self, item: WorkItem) -> ItemResult:
+        began = time.perf_counter()
+        inputs = {**self.base_inputs, **item.inputs}
+        try:
+            missing = [name for name in self.required if name not in inputs]
+            if missing:
+                raise InvalidScript(f"required script inputs missing: {', '.join(missing)}")
+            registers = main_input_registers(self.ctx.job.script, inputs)
+        except InvalidScript as exc:
+            return self._result(item, False, str(exc), {}, {}, began)
+        result = self.engine.run(self.graph, self.env, self.ctx.stop, registers=registers)
+        if result.stopped is not None:
+            return ItemResult(item, None)
+        values = result.update_values() if self.write_back and item.write_back_id else {}
+        return self._result(item, result.success, result.error_message, result.output, values, began)
+
+    def _result(self, item: WorkItem, success: bool, error: str, outputs: dict[str, Any], values: dict[str, Any],
+                began: float) -> ItemResult:
+        protected = {self.ctx.dao.docs.key_attribute, *_PROTECTED}
+        bad = sorted(k for k in values if k in protected or not k)
+        if bad:
+            success, error, values = False, f"UPDATE_VALUES cannot change {', '.join(bad)}", {}
+        row = {"object_id": item.key, "success": success, "error_message": error,
+               "outputs": self._outputs(item, outputs), "duration_ms": round((time.perf_counter() - began) * 1000, 3),
+               "attempt": self.attempt, "job_id": self.settings.job_id}
+        write = ItemWrite(self.stream_id, row, item.write_back_id if values else None, values or None)
+        return ItemResult(item, write, success)
+
+    def _outputs(self, item: WorkItem, outputs: dict[str, Any]) -> dict[str, Any]:
+        encoded = {}
+        for name, value in outputs.items():
+            value_plain = message_to_plain(to_any(value))
+            if len(json.dumps(value_plain)) > LARGE_VALUE_BYTES:  # keep the row far below 400 KB
+                digest = hashlib.blake2b(item.key.encode("utf-8"), digest_size=10).hexdigest()
+                key = f"{self.ctx.namespace}.plus-worker/jobs/{self.ctx.job_uuid}/items/{digest}-{name}.json"
+                self.ctx.storage.put_bytes(key, json.dumps(value_plain).encode("utf-8"), "application/json")
+                value_plain = {"ptype": "KEY", "sval": self.ctx.storage.check_key(key)}
+            encoded[name] = value_plain
+        return encoded
+
+    def _flush(self, batch: list[ItemResult]) -> None:
+        writes = [r.write for r in batch if r.write is not None]
+        problems = self.writer.write(writes)
+        for result, problem in zip([r for r in batch if r.write is not None], problems, strict=True):
+            ok = result.success and problem is None
+            if ok:
+                self.success += 1
+            else:
+                self.error += 1
+                if self.failures_logged < MAX_LOGGED_FAILURES:
+                    self.failures_logged += 1
+                    event(logger, "item_failed", level=logging.WARNING, item=result.item.key,
+                          error=problem or result.write.row["error_message"])  # type: ignore[union-attr]
+        self._report()
+
+    def _report(self) -> None:
+        done = self.success + self.error + self.skipped
+        self.ctx.progress.update(percent=round(min(100.0, 100.0 * done / self.total), 2) if self.total else 0,
+                                 success_count=self.success + self.skipped, error_count=self.error,
+                                 item_count=self.total)
+        self.progress.tick(done, self.total, self.error)
+
+    # --- the run ------------------------------------------------------------------------------
+
+    def run(self) -> Outcome:
+        ctx = self.ctx
+        streams = ctx.dao.streams
+        streams.start_after_newest(self.stream_id)
+        done_keys = latest_successes(ctx, self.stream_id) if self.attempt > 1 else set()
+        self.total = self.source.total()
+        event(logger, "items_started", source=self.source.description, item_count=self.total,
+              already_done=len(done_keys), concurrency=self.settings.concurrency,
+              shard=f"{self.settings.shard_index}/{self.settings.shard_count}", receipts_stream=self.stream_id)
+        self._report()
+        concurrency = self.settings.concurrency
+        work: queue.Queue[Any] = queue.Queue(maxsize=concurrency * 2)
+        done: queue.Queue[Any] = queue.Queue(maxsize=concurrency * 2 + FLUSH_ITEMS)
+        failure: list[BaseException] = []
+        threads = [threading.Thread(target=self._read, args=(work, done_keys, failure), name="reader", daemon=True)]
+        threads += [threading.Thread(target=self._work, args=(work, done), name=f"item-{i}", daemon=True)
+                    for i in range(concurrency)]
+        for thread in threads:
+            thread.start()
+        started = time.monotonic()
+        batch: list[ItemResult] = []
+        first_at = 0.0
+        ended = 0
+        while ended < concurrency:
+            try:
+                got = done.get(timeout=FLUSH_SECONDS)
+            except queue.Empty:
+                got = None
+            if got is _END:
+                ended += 1
+            elif got is not None:
+                if not batch:
+                    first_at = time.monotonic()
+                batch.append(got)
+            if batch and (len(batch) >= FLUSH_ITEMS or time.monotonic() - first_at >= FLUSH_SECONDS or ended):
+                try:
+                    self._flush(batch)
+                except StorageError as exc:
+                    ctx.stop.stop(JobFailed(f"could not record item receipts: {exc}"))
+                batch = []
+        for thread in threads:
+            thread.join()
+        if batch:
+            self._flush(batch)
+        self.progress.close()
+        return self._outcome(time.monotonic() - started)
+
+    def _outcome(self, duration_s: float) -> Outcome:
+        success, error = self.success + self.skipped, self.error
+        n = success + error
+        attrs: dict[str, Any] = {"success_count": success, "error_count": error, "item_count": self.total,
+                                 "receipts_stream_id": self.stream_id,
+                                 "percent": round(min(100.0, 100.0 * n / self.total), 2) if self.total else 100}
+        event(logger, "items_finished", success_count=success, error_count=error, item_count=self.total,
+              duration_ms=round(duration_s * 1000, 1),
+              items_per_s=round((self.success + self.error) / duration_s, 1) if duration_s else None)
+        if self.ctx.stop.stopped:
+            return Outcome(JobStatus.FAILED, "", attrs, stopped=self.ctx.stop.reason)
+        tolerated = self.ctx.item.get("tolerated_failure_percent")
+        tolerated = float(tolerated) if tolerated is not None else self.settings.tolerated_failure_percent
+        if n == 0:
+            return Outcome(JobStatus.SUCCEEDED, "No items found", {**attrs, "percent": 100})
+        if error == 0:
+            return Outcome(JobStatus.SUCCEEDED, "", {**attrs, "percent": 100}, remove=("outcome",))
+        message = f"{error} of {n} items failed"
+        if error == n or 100.0 * error / n > tolerated:
+            return Outcome(JobStatus.FAILED, message, attrs, remove=("outcome",))
+        return Outcome(JobStatus.SUCCEEDED, message, {**attrs, "percent": 100, "outcome": "PARTIAL"})
+
+
+def _setting_or_job(ctx: RunContext, setting: str | None, attribute: str) -> Any:
+    return setting or ctx.item.get(attribute)
+
+
+def run_collection(ctx: RunContext) -> Outcome:
+    owner = _setting_or_job(ctx, ctx.settings.collection_owner, "collection_owner")
+    if not owner or not isinstance(owner, str):
+        raise JobFailed("no collection owner: set COLLECTION_OWNER or the job's collection_owner")
+    check_in_namespace("collection", owner, ctx.namespace)
+    return ItemRun(ctx, CollectionSource(ctx.dao.docs, owner), write_back=True).run()
+
+
+def run_stream(ctx: RunContext) -> Outcome:
+    stream_id = _setting_or_job(ctx, ctx.settings.stream_id, "stream_id")
+    if not stream_id or not isinstance(stream_id, str):
+        raise JobFailed("no stream: set STREAM_ID or the job's stream_id")
+    check_in_namespace("stream", stream_id, ctx.namespace)
+    if stream_id == run_all_stream_id(ctx):
+        raise JobFailed("a job cannot run over its own receipts stream")
+    return ItemRun(ctx, StreamSource(ctx.dao.streams, stream_id), write_back=False).run()
+
+
+def run_files(ctx: RunContext) -> Outcome:
+    file_keys, prefix = ctx.item.get("file_keys"), ctx.item.get("prefix")
+    if file_keys is not None and (not isinstance(file_keys, list) or not all(isinstance(k, str) for k in file_keys)):
+        raise JobFailed("file_keys must be a list of bucket keys")
+    if prefix is not None and not isinstance(prefix, str):
+        raise JobFailed("prefix must be text")
+    try:
+        source = FilesSource(ctx.dao.blobs, ctx.namespace, file_keys=file_keys, prefix=prefix)
+    except NamespaceViolation as exc:
+        raise JobFailed(str(exc)) from None
+    return ItemRun(ctx, source, write_back=False).run()
