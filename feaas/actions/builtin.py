@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import re
 import string
 from typing import Any
 
 from feaas.actions.base import Action, ActionCancelled, ActionContext, ActionFailed, Param
 from feaas.dao import BlobNotFound
 from feaas.objects import ParameterType as PT
+
+
+MAX_FORMAT_WIDTH = 100_000
+_NUMBER = re.compile(r"\d+")
 
 
 class Nap(Action):
@@ -86,11 +91,14 @@ class Format(Action):
                     raise ActionFailed(f"template field {{{field}}} must be a plain name")
                 if field not in values:
                     raise ActionFailed(f"template field {{{field}}} has no value")
+                # {x:>999999999} would allocate gigabytes before anything could check the result
+                if any(int(n) > MAX_FORMAT_WIDTH for n in _NUMBER.findall(spec or "")):
+                    raise ActionFailed(f"template field {{{field}}}: width or precision above {MAX_FORMAT_WIDTH}")
                 value = values[field]
                 if conversion == "r":
                     value = repr(value)
                 parts.append(format(value, spec or ""))
-        except ValueError as exc:
+        except (ValueError, TypeError) as exc:  # bad spec, or a spec the value's type does not take
             raise ActionFailed(f"invalid template: {exc}") from None
         return {"text": "".join(parts)}
 

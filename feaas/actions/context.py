@@ -36,7 +36,8 @@ def normalise_key(key: Any, namespace: str, *, prefix: bool = False) -> str:
 
 
 def check_object_id(object_id: Any, namespace: str) -> str:
-    if not isinstance(object_id, str) or not object_id.startswith(namespace):
+    """``object_id`` when it names a document inside ``namespace``, else :class:`NamespaceViolation`."""
+    if not isinstance(object_id, str) or not object_id.startswith(namespace) or len(object_id) == len(namespace):
         raise NamespaceViolation(f"document {object_id!r} is outside your namespace {namespace!r}")
     if ".." in object_id.split("/") or "//" in object_id or any(ord(ch) < 32 for ch in object_id):
         raise NamespaceViolation(f"document id {object_id!r} is not a plain id")

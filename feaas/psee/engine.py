@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -19,7 +20,7 @@ from feaas.actions.base import ActionContext
 from feaas.actions.registry import Registry
 from feaas.errors import InvalidScript, NamespaceViolation, StorageError
 from feaas.objects import PlusScript, PlusScriptNode, PlusScriptNodeType, Receipt
-from feaas.psee.graph import MAIN_INPUT, Graph, Scheduler, build_graph
+from feaas.psee.graph import MAIN_INPUT, MAX_ACTIONS, Graph, Scheduler, build_graph
 from feaas.psee.invoke import run_action
 from feaas.psee.nodes import HANDLERS, WriterTarget
 from feaas.psee.values import ConversionError, convert, describe, from_any, parameter_default, ptype_name, truthy
@@ -82,7 +83,11 @@ def main_input_registers(script: PlusScript, given: Mapping[str, Any]) -> dict[s
         else:
             has, default = parameter_default(param)
             if has:
-                registers[f"{MAIN_INPUT}:{name}"] = convert(default, param.ptype)
+                try:
+                    registers[f"{MAIN_INPUT}:{name}"] = convert(default, param.ptype)
+                except ConversionError as exc:
+                    raise InvalidScript(f"script input {name!r}: default {describe(default)} is not "
+                                        f"{ptype_name(param.ptype)} ({exc})") from None
     return registers
 
 
@@ -95,29 +100,44 @@ class Engine:
     def lookup(self, action_id: str) -> Any:
         return self.registry.get(action_id) if action_id in self.registry else None
 
-    def prepare(self, script: PlusScript, provided_inputs: Iterable[str] = ()) -> Graph:
+    def prepare(self, script: PlusScript, provided_inputs: Iterable[str] = (), *,
+                max_actions: int = MAX_ACTIONS) -> Graph:
         """Validate once; raises :class:`InvalidScript` listing every problem."""
-        return build_graph(script, self.lookup, provided_inputs)
+        return build_graph(script, self.lookup, provided_inputs, max_actions=max_actions)
 
     def run(self, graph: Graph, env: NodeEnvironment, stop: StopSignal, *, registers: Mapping[str, Any] | None = None,
             receipts: Mapping[str, Receipt] | None = None) -> RunResult:
-        """Run every node once in dependency order. Existing successful receipts are not re-run."""
+        """Run every node once in dependency order. Existing successful receipts are not re-run.
+
+        At most ``concurrency`` actions are started at a time; once the run fails or is stopped,
+        nothing new starts (queued actions never run) and the loop only drains what is running.
+        """
         result = RunResult(registers=dict(registers or {}), receipts=dict(receipts or {}), output={})
         scheduler = Scheduler(graph)
+        queue: deque[str] = deque()  # ready action nodes waiting for a free slot
         pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="node") if self.concurrency > 1 else None
         running: dict[Future[tuple[Receipt, dict[str, Any]]], tuple[str, float]] = {}
         try:
             while scheduler.is_active():
-                for nid in scheduler.get_ready():
-                    if stop.stopped or result.error_message:
-                        continue  # start nothing new; the loop drains what is running
-                    started = self._start(nid, graph, env, result, scheduler, pool)
-                    if started is not None:
-                        running[started] = (nid, time.perf_counter())
+                if not (stop.stopped or result.error_message):
+                    ready = scheduler.get_ready()
+                    if ready:
+                        for nid in ready:
+                            self._start(nid, graph, env, result, scheduler, queue)
+                        continue  # nodes run inline may have made more nodes ready
+                    if queue and len(running) < self.concurrency:
+                        nid = queue.popleft()
+                        if pool is None:
+                            began = time.perf_counter()
+                            receipt, outputs = self._call(nid, graph, env, self._inputs(nid, graph, result))
+                            self._finish_action(nid, graph, result, receipt, outputs, time.perf_counter() - began)
+                            scheduler.done(nid)
+                        else:
+                            future = pool.submit(self._call, nid, graph, env, self._inputs(nid, graph, result))
+                            running[future] = (nid, time.perf_counter())
+                        continue
                 if not running:
-                    if stop.stopped or result.error_message:
-                        break
-                    continue
+                    break  # stopped or failed, and nothing left in flight
                 finished, _ = wait(running, timeout=None, return_when=FIRST_COMPLETED)
                 for future in finished:
                     nid, began = running.pop(future)
@@ -132,17 +152,27 @@ class Engine:
                          for handle, edge in graph.outputs.items() if edge.register in result.registers}
         return result
 
+    def _inputs(self, nid: str, graph: Graph, result: RunResult) -> dict[str, Any]:
+        registers = result.registers
+        return {handle: registers[edge.register]
+                for handle, edge in graph.incoming[nid].items() if edge.register in registers}
+
+    def _call(self, nid: str, graph: Graph, env: NodeEnvironment,
+              inputs: dict[str, Any]) -> tuple[Receipt, dict[str, Any]]:
+        """Run one action node (on a pool thread, or inline when ``concurrency == 1``)."""
+        node = graph.nodes[nid]
+        params = {p.var_name: p for p in node.inputs if p.var_name}
+        return run_action(nid, self.registry.get(node.action_id), inputs, params, env.make_context, env.tmp_root)
+
     def _start(self, nid: str, graph: Graph, env: NodeEnvironment, result: RunResult, scheduler: Scheduler,
-               pool: ThreadPoolExecutor | None) -> Future[tuple[Receipt, dict[str, Any]]] | None:
-        """Skip, resume, run inline, or submit one ready node. Returns the future of a submitted action."""
+               queue: deque[str]) -> None:
+        """Skip, resume or queue one ready node; every other node type runs here, inline."""
         node = graph.nodes[nid]
         if self._skipped(nid, node, graph, result):
             result.states[nid] = "skipped"
             self._notify_after(nid, node, "skipped", None, 0.0)
             scheduler.done(nid)
-            return None
-        inputs = {handle: result.registers[edge.register]
-                  for handle, edge in graph.incoming[nid].items() if edge.register in result.registers}
+            return
         for hook in self.hooks:
             hook.before_node(nid, node)
         if node.ntype == NT.ACTION:
@@ -150,32 +180,24 @@ class Engine:
             if previous is not None and previous.success:  # resume: done in an earlier attempt
                 self._finish_action(nid, graph, result, previous, None, 0.0, resumed=True)
                 scheduler.done(nid)
-                return None
-            action = self.registry.get(node.action_id)
-            params = {p.var_name: p for p in node.inputs if p.var_name}
-            if pool is None:
-                began = time.perf_counter()
-                receipt, outputs = run_action(nid, action, inputs, params, env.make_context, env.tmp_root)
-                self._finish_action(nid, graph, result, receipt, outputs, time.perf_counter() - began)
-                scheduler.done(nid)
-                return None
-            return pool.submit(run_action, nid, action, inputs, params, env.make_context, env.tmp_root)
+            else:
+                queue.append(nid)
+            return
         began = time.perf_counter()
         try:
-            produced = HANDLERS[node.ntype](node, inputs, env.writer)
-        except (NamespaceViolation, StorageError, ValueError) as exc:
+            produced = HANDLERS[node.ntype](node, self._inputs(nid, graph, result), env.writer)
+        except (NamespaceViolation, StorageError, ValueError, TypeError) as exc:
             result.states[nid] = "failed"
             result.failed_node = nid
             result.error_message = f"node {nid!r} failed: {exc}"
             self._notify_after(nid, node, "failed", None, time.perf_counter() - began)
             scheduler.done(nid)
-            return None
+            return
         for name, value in produced.items():
             result.registers[f"{nid}:{name}"] = value
         result.states[nid] = "done"
         self._notify_after(nid, node, "done", None, time.perf_counter() - began)
         scheduler.done(nid)
-        return None
 
     def _finish_action(self, nid: str, graph: Graph, result: RunResult, receipt: Receipt,
                        outputs: Mapping[str, Any] | None, duration_s: float, *, resumed: bool = False) -> None:
@@ -204,7 +226,8 @@ class Engine:
             src, handle = node.conditional.source, node.conditional.sourceHandle
             if src != MAIN_INPUT and states.get(src) != "done" and handle != "receipt":
                 return True
-            return not truthy(result.registers.get(f"{src}:{handle}"))
+            if not truthy(result.registers.get(f"{src}:{handle}")):
+                return True
         feeding = [e for e in graph.incoming[nid].values() if e.source != MAIN_INPUT]
         if not feeding:
             return False

@@ -18,6 +18,7 @@ NT = PlusScriptNodeType
 MAIN_INPUT = "mainInput"
 MAIN_OUTPUT = "mainOutput"
 MAX_ACTIONS = 500
+MAX_PROBLEMS_SHOWN = 50
 POST_PHASE = frozenset({NT.UPDATE_VALUES, NT.UI_FEEDBACK})
 KNOWN_TYPES = frozenset(NT.values())
 
@@ -49,8 +50,12 @@ class Graph:
 ActionLookup = Callable[[str], Any]  # action id → Action, or None when unknown
 
 
-def build_graph(script: PlusScript, lookup_action: ActionLookup, provided_inputs: Iterable[str] = ()) -> Graph:
-    """Validate ``script`` and return its graph. Raises :class:`InvalidScript` with every problem."""
+def build_graph(script: PlusScript, lookup_action: ActionLookup, provided_inputs: Iterable[str] = (), *,
+                max_actions: int = MAX_ACTIONS) -> Graph:
+    """Validate ``script`` and return its graph. Raises :class:`InvalidScript` with every problem.
+
+    ``max_actions`` is the per-run limit (SPEC §5.1); only benchmarks lift it.
+    """
     problems: list[str] = []
     nodes: dict[str, PlusScriptNode] = {}
     for index, node in enumerate(script.nodes):
@@ -104,8 +109,8 @@ def build_graph(script: PlusScript, lookup_action: ActionLookup, provided_inputs
                 link_sources[nid].add(src)
 
     action_nodes = tuple(nid for nid, n in nodes.items() if n.ntype == NT.ACTION)
-    if len(action_nodes) > MAX_ACTIONS:
-        problems.append(f"the script has {len(action_nodes)} actions; the limit is {MAX_ACTIONS}")
+    if len(action_nodes) > max_actions:
+        problems.append(f"the script has {len(action_nodes)} actions; the limit is {max_actions}")
     for nid in action_nodes:
         node = nodes[nid]
         action = lookup_action(node.action_id) if node.action_id else None
@@ -128,7 +133,7 @@ def build_graph(script: PlusScript, lookup_action: ActionLookup, provided_inputs
     if cycle:
         problems.append("cycle: " + " → ".join(cycle))
     if problems:
-        raise InvalidScript("invalid script: " + "; ".join(problems))
+        raise InvalidScript(describe_problems(problems))
 
     dependents: dict[str, set[str]] = {nid: set() for nid in nodes}
     for nid, sources in deps.items():
@@ -136,6 +141,14 @@ def build_graph(script: PlusScript, lookup_action: ActionLookup, provided_inputs
             dependents[src].add(nid)
     return Graph(nodes=nodes, incoming=incoming, link_sources=link_sources, deps=deps, dependents=dependents,
                  outputs=outputs, error_branches=frozenset(error_branches), action_nodes=action_nodes)
+
+
+def describe_problems(problems: list[str]) -> str:
+    """One message listing every problem; a script with thousands of them still gives a message
+    short enough for the job document (it ends in "… and N more")."""
+    shown = problems[:MAX_PROBLEMS_SHOWN]
+    more = len(problems) - len(shown)
+    return "invalid script: " + "; ".join(shown) + (f"; … and {more} more" if more else "")
 
 
 def _missing_inputs(nid: str, node: PlusScriptNode, action: Any, fed: Mapping[str, Edge]) -> list[str]:

@@ -17,6 +17,7 @@ from feaas.psee.values import ConversionError, convert, describe, parameter_defa
 
 logger = logging.getLogger(__name__)
 MISSING = object()
+MAX_ERROR_CHARS = 2000
 
 
 class InputError(ActionFailed):
@@ -82,6 +83,8 @@ def run_action(node_id: str, action: Action, given: Mapping[str, Any], node_para
         error = f"{action.id} crashed: {type(exc).__name__}: {exc}"
     finally:
         shutil.rmtree(tmp_dir, ignore_errors=True)
+    if len(error) > MAX_ERROR_CHARS:  # an action may fail with a huge message; the job document may not grow
+        error = error[:MAX_ERROR_CHARS] + f"… ({len(error) - MAX_ERROR_CHARS} more characters)"
     receipt = Receipt(success=not error, error_message=error, timestamp=int(time.time() * 1000))
     if not error:
         for name, value in outputs.items():
