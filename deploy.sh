@@ -1,0 +1,127 @@
+#!/usr/bin/env bash
+# deploy.sh — build the image for linux/amd64, push it as :<git sha> and :latest, and register a
+# task-definition revision pinned to the SHA tag. Reads .env.deploy written by setup.sh.
+set -euo pipefail
+
+SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+
+usage() {
+    cat <<'USAGE'
+Usage: ./deploy.sh [options]
+
+Builds the image with docker buildx for linux/amd64, pushes <ECR_URI>:<git sha> and
+<ECR_URI>:latest, then registers a new revision of the task definition whose image is the
+SHA tag (so a later push of :latest never changes what a revision runs).
+
+  --dry-run          print what would be done; no docker commands, no AWS writes
+  --tag TAG          image tag to push and pin (default: the 12-character git SHA of HEAD)
+  --allow-dirty      deploy although tracked files have uncommitted changes (tag gets -dirty)
+  --region REGION    AWS region (default: REGION from the env file)
+  --env-file PATH    settings written by setup.sh (ENV_FILE; default ./.env.deploy)
+  --help             show this help
+USAGE
+}
+
+die() { printf 'deploy: error: %s\n' "$*" >&2; exit 1; }
+say() { printf 'deploy: %s\n' "$*"; }
+need_value() { [[ $# -ge 2 && -n "$2" ]] || die "$1 needs a value"; }
+
+DRY_RUN=0
+ALLOW_DIRTY=0
+TAG=""
+REGION_OPT=""
+while [[ $# -gt 0 ]]; do
+    case "$1" in
+        --dry-run) DRY_RUN=1; shift ;;
+        --tag) need_value "$@"; TAG="$2"; shift 2 ;;
+        --allow-dirty) ALLOW_DIRTY=1; shift ;;
+        --region) need_value "$@"; REGION_OPT="$2"; shift 2 ;;
+        --env-file) need_value "$@"; ENV_FILE="$2"; shift 2 ;;
+        --help|-h) usage; exit 0 ;;
+        *) usage >&2; die "unknown option: $1" ;;
+    esac
+done
+
+ENV_FILE="${ENV_FILE:-$SCRIPT_DIR/.env.deploy}"
+[[ -f "$ENV_FILE" ]] || die "$ENV_FILE not found: run ./setup.sh first"
+declare -A CFG=()
+while IFS='=' read -r key value; do
+    [[ "$key" =~ ^[A-Z_][A-Z0-9_]*$ ]] && CFG[$key]="$value"
+done <"$ENV_FILE"
+for key in REGION ECR_URI TASK_FAMILY; do
+    [[ -n "${CFG[$key]:-}" ]] || die "$key missing from $ENV_FILE: run ./setup.sh again"
+done
+REGION="${REGION_OPT:-${CFG[REGION]}}"
+ECR_URI="${CFG[ECR_URI]}"
+TASK_FAMILY="${CFG[TASK_FAMILY]}"
+CONTAINER_NAME="${CFG[CONTAINER_NAME]:-worker}"
+
+# run CMD...: execute, or only print it with --dry-run.
+run() {
+    if [[ $DRY_RUN -eq 1 ]]; then
+        printf 'deploy: would run:'; printf ' %q' "$@"; printf '\n'
+    else
+        "$@"
+    fi
+}
+
+if [[ -z "$TAG" ]]; then
+    TAG="$(git -C "$SCRIPT_DIR" rev-parse --short=12 HEAD)"
+    if [[ -n "$(git -C "$SCRIPT_DIR" status --porcelain --untracked-files=no)" ]]; then
+        if [[ $ALLOW_DIRTY -eq 1 ]]; then
+            TAG="$TAG-dirty"
+        elif [[ $DRY_RUN -eq 1 ]]; then
+            say "warning: uncommitted changes; a real deploy needs a commit or --allow-dirty"
+        else
+            die "uncommitted changes to tracked files: commit them or pass --allow-dirty"
+        fi
+    fi
+fi
+[[ "$TAG" =~ ^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$ ]] || die "invalid image tag: $TAG"
+IMAGE="$ECR_URI:$TAG"
+REGISTRY="${ECR_URI%%/*}"
+say "image $IMAGE (also :latest), task definition family $TASK_FAMILY, region $REGION"
+
+# 1. log in to ECR, build for Fargate's platform and push both tags.
+if [[ $DRY_RUN -eq 1 ]]; then
+    say "would run: aws ecr get-login-password --region $REGION | docker login --username AWS --password-stdin $REGISTRY"
+else
+    aws ecr get-login-password --region "$REGION" \
+        | docker login --username AWS --password-stdin "$REGISTRY"
+fi
+run docker buildx build --platform linux/amd64 --provenance=false \
+    --tag "$IMAGE" --tag "$ECR_URI:latest" --push "$SCRIPT_DIR"
+
+# 2. a new task-definition revision: the current one with the image pinned to the SHA tag.
+WORK="$(mktemp -d)"
+trap 'rm -rf "$WORK"' EXIT
+aws --region "$REGION" --output json ecs describe-task-definition --task-definition "$TASK_FAMILY" \
+    --query taskDefinition >"$WORK/current.json" \
+    || die "task definition $TASK_FAMILY not found: run ./setup.sh first"
+python3 - "$WORK/current.json" "$WORK/new.json" "$CONTAINER_NAME" "$IMAGE" <<'PY'
+import json
+import sys
+
+current_path, new_path, container, image = sys.argv[1:5]
+taskdef = json.load(open(current_path, encoding="utf-8"))
+# Fields describe-task-definition returns but register-task-definition does not accept.
+for key in ("taskDefinitionArn", "revision", "status", "requiresAttributes", "compatibilities",
+            "registeredAt", "registeredBy", "deregisteredAt"):
+    taskdef.pop(key, None)
+names = [c["name"] for c in taskdef["containerDefinitions"]]
+if container not in names:
+    sys.exit(f"deploy: error: no container {container!r} in the task definition (has {names})")
+for c in taskdef["containerDefinitions"]:
+    if c["name"] == container:
+        c["image"] = image
+json.dump(taskdef, open(new_path, "w", encoding="utf-8"), indent=2)
+PY
+if [[ $DRY_RUN -eq 1 ]]; then
+    say "would register this task definition:"
+    cat "$WORK/new.json"
+    say "dry run: nothing was built, pushed or registered"
+else
+    arn="$(aws --region "$REGION" --output text ecs register-task-definition \
+        --cli-input-json "file://$WORK/new.json" --query taskDefinition.taskDefinitionArn)"
+    say "registered $arn with image $IMAGE"
+fi

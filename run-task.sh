@@ -1,0 +1,185 @@
+#!/usr/bin/env bash
+# run-task.sh — launch the worker on Fargate for one job, wait for it, show its logs, and exit
+# with the container's exit code (SPEC §1.2). Reads .env.deploy written by setup.sh.
+set -euo pipefail
+
+SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+
+usage() {
+    cat <<'USAGE'
+Usage: ./run-task.sh --job-id JOB_ID --username USER [options]
+
+  --run-mode MODE            RUN_JOB (default), RUN_SCRIPT, RUN_COLLECTION, RUN_ACTION,
+                             RUN_STREAM or RUN_FILES
+  --job-id JOB_ID            job document id ({hostname}/{username}/job.{uuid}); required
+  --username USER            user who started the job; required
+  --collection-owner OWNER   owner of the collection's documents (RUN_COLLECTION)
+  --stream-id ID             stream to process (RUN_STREAM)
+  --action-id ID             action to run (RUN_ACTION)
+  --action-input-json JSON   the action's inputs as a JSON object (RUN_ACTION)
+  --shards N                 start N tasks, task i with SHARD_INDEX=i and SHARD_COUNT=N
+                             (one RunTask call each: their environments differ); default 1
+  --env NAME=VALUE           extra environment variable for the worker (repeatable);
+                             ACCESS_KEY/SECRET_KEY are refused: tasks use their task role
+  --task-definition NAME     family, family:revision or ARN (default: TASK_FAMILY, latest)
+  --cluster NAME             ECS cluster (default: CLUSTER from the env file)
+  --region REGION            AWS region (default: REGION from the env file)
+  --env-file PATH            settings written by setup.sh (ENV_FILE; default ./.env.deploy)
+  --no-wait                  print the task ARNs and exit 0 without waiting
+  --help                     show this help
+
+Exit code: the worker container's exit code (the first non-zero one across shards);
+70 when a task stopped without one (for example the image could not be pulled).
+USAGE
+}
+
+die() { printf 'run-task: error: %s\n' "$*" >&2; exit 1; }
+say() { printf 'run-task: %s\n' "$*"; }
+need_value() { [[ $# -ge 2 && -n "$2" ]] || die "$1 needs a value"; }
+
+RUN_MODE=RUN_JOB; JOB_ID=""; USERNAME=""; COLLECTION_OWNER=""; STREAM_ID=""; ACTION_ID=""
+ACTION_INPUT_JSON=""; SHARDS=1; TASK_DEFINITION=""; CLUSTER_OPT=""; REGION_OPT=""; WAIT=1
+EXTRA_ENV=()
+while [[ $# -gt 0 ]]; do
+    case "$1" in
+        --run-mode) need_value "$@"; RUN_MODE="$2"; shift 2 ;;
+        --job-id) need_value "$@"; JOB_ID="$2"; shift 2 ;;
+        --username) need_value "$@"; USERNAME="$2"; shift 2 ;;
+        --collection-owner) need_value "$@"; COLLECTION_OWNER="$2"; shift 2 ;;
+        --stream-id) need_value "$@"; STREAM_ID="$2"; shift 2 ;;
+        --action-id) need_value "$@"; ACTION_ID="$2"; shift 2 ;;
+        --action-input-json) need_value "$@"; ACTION_INPUT_JSON="$2"; shift 2 ;;
+        --shards) need_value "$@"; SHARDS="$2"; shift 2 ;;
+        --env) need_value "$@"; EXTRA_ENV+=("$2"); shift 2 ;;
+        --task-definition) need_value "$@"; TASK_DEFINITION="$2"; shift 2 ;;
+        --cluster) need_value "$@"; CLUSTER_OPT="$2"; shift 2 ;;
+        --region) need_value "$@"; REGION_OPT="$2"; shift 2 ;;
+        --env-file) need_value "$@"; ENV_FILE="$2"; shift 2 ;;
+        --no-wait) WAIT=0; shift ;;
+        --help|-h) usage; exit 0 ;;
+        *) usage >&2; die "unknown option: $1" ;;
+    esac
+done
+[[ -n "$JOB_ID" && -n "$USERNAME" ]] || { usage >&2; die "--job-id and --username are required"; }
+case "$RUN_MODE" in
+    RUN_JOB|RUN_SCRIPT|RUN_COLLECTION|RUN_ACTION|RUN_STREAM|RUN_FILES) ;;
+    *) die "unknown --run-mode: $RUN_MODE" ;;
+esac
+[[ "$SHARDS" =~ ^[1-9][0-9]*$ ]] || die "--shards must be a positive integer"
+for pair in "${EXTRA_ENV[@]}"; do
+    [[ "$pair" =~ ^[A-Z_][A-Z0-9_]*= ]] || die "--env wants NAME=VALUE, got: $pair"
+    case "${pair%%=*}" in
+        ACCESS_KEY|SECRET_KEY|AWS_ACCESS_KEY_ID|AWS_SECRET_ACCESS_KEY|AWS_SESSION_TOKEN)
+            die "${pair%%=*} is not passed to tasks: they use the task role" ;;
+    esac
+done
+
+ENV_FILE="${ENV_FILE:-$SCRIPT_DIR/.env.deploy}"
+[[ -f "$ENV_FILE" ]] || die "$ENV_FILE not found: run ./setup.sh first"
+declare -A CFG=()
+while IFS='=' read -r key value; do
+    [[ "$key" =~ ^[A-Z_][A-Z0-9_]*$ ]] && CFG[$key]="$value"
+done <"$ENV_FILE"
+REGION="${REGION_OPT:-${CFG[REGION]:-}}"
+CLUSTER="${CLUSTER_OPT:-${CFG[CLUSTER]:-}}"
+TASK_DEFINITION="${TASK_DEFINITION:-${CFG[TASK_FAMILY]:-}}"
+CONTAINER_NAME="${CFG[CONTAINER_NAME]:-worker}"
+for name in REGION CLUSTER TASK_DEFINITION; do
+    [[ -n "${!name}" ]] || die "$name unknown: pass it or run ./setup.sh"
+done
+[[ -n "${CFG[SUBNETS]:-}" && -n "${CFG[SECURITY_GROUPS]:-}" ]] \
+    || die "SUBNETS and SECURITY_GROUPS missing from $ENV_FILE: run ./setup.sh"
+
+awst() { aws --region "$REGION" --output text "$@"; }
+
+# One RunTask per shard: each task's environment differs (SHARD_INDEX), which RunTask's
+# `count` cannot express. The client token makes a retried call start no second task.
+NONCE="$(date +%s)-$$"
+TASK_ARNS=()
+for ((shard = 0; shard < SHARDS; shard++)); do
+    request="$(
+        RUN_MODE="$RUN_MODE" JOB_ID="$JOB_ID" USERNAME_="$USERNAME" COLLECTION_OWNER="$COLLECTION_OWNER" \
+        STREAM_ID="$STREAM_ID" ACTION_ID="$ACTION_ID" ACTION_INPUT_JSON="$ACTION_INPUT_JSON" \
+        SHARD="$shard" SHARDS="$SHARDS" CONTAINER_NAME="$CONTAINER_NAME" NONCE="$NONCE" \
+        SUBNETS="${CFG[SUBNETS]}" SECURITY_GROUPS="${CFG[SECURITY_GROUPS]}" \
+        ASSIGN_PUBLIC_IP="${CFG[ASSIGN_PUBLIC_IP]:-ENABLED}" \
+        python3 - "${EXTRA_ENV[@]}" <<'PY'
+import hashlib
+import json
+import os
+import sys
+
+e = os.environ
+env = {"RUN_MODE": e["RUN_MODE"], "JOB_ID": e["JOB_ID"], "USERNAME": e["USERNAME_"]}
+for name in ("COLLECTION_OWNER", "STREAM_ID", "ACTION_ID", "ACTION_INPUT_JSON"):
+    if e[name]:
+        env[name] = e[name]
+if int(e["SHARDS"]) > 1:
+    env.update(SHARD_INDEX=e["SHARD"], SHARD_COUNT=e["SHARDS"])
+for pair in sys.argv[1:]:
+    name, _, value = pair.partition("=")
+    env[name] = value
+digest = hashlib.sha256(f"{e['JOB_ID']}#{e['SHARD']}/{e['SHARDS']}#{e['NONCE']}".encode()).hexdigest()
+print(json.dumps({
+    "overrides": {"containerOverrides": [{
+        "name": e["CONTAINER_NAME"],
+        "environment": [{"name": k, "value": v} for k, v in env.items()],
+    }]},
+    "networkConfiguration": {"awsvpcConfiguration": {
+        "subnets": e["SUBNETS"].split(","),
+        "securityGroups": e["SECURITY_GROUPS"].split(","),
+        "assignPublicIp": e["ASSIGN_PUBLIC_IP"],
+    }},
+    "clientToken": "run-task-" + digest[:40],
+}))
+PY
+    )"
+    result="$(awst ecs run-task --cluster "$CLUSTER" --task-definition "$TASK_DEFINITION" \
+        --launch-type FARGATE --count 1 --started-by plus-worker-run-task \
+        --cli-input-json "$request" --query '[tasks[0].taskArn, failures[0].reason]')"
+    read -r arn reason <<<"$result"
+    [[ -n "$arn" && "$arn" != None ]] || die "shard $shard did not start: $reason"
+    say "started shard $shard/$SHARDS: $arn"
+    TASK_ARNS+=("$arn")
+done
+
+if [[ $WAIT -eq 0 ]]; then
+    printf '%s\n' "${TASK_ARNS[@]}"
+    exit 0
+fi
+
+say "waiting for ${#TASK_ARNS[@]} task(s) to stop"
+# The waiter gives up after 10 minutes; jobs can run for hours, so wait again (up to 24 h).
+for ((round = 1; ; round++)); do
+    if aws --region "$REGION" ecs wait tasks-stopped --cluster "$CLUSTER" --tasks "${TASK_ARNS[@]}"; then
+        break
+    fi
+    [[ $round -lt 144 ]] || die "tasks still running after 24 h"
+    say "still running"
+done
+
+summary="$(aws --region "$REGION" --output json ecs describe-tasks --cluster "$CLUSTER" --tasks "${TASK_ARNS[@]}")"
+EXIT_CODE=0
+for arn in "${TASK_ARNS[@]}"; do
+    "$SCRIPT_DIR/show_logs.sh" --env-file "$ENV_FILE" --region "$REGION" --task "$arn" \
+        || say "no logs for $arn"
+done
+while IFS=$'\t' read -r arn code reason; do
+    say "task $arn: exit code $code, stop reason: $reason"
+    if [[ "$code" == "-" ]]; then
+        [[ $EXIT_CODE -ne 0 ]] || EXIT_CODE=70
+    elif [[ "$code" -ne 0 && $EXIT_CODE -eq 0 ]]; then
+        EXIT_CODE="$code"
+    fi
+done < <(CONTAINER_NAME="$CONTAINER_NAME" python3 -c '
+import json, os, sys
+for task in json.load(sys.stdin).get("tasks", []):
+    containers = [c for c in task.get("containers", []) if c.get("name") == os.environ["CONTAINER_NAME"]]
+    code = containers[0].get("exitCode") if containers else None
+    reason = task.get("stoppedReason") or "-"
+    if containers and containers[0].get("reason"):
+        reason += " (container: " + containers[0]["reason"] + ")"
+    print(task["taskArn"], "-" if code is None else code, reason, sep="\t")
+' <<<"$summary")
+say "exit code $EXIT_CODE"
+exit "$EXIT_CODE"
