@@ -1,0 +1,366 @@
+"""Create job documents and launch worker tasks the way plus-engine does.
+
+plus-engine (a Lambda) writes a job document and starts one Fargate task per job. This module is
+the small, documented version of that contract, for plus-engine and for the operators' scripts:
+
+- :func:`new_job_item` builds the job document: the JSON form of a ``PlusScriptJob``
+  (``MessageToDict(..., preserving_proto_field_name=True)``) plus the extra attributes of SPEC §3.
+- :func:`run_task_request` / :func:`run_task_requests` build the keyword arguments of
+  ``ecs_client.run_task`` (one request per shard: each shard's environment differs).
+- :func:`launch_job` writes the document (only if it does not exist yet) and starts the task(s).
+
+Example::
+
+    item = new_job_item(hostname="plus_example_com", username="ada@example.com", script=script,
+                        input_data={"name": "Ada"})
+    arns = launch_job(boto3.resource("dynamodb").Table("docs"), boto3.client("ecs"),
+                      job_item=item, cluster="plus-worker", task_definition="plus-worker",
+                      subnets=["subnet-1"], security_groups=["sg-1"])
+
+Building dicts does no I/O; only :func:`launch_job` talks to AWS, through the objects it is given.
+No credentials are ever put in a task's environment: the task uses its task role.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import time
+import uuid
+from collections.abc import Mapping, Sequence
+from decimal import Decimal
+from typing import Any, Protocol
+
+from google.protobuf.json_format import MessageToDict, ParseDict
+
+from feaas.objects import PlusScript, PlusScriptJob
+
+JOB_TYPES = frozenset({"singleton", "run_on_collection", "run_on_stream", "run_on_files"})
+RUN_MODES = frozenset({"RUN_SCRIPT", "RUN_COLLECTION", "RUN_ACTION", "RUN_JOB", "RUN_STREAM", "RUN_FILES"})
+#: Environment variables that must never reach a task (it uses the task role).
+FORBIDDEN_ENV = frozenset(
+    {"ACCESS_KEY", "SECRET_KEY", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"}
+)
+CLIENT_TOKEN_MAX_CHARS = 64
+
+_NAME_SEGMENT = re.compile(r"^[^/\s]+$")
+_TOKEN_UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
+
+
+class LaunchError(Exception):
+    """ECS did not start every task of a job; ``failures`` holds RunTask's failure entries."""
+
+    def __init__(self, message: str, failures: Sequence[Mapping[str, Any]] = ()) -> None:
+        super().__init__(message)
+        self.failures = list(failures)
+
+
+class _Table(Protocol):
+    def put_item(self, **kwargs: Any) -> Any: ...
+
+    def update_item(self, **kwargs: Any) -> Any: ...
+
+
+class _Ecs(Protocol):
+    def run_task(self, **kwargs: Any) -> Any: ...
+
+
+def job_owner(hostname: str, username: str) -> str:
+    """Owner of a user's jobs: ``{hostname}/{username}/job``."""
+    for name, value in (("hostname", hostname), ("username", username)):
+        if not _NAME_SEGMENT.match(value):
+            raise ValueError(f"{name} must be non-empty without '/' or spaces: {value!r}")
+    return f"{hostname}/{username}/job"
+
+
+def new_job_item(
+    *,
+    hostname: str,
+    username: str,
+    script: PlusScript | Mapping[str, Any] | None = None,
+    label: str = "",
+    job_type: str | None = None,
+    input_data: Mapping[str, Any] | None = None,
+    collection_owner: str | None = None,
+    stream_id: str | None = None,
+    file_keys: Sequence[str] | None = None,
+    prefix: str | None = None,
+    timeout_seconds: int | None = None,
+    tolerated_failure_percent: float | None = None,
+    job_uuid: str | None = None,
+    created_at: int | None = None,
+    key_attribute: str = "object_id",
+) -> dict[str, Any]:
+    """Return a new job document in plus-engine's format (status INITIALIZING).
+
+    ``script`` is a ``PlusScript`` message or its JSON form. ``object_id`` is
+    ``{hostname}/{username}/job.{uuid}``; ``created_at`` defaults to now (epoch seconds).
+    ``key_attribute`` (the table's partition key, SPEC ``DYNAMO_KEY_ATTRIBUTE``) also gets the id
+    when it is not ``object_id``. Floats stay floats: use :func:`to_dynamodb` before a boto3 write.
+
+    Raises ValueError for an invalid hostname/username, job_type or timeout.
+    """
+    owner = job_owner(hostname, username)
+    if job_type is not None and job_type not in JOB_TYPES:
+        raise ValueError(f"unknown job_type {job_type!r}; expected one of {sorted(JOB_TYPES)}")
+    if timeout_seconds is not None and timeout_seconds <= 0:
+        raise ValueError(f"timeout_seconds must be positive: {timeout_seconds}")
+    object_id = f"{owner}.{job_uuid or uuid.uuid4()}"
+
+    job = PlusScriptJob(
+        object_id=object_id,
+        owner=owner,
+        label=label,
+        username=username,
+        created_at=int(time.time()) if created_at is None else created_at,
+    )
+    if isinstance(script, PlusScript):
+        job.script.CopyFrom(script)
+    elif script is not None:
+        ParseDict(dict(script), job.script)
+
+    item: dict[str, Any] = MessageToDict(job, preserving_proto_field_name=True)
+    # INITIALIZING is the enum default and so absent from MessageToDict; the worker accepts
+    # both, writing it makes the document readable at a glance.
+    item["status"] = "INITIALIZING"
+    item["hostname"] = hostname
+    extras: dict[str, Any] = {
+        "job_type": job_type,
+        "input_data": dict(input_data) if input_data is not None else None,
+        "collection_owner": collection_owner,
+        "stream_id": stream_id,
+        "file_keys": list(file_keys) if file_keys is not None else None,
+        "prefix": prefix,
+        "timeout_seconds": timeout_seconds,
+        "tolerated_failure_percent": tolerated_failure_percent,
+    }
+    item.update({k: v for k, v in extras.items() if v is not None})
+    if key_attribute != "object_id":
+        item[key_attribute] = object_id
+    return item
+
+
+def to_dynamodb(value: Any) -> Any:
+    """Copy of ``value`` that boto3's DynamoDB resource accepts (floats become Decimals)."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, float):
+        return Decimal(repr(value))
+    if isinstance(value, Mapping):
+        return {k: to_dynamodb(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [to_dynamodb(v) for v in value]
+    return value
+
+
+def client_token(job_id: str, *, shard_index: int = 0, shard_count: int = 1, launch_attempt: int = 1) -> str:
+    """RunTask idempotency token: the same job, shard and attempt always give the same token.
+
+    At most 64 characters of ``[A-Za-z0-9_-]``: a readable tail of the job id plus a hash of all
+    inputs. Pass a higher ``launch_attempt`` to deliberately start a job again (e.g. a resume).
+    """
+    digest = hashlib.sha256(f"{job_id}\n{shard_index}/{shard_count}\n{launch_attempt}".encode()).hexdigest()
+    readable = _TOKEN_UNSAFE.sub("-", job_id.rsplit(".", 1)[-1]).strip("-")[:20]
+    token = f"{readable}-{digest[:40]}" if readable else digest[:40]
+    return token[:CLIENT_TOKEN_MAX_CHARS]
+
+
+def run_task_request(
+    *,
+    cluster: str,
+    task_definition: str,
+    subnets: Sequence[str],
+    security_groups: Sequence[str],
+    job_id: str,
+    username: str,
+    run_mode: str = "RUN_JOB",
+    collection_owner: str | None = None,
+    stream_id: str | None = None,
+    action_id: str | None = None,
+    action_input_json: str | None = None,
+    shard_index: int = 0,
+    shard_count: int = 1,
+    extra_env: Mapping[str, str] | None = None,
+    assign_public_ip: bool = True,
+    container_name: str = "worker",
+    started_by: str = "plus-engine",
+    launch_attempt: int = 1,
+) -> dict[str, Any]:
+    """Keyword arguments for ``ecs_client.run_task`` starting one worker task (one shard).
+
+    Raises ValueError for an unknown run mode, a bad shard, or credentials in ``extra_env``.
+    """
+    if run_mode not in RUN_MODES:
+        raise ValueError(f"unknown run_mode {run_mode!r}; expected one of {sorted(RUN_MODES)}")
+    if not 0 <= shard_index < shard_count:
+        raise ValueError(f"shard_index must be in [0, {shard_count}): {shard_index}")
+    if not subnets or not security_groups:
+        raise ValueError("at least one subnet and one security group are required")
+    env: dict[str, str] = {"RUN_MODE": run_mode, "JOB_ID": job_id, "USERNAME": username}
+    optional = {
+        "COLLECTION_OWNER": collection_owner,
+        "STREAM_ID": stream_id,
+        "ACTION_ID": action_id,
+        "ACTION_INPUT_JSON": action_input_json,
+    }
+    env.update({k: v for k, v in optional.items() if v is not None})
+    if shard_count > 1:
+        env.update(SHARD_INDEX=str(shard_index), SHARD_COUNT=str(shard_count))
+    for name, value in (extra_env or {}).items():
+        if name in FORBIDDEN_ENV:
+            raise ValueError(f"{name} must not be passed to a task: it uses its task role")
+        env[name] = value
+    return {
+        "cluster": cluster,
+        "taskDefinition": task_definition,
+        "launchType": "FARGATE",
+        "count": 1,
+        "startedBy": started_by[:128],
+        "clientToken": client_token(
+            job_id, shard_index=shard_index, shard_count=shard_count, launch_attempt=launch_attempt
+        ),
+        "networkConfiguration": {
+            "awsvpcConfiguration": {
+                "subnets": list(subnets),
+                "securityGroups": list(security_groups),
+                "assignPublicIp": "ENABLED" if assign_public_ip else "DISABLED",
+            }
+        },
+        "overrides": {
+            "containerOverrides": [
+                {"name": container_name, "environment": [{"name": k, "value": v} for k, v in env.items()]}
+            ]
+        },
+    }
+
+
+def run_task_requests(*, shards: int = 1, **kwargs: Any) -> list[dict[str, Any]]:
+    """One :func:`run_task_request` per shard (``SHARD_INDEX`` 0..shards-1, ``SHARD_COUNT`` shards).
+
+    RunTask's own ``count`` starts identical tasks, so it cannot give each shard its index.
+    """
+    if shards < 1:
+        raise ValueError(f"shards must be at least 1: {shards}")
+    return [run_task_request(shard_index=i, shard_count=shards, **kwargs) for i in range(shards)]
+
+
+def launch_job(
+    dynamodb_table: _Table,
+    ecs_client: _Ecs,
+    *,
+    job_item: Mapping[str, Any],
+    shards: int = 1,
+    key_attribute: str = "object_id",
+    **request_kwargs: Any,
+) -> list[str]:
+    """Write ``job_item`` unless it exists, start its task(s) and return their ARNs.
+
+    Safe to retry: the document is written with ``attribute_not_exists`` (an existing one is kept)
+    and each RunTask carries a client token derived from the job id, so a retried launch starts no
+    second task. ``request_kwargs`` go to :func:`run_task_request` (``cluster``,
+    ``task_definition``, ``subnets``, ``security_groups``, ``run_mode``, ...).
+
+    When ECS refuses to start a task, the job (if still INITIALIZING) is marked FAILED with the
+    reason, and LaunchError is raised.
+    """
+    job_id = str(job_item[key_attribute])
+    try:
+        dynamodb_table.put_item(
+            Item=to_dynamodb(dict(job_item)),
+            ConditionExpression="attribute_not_exists(#key)",
+            ExpressionAttributeNames={"#key": key_attribute},
+        )
+    except Exception as exc:
+        if _error_code(exc) != "ConditionalCheckFailedException":
+            raise
+        # A retry of an earlier launch: the document is already there.
+
+    requests = run_task_requests(
+        shards=shards, job_id=job_id, username=str(job_item["username"]), **request_kwargs
+    )
+    arns: list[str] = []
+    for request in requests:
+        try:
+            response = ecs_client.run_task(**request)
+        except Exception as exc:
+            _mark_failed(dynamodb_table, job_id, key_attribute, f"Could not start the worker task: {exc}")
+            raise LaunchError(f"RunTask failed for job {job_id}: {exc}") from exc
+        failures = response.get("failures") or []
+        tasks = response.get("tasks") or []
+        if failures or not tasks:
+            reasons = "; ".join(f"{f.get('arn', '')} {f.get('reason', 'unknown')}".strip() for f in failures)
+            _mark_failed(dynamodb_table, job_id, key_attribute, f"Could not start the worker task: {reasons}")
+            raise LaunchError(f"ECS did not start a task for job {job_id}: {reasons}", failures)
+        arns.extend(task["taskArn"] for task in tasks)
+    return arns
+
+
+def _mark_failed(table: _Table, job_id: str, key_attribute: str, message: str) -> None:
+    """Record a launch failure on a job nobody has claimed yet (best effort)."""
+    now = int(time.time())
+    try:
+        table.update_item(
+            Key={key_attribute: job_id},
+            UpdateExpression="SET #status = :failed, error_message = :msg, completed_at = :now, updated_at = :now",
+            ConditionExpression="attribute_not_exists(#status) OR #status = :initializing",
+            ExpressionAttributeNames={"#status": "status"},
+            ExpressionAttributeValues={
+                ":failed": "FAILED",
+                ":initializing": "INITIALIZING",
+                ":msg": message[:1000],
+                ":now": now,
+            },
+        )
+    except Exception as exc:
+        if _error_code(exc) != "ConditionalCheckFailedException":
+            raise LaunchError(f"could not record the launch failure on {job_id}: {exc}") from exc
+
+
+def _error_code(exc: BaseException) -> str | None:
+    response = getattr(exc, "response", None)
+    if isinstance(response, Mapping):
+        return response.get("Error", {}).get("Code")
+    return None
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m feaas.launch create-job ...``: write a job document, print its id.
+
+    Used by ``test_scripts/success.sh --aws``; AWS settings come from the usual boto3 chain.
+    """
+    import argparse
+    import json
+
+    import boto3
+
+    parser = argparse.ArgumentParser(prog="python -m feaas.launch", description=main.__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    create = sub.add_parser("create-job", help="write a new INITIALIZING job document")
+    create.add_argument("--table", required=True)
+    create.add_argument("--region", required=True)
+    create.add_argument("--hostname", required=True)
+    create.add_argument("--username", required=True)
+    create.add_argument("--script-json", required=True, help="the PlusScript as JSON")
+    create.add_argument("--input-json", default="{}", help="input_data as a JSON object")
+    create.add_argument("--label", default="")
+    args = parser.parse_args(argv)
+
+    item = new_job_item(
+        hostname=args.hostname,
+        username=args.username,
+        script=json.loads(args.script_json),
+        input_data=json.loads(args.input_json),
+        label=args.label,
+    )
+    table = boto3.resource("dynamodb", region_name=args.region).Table(args.table)
+    table.put_item(
+        Item=to_dynamodb(item),
+        ConditionExpression="attribute_not_exists(#key)",
+        ExpressionAttributeNames={"#key": "object_id"},
+    )
+    print(item["object_id"])
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
