@@ -1,0 +1,373 @@
+"""setup.sh, deploy.sh, run-task.sh and show_logs.sh end to end against moto_server.
+
+Given an empty emulated account, when setup.sh runs twice, then the resources exist as the
+worker needs them and the second run changes nothing; deploy --dry-run writes nothing;
+run-task starts one task per shard, waits, prints logs and exits with the container's code.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.ops.conftest import REGION, ROOT, run_script
+
+FAMILY = "ops-test"
+CLUSTER = "ops-test-cluster"
+TABLE = "plus-docs"
+STREAMS_TABLE = "plus-streams"
+BUCKET = "plus-bucket"
+SECRET_NAMES = {"ACCESS_KEY", "SECRET_KEY", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"}
+
+
+def setup_args(env_file: Path) -> list[str]:
+    return [
+        "./setup.sh",
+        "--yes",
+        "--region",
+        REGION,
+        "--cluster",
+        CLUSTER,
+        "--family",
+        FAMILY,
+        "--table",
+        TABLE,
+        "--streams-table",
+        STREAMS_TABLE,
+        "--bucket",
+        BUCKET,
+        "--cpu",
+        "512",
+        "--memory",
+        "1024",
+        "--env-file",
+        str(env_file),
+    ]
+
+
+@pytest.fixture(scope="module")
+def deployed(aws_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """setup.sh run once on an empty account."""
+    env_file = tmp_path_factory.mktemp("deploy") / ".env.deploy"
+    first = run_script(setup_args(env_file), aws_env)
+    settings = dict(
+        line.split("=", 1) for line in env_file.read_text().splitlines() if line and not line.startswith("#")
+    )
+    return {"env_file": env_file, "first": first, "settings": settings}
+
+
+def latest_taskdef(c: Any) -> dict[str, Any]:
+    return c("ecs").describe_task_definition(taskDefinition=FAMILY)["taskDefinition"]
+
+
+def snapshot(c: Any, env_file: Path) -> dict[str, Any]:
+    """Everything setup.sh manages, as the emulator reports it."""
+    roles = {}
+    for role in (f"{FAMILY}-execution", f"{FAMILY}-task"):
+        roles[role] = {
+            "role": c("iam").get_role(RoleName=role)["Role"]["AssumeRolePolicyDocument"],
+            "policies": [
+                c("iam").get_role_policy(RoleName=role, PolicyName=name)["PolicyDocument"]
+                for name in c("iam").list_role_policies(RoleName=role)["PolicyNames"]
+            ],
+        }
+    return {
+        "taskdefs": c("ecs").list_task_definitions(familyPrefix=FAMILY)["taskDefinitionArns"],
+        "clusters": c("ecs").list_clusters()["clusterArns"],
+        "repo": c("ecr").describe_repositories(repositoryNames=[FAMILY])["repositories"],
+        "lifecycle": c("ecr").get_lifecycle_policy(repositoryName=FAMILY)["lifecyclePolicyText"],
+        "log_groups": c("logs").describe_log_groups(logGroupNamePrefix=f"/ecs/{FAMILY}")["logGroups"],
+        "roles": roles,
+        "env_file": env_file.read_text(),
+    }
+
+
+def test_setup_creates_the_resources_the_worker_needs(
+    deployed: dict[str, Any], aws_env: dict[str, str], client: Any
+) -> None:
+    c = client
+    assert "done: 11 change(s)" in deployed["first"].stdout
+
+    clusters = c("ecs").describe_clusters(clusters=[CLUSTER])["clusters"]
+    assert [c["status"] for c in clusters] == ["ACTIVE"]
+    repo = c("ecr").describe_repositories(repositoryNames=[FAMILY])["repositories"][0]
+    assert repo["imageScanningConfiguration"]["scanOnPush"] is True
+    rules = json.loads(c("ecr").get_lifecycle_policy(repositoryName=FAMILY)["lifecyclePolicyText"])["rules"]
+    assert {r["selection"]["tagStatus"] for r in rules} == {"untagged", "any"}
+    groups = c("logs").describe_log_groups(logGroupNamePrefix=f"/ecs/{FAMILY}")["logGroups"]
+    assert [(g["logGroupName"], g.get("retentionInDays")) for g in groups] == [(f"/ecs/{FAMILY}", 30)]
+
+    settings = deployed["settings"]
+    assert settings["ECR_URI"] == repo["repositoryUri"]
+    assert settings["SUBNETS"] and settings["SECURITY_GROUPS"]  # found in the default VPC
+    assert not SECRET_NAMES & set(settings)
+
+
+def test_task_role_policy_is_least_privilege(
+    deployed: dict[str, Any], aws_env: dict[str, str], client: Any
+) -> None:
+    c = client
+    role = f"{FAMILY}-task"
+    trust = c("iam").get_role(RoleName=role)["Role"]["AssumeRolePolicyDocument"]
+    [statement] = trust["Statement"]
+    assert statement["Principal"] == {"Service": "ecs-tasks.amazonaws.com"}
+    assert statement["Condition"]["StringEquals"]["aws:SourceAccount"] == "123456789012"
+
+    assert c("iam").list_role_policies(RoleName=role)["PolicyNames"] == ["plus-worker-data"]
+    policy = c("iam").get_role_policy(RoleName=role, PolicyName="plus-worker-data")
+    resources: set[str] = set()
+    actions: set[str] = set()
+    for st in policy["PolicyDocument"]["Statement"]:
+        assert st["Effect"] == "Allow"
+        resources.update([st["Resource"]] if isinstance(st["Resource"], str) else st["Resource"])
+        actions.update([st["Action"]] if isinstance(st["Action"], str) else st["Action"])
+    prefix = f"arn:aws:dynamodb:{REGION}:123456789012:table"
+    assert resources == {
+        f"{prefix}/{TABLE}",
+        f"{prefix}/{TABLE}/index/ownerIndex",
+        f"{prefix}/{STREAMS_TABLE}",
+        f"arn:aws:s3:::{BUCKET}",
+        f"arn:aws:s3:::{BUCKET}/*",
+    }
+    assert not any("*" in a for a in actions)
+    assert not {"dynamodb:Scan", "dynamodb:DeleteItem", "dynamodb:DeleteTable", "s3:DeleteObject"} & actions
+
+
+def test_task_definition(deployed: dict[str, Any], aws_env: dict[str, str], client: Any) -> None:
+    c = client
+    td = latest_taskdef(c)
+    task_role = c("iam").get_role(RoleName=f"{FAMILY}-task")["Role"]["Arn"]
+    exec_role = c("iam").get_role(RoleName=f"{FAMILY}-execution")["Role"]["Arn"]
+    assert td["taskRoleArn"] == task_role == deployed["settings"]["TASK_ROLE_ARN"]
+    assert td["executionRoleArn"] == exec_role
+    assert td["networkMode"] == "awsvpc"
+    assert td["requiresCompatibilities"] == ["FARGATE"]
+    assert (td["cpu"], td["memory"]) == ("512", "1024")
+    assert td["runtimePlatform"] == {"cpuArchitecture": "X86_64", "operatingSystemFamily": "LINUX"}
+    [container] = td["containerDefinitions"]
+    assert container["name"] == "worker"
+    assert container["image"] == deployed["settings"]["ECR_URI"] + ":latest"
+    assert container["stopTimeout"] == 120
+    assert container["logConfiguration"] == {
+        "logDriver": "awslogs",
+        "options": {
+            "awslogs-group": f"/ecs/{FAMILY}",
+            "awslogs-region": REGION,
+            "awslogs-stream-prefix": "worker",
+        },
+    }
+    env = {e["name"]: e["value"] for e in container["environment"]}
+    assert env == {
+        "REGION": REGION,
+        "DYNAMO_TABLE": TABLE,
+        "DYNAMO_STREAMS_TABLE": STREAMS_TABLE,
+        "DYNAMO_OWNER_INDEX": "ownerIndex",
+        "PRIMARY_BUCKET": BUCKET,
+        "LOG_FORMAT": "json",
+    }
+    assert "secrets" not in container
+    # The init process is tini in the image (see the Dockerfile), so ECS must not add a second one.
+    assert not container.get("linuxParameters", {}).get("initProcessEnabled")
+    assert '"/usr/bin/tini", "--"' in (ROOT / "Dockerfile").read_text()
+
+
+def test_setup_second_run_changes_nothing(
+    deployed: dict[str, Any], aws_env: dict[str, str], client: Any
+) -> None:
+    c = client
+    env_file = deployed["env_file"]
+    before = snapshot(c, env_file)
+    # Settings now come from the env file; only --yes is needed.
+    second = run_script(["./setup.sh", "--yes", "--env-file", str(env_file)], aws_env)
+    assert "done: 0 change(s)" in second.stdout, second.stdout
+    assert "registered" not in second.stdout and "created" not in second.stdout
+    assert snapshot(c, env_file) == before
+
+
+def test_setup_requires_settings_and_yes(aws_env: dict[str, str], tmp_path: Path, client: Any) -> None:
+    missing = run_script(["./setup.sh", "--yes", "--env-file", str(tmp_path / "e")], aws_env, check=False)
+    assert missing.returncode == 1
+    assert "DYNAMO_TABLE DYNAMO_STREAMS_TABLE PRIMARY_BUCKET" in missing.stderr
+    no_tty = run_script(["./setup.sh", "--env-file", str(tmp_path / "e")], aws_env, check=False)
+    assert no_tty.returncode == 1 and "--yes" in no_tty.stderr
+    assert not (tmp_path / "e").exists()
+
+
+def test_deploy_dry_run_writes_nothing(
+    deployed: dict[str, Any], aws_env: dict[str, str], client: Any
+) -> None:
+    c = client
+    before = c("ecs").list_task_definitions(familyPrefix=FAMILY)["taskDefinitionArns"]
+    sha = subprocess.run(
+        ["git", "rev-parse", "--short=12", "HEAD"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    out = run_script(["./deploy.sh", "--dry-run", "--env-file", str(deployed["env_file"])], aws_env).stdout
+    uri = deployed["settings"]["ECR_URI"]
+    assert "docker buildx build --platform linux/amd64" in out
+    assert f"--tag {uri}:{sha} --tag {uri}:latest --push" in out
+    registered = json.loads(out.split("would register this task definition:\n", 1)[1].rsplit("deploy:", 1)[0])
+    assert registered["containerDefinitions"][0]["image"] == f"{uri}:{sha}"
+    assert registered["containerDefinitions"][0]["stopTimeout"] == 120
+    assert "taskDefinitionArn" not in registered and "revision" not in registered
+    assert c("ecs").list_task_definitions(familyPrefix=FAMILY)["taskDefinitionArns"] == before
+
+
+def put_log_line(c: Any, stream: str, message: dict[str, Any] | str) -> None:
+    group = f"/ecs/{FAMILY}"
+    logs = c("logs")
+    streams = logs.describe_log_streams(logGroupName=group, logStreamNamePrefix=stream)["logStreams"]
+    if not any(s["logStreamName"] == stream for s in streams):
+        logs.create_log_stream(logGroupName=group, logStreamName=stream)
+    text = message if isinstance(message, str) else json.dumps(message)
+    logs.put_log_events(
+        logGroupName=group,
+        logStreamName=stream,
+        logEvents=[{"timestamp": int(time.time() * 1000), "message": text}],
+    )
+
+
+def test_run_task_shards_waits_and_shows_logs(
+    deployed: dict[str, Any], aws_env: dict[str, str], client: Any
+) -> None:
+    c = client
+    job_id = "plus_example_com/ada@example.com/job.1111"
+    proc = subprocess.Popen(
+        [
+            "./run-task.sh",
+            "--env-file",
+            str(deployed["env_file"]),
+            "--run-mode",
+            "RUN_COLLECTION",
+            "--job-id",
+            job_id,
+            "--username",
+            "ada@example.com",
+            "--collection-owner",
+            "plus_example_com/ada@example.com/things",
+            "--shards",
+            "2",
+        ],
+        cwd=ROOT,
+        env=aws_env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        # While run-task.sh waits, play the container: write a log line into each task's stream.
+        deadline = time.monotonic() + 30
+        while True:
+            arns = c("ecs").list_tasks(cluster=CLUSTER)["taskArns"]
+            if len(arns) >= 2 or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+        assert len(arns) == 2
+        for arn in arns:
+            put_log_line(
+                c,
+                f"worker/worker/{arn.rsplit('/', 1)[1]}",
+                {"event": "job_finished", "job_id": job_id, "task": arn},
+            )
+        stdout, stderr = proc.communicate(timeout=90)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, stdout + stderr
+    assert stdout.count("started shard") == 2
+    assert stdout.count('"event": "job_finished"') == 2  # pretty-printed log lines
+    assert stdout.count(": exit code 0, stop reason") == 2
+    assert stdout.rstrip().endswith("run-task: exit code 0")
+
+    tasks = c("ecs").describe_tasks(cluster=CLUSTER, tasks=arns)["tasks"]
+    shards = set()
+    for task in tasks:
+        assert task["launchType"] == "FARGATE"
+        [override] = task["overrides"]["containerOverrides"]
+        env = {e["name"]: e["value"] for e in override["environment"]}
+        assert env["RUN_MODE"] == "RUN_COLLECTION" and env["JOB_ID"] == job_id
+        assert env["USERNAME"] == "ada@example.com"
+        assert env["COLLECTION_OWNER"] == "plus_example_com/ada@example.com/things"
+        assert env["SHARD_COUNT"] == "2"
+        shards.add(env["SHARD_INDEX"])
+        assert not SECRET_NAMES & set(env)
+    assert shards == {"0", "1"}
+
+
+def test_run_task_refuses_credentials(deployed: dict[str, Any], aws_env: dict[str, str], client: Any) -> None:
+    c = client
+    before = c("ecs").list_tasks(cluster=CLUSTER)["taskArns"]
+    proc = run_script(
+        [
+            "./run-task.sh",
+            "--env-file",
+            str(deployed["env_file"]),
+            "--job-id",
+            "h/u/job.2",
+            "--username",
+            "u",
+            "--env",
+            "SECRET_KEY=hunter2",
+        ],
+        aws_env,
+        check=False,
+    )
+    assert proc.returncode == 1
+    assert "task role" in proc.stderr and "hunter2" not in proc.stderr + proc.stdout
+    assert c("ecs").list_tasks(cluster=CLUSTER)["taskArns"] == before
+
+
+def test_show_logs_by_job_and_task(deployed: dict[str, Any], aws_env: dict[str, str], client: Any) -> None:
+    c = client
+    job_id = "plus_example_com/bob@example.com/job.2222"
+    stream = "worker/worker/feedc0de"
+    put_log_line(c, stream, {"event": "job_claimed", "job_id": job_id, "level": "info"})
+    put_log_line(c, stream, {"event": "other", "job_id": "plus_example_com/eve@example.com/job.3"})
+    put_log_line(c, stream, f"plain text mentioning {job_id}")
+    env_file = str(deployed["env_file"])
+
+    by_job = run_script(["./show_logs.sh", "--env-file", env_file, "--job", job_id, "--since", "1h"], aws_env)
+    assert '"event": "job_claimed",\n' in by_job.stdout  # pretty-printed JSON
+    assert f"plain text mentioning {job_id}" in by_job.stdout
+    assert "eve@example.com" not in by_job.stdout
+
+    raw = run_script(
+        ["./show_logs.sh", "--env-file", env_file, "--task", "arn:aws:ecs:x:1:task/c/feedc0de", "--raw"],
+        aws_env,
+    )
+    lines = raw.stdout.splitlines()
+    assert len(lines) == 3 and json.loads(lines[0])["event"] == "job_claimed"
+
+    missing = run_script(["./show_logs.sh", "--env-file", env_file, "--task", "nope"], aws_env, check=False)
+    assert missing.returncode == 1 and "no logs for task" in missing.stderr
+    bad = run_script(
+        ["./show_logs.sh", "--env-file", env_file, "--job", job_id, "--since", "yesterday"],
+        aws_env,
+        check=False,
+    )
+    assert bad.returncode == 1 and "--since" in bad.stderr
+
+
+def test_setup_applies_a_changed_setting(
+    deployed: dict[str, Any], aws_env: dict[str, str], client: Any
+) -> None:
+    """Last in the module: it leaves a new task-definition revision behind."""
+    c = client
+    revisions = c("ecs").list_task_definitions(familyPrefix=FAMILY)["taskDefinitionArns"]
+    out = run_script(
+        ["./setup.sh", "--yes", "--env-file", str(deployed["env_file"]), "--memory", "2048"], aws_env
+    ).stdout
+    assert "registered task definition" in out and "done: 2 change(s)" in out  # + the env file
+    after = c("ecs").list_task_definitions(familyPrefix=FAMILY)["taskDefinitionArns"]
+    assert len(after) == len(revisions) + 1
+    assert latest_taskdef(c)["memory"] == "2048"
+    assert "TASK_MEMORY=2048\n" in deployed["env_file"].read_text()
