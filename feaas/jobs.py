@@ -158,8 +158,9 @@ class JobRecord:
         except ConditionFailed as exc:
             raise LeaseLost(f"lease on job {self.job_id} lost: {self._why_not(exc.old, self._now())}") from None
 
-    def finish(self, status: JobStatus, attrs: Mapping[str, Any], remove: tuple[str, ...] = ()) -> None:
-        """RUNNING → ``status`` (SPEC §4.3), dropping the lease. Raises :class:`LeaseLost`."""
+    def finish(self, status: JobStatus, attrs: Mapping[str, Any], remove: tuple[str, ...] = ()) -> JobStatus | None:
+        """RUNNING → ``status`` (SPEC §4.3), dropping the lease; returns the status written.
+        Raises :class:`LeaseLost`."""
         now = self._now()
         upd = Update(set={**attrs, "status": status.value, "completed_at": now, "updated_at": now},
                      remove=[*LEASE_ATTRIBUTES, *remove])
@@ -168,6 +169,7 @@ class JobRecord:
             self.docs.update(self.job_id, upd)
         except ConditionFailed as exc:
             raise LeaseLost(f"could not finish job {self.job_id}: {self._why_not(exc.old, now)}") from None
+        return status
 
 
 @dataclass
@@ -238,3 +240,188 @@ class Heartbeat(threading.Thread):
         self._done.set()
         if self.is_alive():
             self.join()
+
+
+def outcome_for_counts(success: int, error: int, tolerated_percent: float) -> tuple[JobStatus, str, dict[str, Any]]:
+    """Final status of a many-item run from its counts (SPEC §5.3): ``(status, error_message, attrs)``."""
+    n = success + error
+    if n == 0:
+        return JobStatus.SUCCEEDED, "No items found", {}
+    if error == 0:
+        return JobStatus.SUCCEEDED, "", {}
+    message = f"{error} of {n} items failed"
+    if error == n or 100.0 * error / n > tolerated_percent:
+        return JobStatus.FAILED, message, {}
+    return JobStatus.SUCCEEDED, message, {"outcome": "PARTIAL"}
+
+
+class ShardState(str, enum.Enum):
+    RUNNING = "RUNNING"
+    DONE = "DONE"
+    INTERRUPTED = "INTERRUPTED"
+
+
+class ShardedJobRecord(JobRecord):
+    """One of ``shard_count`` tasks sharing a job (SPEC §5.4). Each shard holds its own lease and
+    counts under ``shards.s{i}``; the job-level counts are the sums; the shard whose completion
+    makes every shard DONE writes the final status, so exactly one does."""
+
+    def __init__(self, docs: Documents, job_id: str, *, shard_index: int, shard_count: int,
+                 tolerated_percent: float = 100.0, **kwargs: Any) -> None:
+        super().__init__(docs, job_id, **kwargs)
+        self.shard_index = shard_index
+        self.shard_count = shard_count
+        self.tolerated_percent = tolerated_percent
+        self.key = f"s{shard_index}"
+        self._others = (0, 0)  # success, error of the other shards as last seen
+
+    def _path(self, *parts: str) -> tuple[str, ...]:
+        return ("shards", self.key, *parts)
+
+    def _own_lease(self, upd: Update) -> str:
+        return (f"{upd.name('status')} = {upd.value(JobStatus.RUNNING.value)}"
+                f" AND {upd.name(self._path('lease_owner'))} = {upd.value(self.lease_owner)}")
+
+    def claim(self) -> dict[str, Any]:
+        now = self._now()
+        try:  # the map must exist before a path inside it can be set
+            self.docs.update(self.job_id, Update(set_if_absent={"shards": {}}))
+        except ConditionFailed:
+            raise JobNotClaimable(f"job {self.job_id} not found") from None
+        before = self.docs.get(self.job_id) or {}
+        previous = (before.get("shards") or {}).get(self.key) or {}
+        upd = Update(
+            set={"status": JobStatus.RUNNING.value, "updated_at": now,
+                 self._path(): {"lease_owner": self.lease_owner, "lease_expires_at": now + int(self.lease_seconds),
+                                "state": ShardState.RUNNING.value, "attempt": int(previous.get("attempt", 0)) + 1,
+                                "success_count": 0, "error_count": 0}},
+            set_if_absent={"started_at": now},
+            add={"attempt": 1},
+            remove=["resumable", "completed_at", "cancelled_at"],
+        )
+        if self.task_arn:
+            upd.set[self._path()]["task_arn"] = self.task_arn
+        status, resumable = upd.name("status"), upd.name("resumable")
+        shard, state, expires = upd.name(self._path()), upd.name(self._path("state")), upd.name(self._path("lease_expires_at"))
+        job_open = " OR ".join([f"attribute_not_exists({status})"] + [f"{status} = {upd.value(v)}"
+                                                                     for v in ("INITIALIZING", 0, "", "RUNNING", 1)])
+        upd.condition = (
+            f"(({job_open}) OR ({status} = {upd.value('FAILED')} AND {resumable} = {upd.value(True)}))"
+            f" AND (attribute_not_exists({shard}) OR {state} = {upd.value(ShardState.INTERRUPTED.value)}"
+            f" OR ({state} = {upd.value(ShardState.RUNNING.value)} AND {expires} < {upd.value(now)}))"
+        )
+        try:
+            item = self.docs.update(self.job_id, upd, returns="ALL_NEW")
+        except ConditionFailed as exc:
+            raise JobNotClaimable(self._why_not_shard(exc.old, now)) from None
+        assert item is not None
+        self._remember_others(item)
+        return {**item, "attempt": item["shards"][self.key]["attempt"]}
+
+    def _why_not_shard(self, old: Mapping[str, Any] | None, now: int) -> str:
+        shard = ((old or {}).get("shards") or {}).get(self.key) or {}
+        if old is not None and shard.get("state") == ShardState.DONE.value:
+            return f"shard {self.shard_index} of job {self.job_id} already finished"
+        if old is not None and shard.get("state") == ShardState.RUNNING.value and status_of(old) is JobStatus.RUNNING:
+            return (f"shard {self.shard_index} of job {self.job_id} is held by another live task "
+                    f"(lease until {shard.get('lease_expires_at')}, now {now})")
+        return self._why_not(old, now)
+
+    def _remember_others(self, item: Mapping[str, Any]) -> None:
+        shards = item.get("shards") or {}
+        others = [v for k, v in shards.items() if k != self.key and isinstance(v, dict)]
+        self._others = (sum(int(v.get("success_count", 0)) for v in others),
+                        sum(int(v.get("error_count", 0)) for v in others))
+
+    def _counts(self, progress: Mapping[str, Any], update: Update) -> None:
+        """Own counts under the shard; job-level counts and percent as the sum over shards."""
+        success, error = int(progress.get("success_count", 0)), int(progress.get("error_count", 0))
+        update.set[self._path("success_count")] = success
+        update.set[self._path("error_count")] = error
+        total_s, total_e = success + self._others[0], error + self._others[1]
+        update.set["success_count"], update.set["error_count"] = total_s, total_e
+        item_count = progress.get("item_count")
+        if item_count is not None:
+            update.set["item_count"] = item_count
+            update.set["percent"] = round(min(100.0, 100.0 * (total_s + total_e) / item_count), 2) if item_count else 0
+
+    def heartbeat(self, progress: Mapping[str, Any]) -> dict[str, Any]:
+        now = self._now()
+        upd = Update(set={"updated_at": now, self._path("lease_expires_at"): now + int(self.lease_seconds)})
+        self._counts(progress, upd)
+        upd.condition = self._own_lease(upd)
+        try:
+            item = self.docs.update(self.job_id, upd, returns="ALL_NEW")
+        except ConditionFailed as exc:
+            raise LeaseLost(f"lease on shard {self.shard_index} of job {self.job_id} lost: "
+                            f"{self._why_not_shard(exc.old, now)}") from None
+        assert item is not None
+        self._remember_others(item)
+        return item
+
+    def save(self, attrs: Mapping[str, Any]) -> None:
+        raise NotImplementedError("sharded runs keep no per-run registers")
+
+    def finish(self, status: JobStatus, attrs: Mapping[str, Any], remove: tuple[str, ...] = ()) -> JobStatus | None:
+        """End this shard. A shard that completed its items marks itself DONE (the last one writes
+        the aggregated final status); a failure, cancel or deadline ends the whole job at once;
+        an interruption marks the shard resumable. Returns the job status written, or None while
+        other shards still run."""
+        now = self._now()
+        interrupted = bool(attrs.get("resumable"))
+        completed = status is JobStatus.SUCCEEDED and not interrupted
+        state = ShardState.DONE if (completed or not interrupted) else ShardState.INTERRUPTED
+        upd = Update(set={"updated_at": now, self._path("state"): state.value},
+                     remove=[self._path("lease_owner"), self._path("lease_expires_at")])
+        self._counts(attrs, upd)
+        if not completed and not interrupted:  # cancel, deadline or failure: the job fails now
+            upd.set.update({k: v for k, v in attrs.items() if k not in ("success_count", "error_count", "percent")})
+            upd.set.update({"status": status.value, "completed_at": now})
+            upd.remove += [k for k in remove if k not in attrs]
+        upd.condition = self._own_lease(upd)
+        try:
+            item = self.docs.update(self.job_id, upd, returns="ALL_NEW")
+        except ConditionFailed as exc:
+            raise LeaseLost(f"could not finish shard {self.shard_index}: {self._why_not_shard(exc.old, now)}") from None
+        assert item is not None
+        if not completed and not interrupted:
+            return status
+        shards = item.get("shards") or {}
+        states = [str((shards.get(f"s{i}") or {}).get("state")) for i in range(self.shard_count)]
+        if any(s not in (ShardState.DONE.value, ShardState.INTERRUPTED.value) for s in states):
+            return None  # others still running
+        return self._finalise(item, ShardState.INTERRUPTED.value in states, attrs)
+
+    def _finalise(self, item: Mapping[str, Any], any_interrupted: bool, attrs: Mapping[str, Any]) -> JobStatus:
+        """Every shard has ended: write the job's final status (only this task can get here)."""
+        now = self._now()
+        shards = item.get("shards") or {}
+        success = sum(int((shards.get(f"s{i}") or {}).get("success_count", 0)) for i in range(self.shard_count))
+        error = sum(int((shards.get(f"s{i}") or {}).get("error_count", 0)) for i in range(self.shard_count))
+        extra: dict[str, Any] = {}
+        if any_interrupted:
+            status, message = JobStatus.FAILED, "Job was interrupted; it can be resumed"
+            extra["resumable"] = True
+        else:
+            status, message, extra = outcome_for_counts(success, error, self.tolerated_percent)
+        upd = Update(set={"status": status.value, "completed_at": now, "updated_at": now, "success_count": success,
+                          "error_count": error, **extra},
+                     remove=[] if message else ["error_message"])
+        if message:
+            upd.set["error_message"] = message
+        if status is JobStatus.SUCCEEDED:
+            upd.set["percent"] = 100
+        if "receipts_stream_id" in attrs:
+            upd.set["receipts_stream_id"] = attrs["receipts_stream_id"]
+        if "outcome" not in extra:
+            upd.remove.append("outcome")
+        upd.condition = f"{upd.name('status')} = {upd.value(JobStatus.RUNNING.value)}"
+        for i in range(self.shard_count):
+            upd.condition += f" AND {upd.name(('shards', f's{i}', 'state'))} IN ({upd.value('DONE')}, {upd.value('INTERRUPTED')})"
+        try:
+            self.docs.update(self.job_id, upd)
+        except ConditionFailed:
+            raise LeaseLost(f"job {self.job_id} was finished by another task") from None
+        event(logger, "job_finalised_by_shard", shard=self.shard_index, status=status.value, success_count=success,
+              error_count=error)
+        return status

@@ -15,7 +15,7 @@ from feaas.actions.context import UserStorage
 from feaas.dao import Dao, Documents, Streams, Blobs, make_clients
 from feaas.errors import Cancelled, ConfigError, Interrupted, JobFailed, JobNotClaimable
 from feaas.errors import LeaseLost, StorageError
-from feaas.jobs import Heartbeat, JobRecord, JobStatus, Progress, ecs_task_arn
+from feaas.jobs import Heartbeat, JobRecord, JobStatus, Progress, ShardedJobRecord, ecs_task_arn
 from feaas.logs import event
 from feaas.runners.common import Outcome, RunContext, job_identity, make_tmp_root, parse_job
 from feaas.runners.items import run_collection, run_files, run_stream
@@ -40,6 +40,7 @@ RUNNERS: dict[RunMode, Callable[[RunContext], Outcome]] = {
     RunMode.RUN_STREAM: run_stream,
     RunMode.RUN_FILES: run_files,
 }
+ITEM_RUNNERS = (run_collection, run_stream, run_files)
 #: RUN_JOB: the job's ``job_type`` picks the runner (absent means a single script run).
 JOB_TYPES: dict[str, Callable[[RunContext], Outcome]] = {
     "singleton": run_script,
@@ -78,11 +79,19 @@ def connect(settings: Settings) -> Dao:
                blobs=Blobs(clients.s3, settings.primary_bucket))
 
 
+def job_record(settings: Settings, dao: Dao) -> JobRecord:
+    common = dict(lease_seconds=settings.lease_seconds, task_arn=ecs_task_arn())
+    if settings.shard_count > 1:
+        return ShardedJobRecord(dao.docs, settings.job_id, shard_index=settings.shard_index,
+                                shard_count=settings.shard_count, **common)  # type: ignore[arg-type]
+    return JobRecord(dao.docs, settings.job_id, **common)  # type: ignore[arg-type]
+
+
 def run(settings: Settings, stop: StopSignal) -> int:
     """Claim the job, run it, record the outcome; returns the exit code."""
     started = time.monotonic()
     dao = connect(settings)
-    record = JobRecord(dao.docs, settings.job_id, lease_seconds=settings.lease_seconds, task_arn=ecs_task_arn())
+    record = job_record(settings, dao)
     try:
         item = record.claim()
     except JobNotClaimable as exc:
@@ -91,7 +100,11 @@ def run(settings: Settings, stop: StopSignal) -> int:
     except StorageError as exc:
         event(logger, "job_claim_failed", level=logging.ERROR, error=str(exc))
         return EXIT_INTERNAL
-    logs.bind(attempt=item.get("attempt"))
+    logs.bind(attempt=item.get("attempt"), shard=settings.shard_index if settings.shard_count > 1 else None)
+    if isinstance(record, ShardedJobRecord) and item.get("tolerated_failure_percent") is not None:
+        record.tolerated_percent = float(item["tolerated_failure_percent"])
+    elif isinstance(record, ShardedJobRecord):
+        record.tolerated_percent = settings.tolerated_failure_percent
     event(logger, "job_claimed", status=item.get("status"), task_arn=record.task_arn)
     progress = Progress()
     timeout_s = item.get("timeout_seconds") or settings.max_runtime_seconds
@@ -125,6 +138,8 @@ def _run_job(settings: Settings, dao: Dao, item: dict, progress: Progress, stop:
             raise JobFailed(f"unknown job_type {job_type!r}; expected one of {', '.join(JOB_TYPES)}")
     else:
         runner = RUNNERS[settings.run_mode]
+    if settings.shard_count > 1 and runner not in ITEM_RUNNERS:
+        raise JobFailed("SHARD_COUNT > 1 applies only to collection, stream and files runs")
     try:
         return runner(ctx)
     finally:
@@ -154,14 +169,20 @@ def _finish(record: JobRecord, outcome: Outcome, progress: Progress, started: fl
     else:
         remove = (*remove, "error_message")
     try:
-        record.finish(outcome.status, attrs, remove)
+        written = record.finish(outcome.status, attrs, remove)
     except LeaseLost as exc:
         event(logger, "job_abandoned", level=logging.ERROR, reason=str(exc))
         return EXIT_NOT_CLAIMABLE
     except StorageError as exc:
         event(logger, "job_finish_failed", level=logging.ERROR, error=str(exc))
         return EXIT_INTERNAL
-    event(logger, "job_finished", status=outcome.status.value, error_message=message or None,
+    if written is None:  # a shard finished its share; another shard writes the final status
+        event(logger, "shard_finished", duration_ms=round((time.monotonic() - started) * 1000, 1),
+              interrupted=code == EXIT_INTERRUPTED)
+        return code if code == EXIT_INTERRUPTED else EXIT_SUCCEEDED
+    if code != EXIT_INTERRUPTED:
+        code = EXIT_SUCCEEDED if written is JobStatus.SUCCEEDED else EXIT_FAILED
+    event(logger, "job_finished", status=written.value, error_message=message or None,
           duration_ms=round((time.monotonic() - started) * 1000, 1),
           **{k: attrs[k] for k in ("percent", "success_count", "error_count", "item_count", "action_count")
              if k in attrs})

@@ -25,6 +25,9 @@ class ConditionFailed(Exception):
         self.old = old
 
 
+Attr = str | tuple[str, ...]
+
+
 @dataclass
 class Update:
     """A conditional UpdateItem of named attributes, built without string juggling by callers.
@@ -32,16 +35,19 @@ class Update:
     ``condition`` may use the placeholders it adds itself through :meth:`name` and :meth:`value`.
     """
 
-    set: dict[str, Any] = field(default_factory=dict)
-    set_if_absent: dict[str, Any] = field(default_factory=dict)
-    add: dict[str, int | float] = field(default_factory=dict)
-    remove: list[str] = field(default_factory=list)
+    # Keys are attribute names, or tuples for a path into maps: ("shards", "s0", "state").
+    set: dict[Attr, Any] = field(default_factory=dict)
+    set_if_absent: dict[Attr, Any] = field(default_factory=dict)
+    add: dict[Attr, int | float] = field(default_factory=dict)
+    remove: list[Attr] = field(default_factory=list)
     condition: str | None = None
     names: dict[str, str] = field(default_factory=dict)
     values: dict[str, Any] = field(default_factory=dict)
 
-    def name(self, attribute: str) -> str:
-        """Placeholder for a top-level attribute name (safe for reserved words)."""
+    def name(self, attribute: Attr) -> str:
+        """Placeholder for an attribute name, or a dotted path of placeholders for a tuple path."""
+        if isinstance(attribute, tuple):
+            return ".".join(self.name(part) for part in attribute)
         placeholder = f"#n{len(self.names)}"
         for existing, attr in self.names.items():
             if attr == attribute:

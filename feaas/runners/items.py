@@ -21,7 +21,7 @@ from typing import Any
 from feaas.dao.batch import BatchWriter, ItemWrite
 from feaas.dao.codec import message_to_plain, plain
 from feaas.errors import InvalidScript, JobFailed, NamespaceViolation, StorageError
-from feaas.jobs import JobStatus
+from feaas.jobs import JobStatus, outcome_for_counts
 from feaas.logs import event
 from feaas.psee.engine import Engine, main_input_registers
 from feaas.psee.values import to_any
@@ -245,17 +245,14 @@ class ItemRun:
               items_per_s=round((self.success + self.error) / duration_s, 1) if duration_s else None)
         if self.ctx.stop.stopped:
             return Outcome(JobStatus.FAILED, "", attrs, stopped=self.ctx.stop.reason)
+        if self.settings.shard_count > 1:  # the shard that finishes last judges the whole job
+            return Outcome(JobStatus.SUCCEEDED, "", attrs)
         tolerated = self.ctx.item.get("tolerated_failure_percent")
         tolerated = float(tolerated) if tolerated is not None else self.settings.tolerated_failure_percent
-        if n == 0:
-            return Outcome(JobStatus.SUCCEEDED, "No items found", {**attrs, "percent": 100})
-        if error == 0:
-            return Outcome(JobStatus.SUCCEEDED, "", {**attrs, "percent": 100}, remove=("outcome",))
-        message = f"{error} of {n} items failed"
-        if error == n or 100.0 * error / n > tolerated:
-            return Outcome(JobStatus.FAILED, message, attrs, remove=("outcome",))
-        return Outcome(JobStatus.SUCCEEDED, message, {**attrs, "percent": 100, "outcome": "PARTIAL"})
-
+        status, message, extra = outcome_for_counts(success, error, tolerated)
+        if status is JobStatus.SUCCEEDED:
+            attrs["percent"] = 100
+        return Outcome(status, message, {**attrs, **extra}, remove=() if extra else ("outcome",))
 
 def _setting_or_job(ctx: RunContext, setting: str | None, attribute: str) -> Any:
     return setting or ctx.item.get(attribute)
