@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -70,7 +72,7 @@ ContextFactory = Callable[[str, Path], ActionContext]
 def run_action(node_id: str, action: Action, given: Mapping[str, Any], node_params: Mapping[str, Parameter],
                make_context: ContextFactory, tmp_root: Path | None = None) -> tuple[Receipt, dict[str, Any]]:
     """Run ``action``; never raises for action problems — they become a failed Receipt."""
-    tmp_dir = Path(tempfile.mkdtemp(prefix=f"{_safe(node_id)}-", dir=tmp_root))
+    tmp_dir = _work_dir(node_id, tmp_root)
     outputs: dict[str, Any] = {}
     error = ""
     try:
@@ -82,7 +84,7 @@ def run_action(node_id: str, action: Action, given: Mapping[str, Any], node_para
         logger.exception("action_crashed", extra={"fields": {"node": node_id, "action_id": action.id}})
         error = f"{action.id} crashed: {type(exc).__name__}: {exc}"
     finally:
-        shutil.rmtree(tmp_dir, ignore_errors=True)
+        _release(tmp_dir, tmp_root)
     if len(error) > MAX_ERROR_CHARS:  # an action may fail with a huge message; the job document may not grow
         error = error[:MAX_ERROR_CHARS] + f"… ({len(error) - MAX_ERROR_CHARS} more characters)"
     receipt = Receipt(success=not error, error_message=error, timestamp=int(time.time() * 1000))
@@ -92,6 +94,34 @@ def run_action(node_id: str, action: Action, given: Mapping[str, Any], node_para
         if action.outputs:
             receipt.primary_output = action.outputs[0].name
     return receipt, outputs
+
+
+_spare = threading.local()  # per thread: an empty work directory left by its previous action
+
+
+def _work_dir(node_id: str, tmp_root: Path | None) -> Path:
+    """An empty private directory for one action. Creating and removing one per action costs
+    milliseconds on overlay filesystems, so a thread reuses its last one when that stayed empty."""
+    if tmp_root is not None and getattr(_spare, "root", None) == tmp_root:
+        path: Path = _spare.path
+        _spare.root = _spare.path = None
+        if path.is_dir():
+            return path
+    return Path(tempfile.mkdtemp(prefix=f"{_safe(node_id)}-", dir=tmp_root))
+
+
+def _release(path: Path, tmp_root: Path | None) -> None:
+    """Keep ``path`` for this thread's next action when it is empty; otherwise remove it."""
+    if tmp_root is not None:
+        try:
+            with os.scandir(path) as entries:
+                empty = next(entries, None) is None
+        except OSError:
+            empty = False
+        if empty:
+            _spare.root, _spare.path = tmp_root, path
+            return
+    shutil.rmtree(path, ignore_errors=True)
 
 
 def _safe(text: str) -> str:

@@ -16,6 +16,7 @@ from feaas.objects import AnyType, ParameterType, Receipt
 
 PT = ParameterType
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+_BOOLEAN, _FLOAT = int(PT.BOOLEAN), int(PT.FLOAT)  # enum attribute lookups are slow on hot paths
 
 TEXT_TYPES = frozenset({PT.STRING, PT.KEY, PT.PREFIX, PT.FIXED_LIST_SINGLE_SELECT, PT.URL, PT.OBJECT_ID,
                         PT.USERNAME, PT.HOSTNAME})
@@ -235,7 +236,10 @@ def _string_map(value: Any) -> dict[str, str]:
 
 
 def _json(value: Any) -> Any:
-    return to_json_value(_parsed_json(value))
+    parsed = _parsed_json(value)
+    if parsed is None or isinstance(parsed, (str, int, bool)) or (isinstance(parsed, float) and math.isfinite(parsed)):
+        return parsed  # already a JSON value; skip the round trip (hot path: every numeric input)
+    return to_json_value(parsed)
 
 
 def _bytes(value: Any) -> bytes:
@@ -299,11 +303,11 @@ def parameter_default(param: Any) -> tuple[bool, Any]:
     as text in ``sdefault``; a boolean always has one (false unless set).
     """
     ptype = param.ptype
-    if ptype == PT.BOOLEAN:
+    if ptype == _BOOLEAN:
         return True, param.bdefault or param.sdefault.strip().lower() == "true"
     if ptype in INT_TYPES and param.idefault:
         return True, param.idefault
-    if ptype == PT.FLOAT and param.ddefault:
+    if ptype == _FLOAT and param.ddefault:
         return True, param.ddefault
     if param.sdefault:
         return True, param.sdefault

@@ -169,3 +169,28 @@ def test_post_phase_nodes_run_after_every_action(tmp_path):
     assert result.success, result.error_message
     assert order.index("uv") > max(order.index("n1"), order.index("n2"))
     assert result.registers["uv:update_value:secs"] == 0.05 and result.registers["ui:m"] == "slept 0.05 s"
+
+
+def test_every_action_gets_an_empty_work_dir_and_leftovers_are_removed(tmp_path):
+    from feaas.actions.base import Action
+
+    seen: list[tuple[str, list[str]]] = []
+
+    class Scribble(Action):
+        id = "test.scribble"
+        accepts_any_inputs = True
+
+        def run(self, ctx: ActionContext, inputs):
+            seen.append((str(ctx.tmp_dir), sorted(p.name for p in ctx.tmp_dir.iterdir())))
+            if inputs.get("write"):
+                (ctx.tmp_dir / "left.bin").write_bytes(b"x")
+            return {}
+
+    stop = StopSignal()
+    engine = Engine(Registry([*BUILTIN_ACTIONS, Scribble()]), concurrency=1)
+    s = script([action(f"s{i}", "test.scribble", write="yes" if i % 2 else "") for i in range(6)],
+               [f"s{i}:done -> s{i + 1}:after" for i in range(5)])
+    result = engine.run(engine.prepare(s), make_env(tmp_path, stop), stop)
+    assert result.success, result.error_message
+    assert [files for _, files in seen] == [[]] * 6  # never sees another action's files
+    assert not list(tmp_path.rglob("left.bin"))  # a dirty directory is removed, not reused
