@@ -15,6 +15,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,6 +34,7 @@ from feaas.runners.sources import check_in_namespace, shard_of
 logger = logging.getLogger(__name__)
 FLUSH_ITEMS = 50  # items per TransactWriteItems (2 actions each with write-back)
 FLUSH_SECONDS = 0.25
+WRITERS = 4  # receipt batches written at once
 _END = object()
 _PROTECTED = ("owner", "object_id")
 MAX_LOGGED_FAILURES = 100
@@ -81,6 +83,7 @@ class ItemRun:
         self.total = 0
         self.failures_logged = 0
         self.progress = ProgressReporter(ctx.settings, report)
+        self._lock = threading.Lock()
 
     # --- stages -------------------------------------------------------------------------------
 
@@ -164,19 +167,24 @@ class ItemRun:
         return encoded
 
     def _flush(self, batch: list[ItemResult]) -> None:
-        writes = [r.write for r in batch if r.write is not None]
-        problems = self.writer.write(writes)
-        for result, problem in zip([r for r in batch if r.write is not None], problems, strict=True):
-            ok = result.success and problem is None
-            if ok:
-                self.success += 1
-            else:
+        """Write one batch (on a writer thread); count its items once their receipts are stored."""
+        recorded = [r for r in batch if r.write is not None]
+        try:
+            problems = self.writer.write([r.write for r in recorded])  # type: ignore[misc]
+        except StorageError as exc:
+            self.ctx.stop.stop(JobFailed(f"could not record item receipts: {exc}"))
+            return
+        with self._lock:
+            for result, problem in zip(recorded, problems, strict=True):
+                if result.success and problem is None:
+                    self.success += 1
+                    continue
                 self.error += 1
                 if self.failures_logged < MAX_LOGGED_FAILURES:
                     self.failures_logged += 1
                     event(logger, "item_failed", level=logging.WARNING, item=result.item.key,
                           error=problem or result.write.row["error_message"])  # type: ignore[union-attr]
-        self._report()
+            self._report()
 
     def _report(self) -> None:
         done = self.success + self.error + self.skipped
@@ -207,6 +215,15 @@ class ItemRun:
         for thread in threads:
             thread.start()
         started = time.monotonic()
+        # Receipt batches are written by a few threads at once (each write waits on the server);
+        # the semaphore keeps at most WRITERS batches in memory beyond the one being filled.
+        writers = ThreadPoolExecutor(WRITERS, thread_name_prefix="receipts")
+        slots = threading.Semaphore(WRITERS)
+
+        def submit(ready: list[ItemResult]) -> None:
+            slots.acquire()
+            writers.submit(self._flush, ready).add_done_callback(lambda _: slots.release())
+
         batch: list[ItemResult] = []
         first_at = 0.0
         ended = 0
@@ -222,15 +239,13 @@ class ItemRun:
                     first_at = time.monotonic()
                 batch.append(got)
             if batch and (len(batch) >= FLUSH_ITEMS or time.monotonic() - first_at >= FLUSH_SECONDS or ended):
-                try:
-                    self._flush(batch)
-                except StorageError as exc:
-                    ctx.stop.stop(JobFailed(f"could not record item receipts: {exc}"))
+                submit(batch)
                 batch = []
         for thread in threads:
             thread.join()
         if batch:
-            self._flush(batch)
+            submit(batch)
+        writers.shutdown(wait=True)
         self.progress.close()
         return self._outcome(time.monotonic() - started)
 
