@@ -5,9 +5,10 @@ from __future__ import annotations
 from feaas.actions.base import Action
 from feaas.actions.builtin import BUILTIN_ACTIONS
 from feaas.actions.registry import Registry
+from src.actions import dataset, ffmpeg
 
 
 def default_registry() -> Registry:
     """Every action this worker can run. Adding an action means adding it here, explicitly."""
-    actions: list[Action] = [*BUILTIN_ACTIONS]
+    actions: list[Action] = [*BUILTIN_ACTIONS, *ffmpeg.ACTIONS, *dataset.ACTIONS]
     return Registry(actions)
