@@ -68,6 +68,8 @@ def storable(value: Any) -> Any:
         # DynamoDB numbers span 1E-130..9.9E+125; others are kept as text (the JSON form accepts both)
         if not math.isfinite(value) or (value != 0 and not 1e-130 <= abs(value) < 9.9e125):
             return repr(value)
+        if value == 0 and math.copysign(1.0, value) < 0:
+            return "-0.0"  # a DynamoDB number has no negative zero
         return Decimal(repr(value))
     if isinstance(value, Mapping):
         return {str(k): storable(v) for k, v in value.items()}
