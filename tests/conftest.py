@@ -26,12 +26,27 @@ from tests.support.scripts import NAMESPACE, USERNAME
 ROOT = Path(__file__).resolve().parents[1]
 TABLE, STREAMS_TABLE, BUCKET = "plus-docs", "plus-streams", "plus-bucket"
 REGION = "us-east-1"
+# Distinctive explicit keys: every worker run of the suite gets them as ACCESS_KEY/SECRET_KEY, and
+# no 4-character piece of either may appear in any output (checked at the end of the session).
+ACCESS_KEY = "ZXQJWVKQZJXVWKQJ"
+SECRET_KEY = "qjzx+VWKQ+jzxw+QVKJ+zqxj+WKVQ+xjqz"
+OUTPUTS: list[str] = []  # every stdout/stderr of every worker this session started
+
+
+def secret_fragments(min_len: int = 4) -> set[str]:
+    return {key[i:i + min_len] for key in (ACCESS_KEY, SECRET_KEY) for i in range(len(key) - min_len + 1)}
+
+
+def leaked_fragments(text: str) -> list[str]:
+    return sorted(f for f in secret_fragments() if f in text)
 
 
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[localstack.LocalStack]:
-    """The real local stack, started once per test session on loopback."""
-    started = localstack.start(tmp_path_factory.mktemp("stack"))
+    """The real local stack, started once per test session on loopback. Persistent, so fault
+    injection can stop a server and start it again with its data."""
+    started = localstack.start(tmp_path_factory.mktemp("stack"), persistent=True, access_key=ACCESS_KEY,
+                               secret_key=SECRET_KEY)
     saved = {k: os.environ.get(k) for k in started.env}
     os.environ.update(started.env)
     localstack.create_resources(started.env, table=TABLE, streams_table=STREAMS_TABLE, bucket=BUCKET)
@@ -95,10 +110,11 @@ class WorkerRun:
 
 def worker_env(stack: localstack.LocalStack, job_id: str, **overrides: Any) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "RUN_MODE", "JOB_ID"))}
-    env.update(stack.env)
+    env.update({k: v for k, v in stack.env.items() if k.startswith("AWS_ENDPOINT_URL")})  # keys come explicitly
     env.update({"RUN_MODE": "RUN_SCRIPT", "JOB_ID": job_id, "USERNAME": USERNAME, "REGION": REGION,
                 "DYNAMO_TABLE": TABLE, "DYNAMO_STREAMS_TABLE": STREAMS_TABLE, "PRIMARY_BUCKET": BUCKET,
-                "LOG_FORMAT": "json", "HEARTBEAT_SECONDS": "1", "PYTHONPATH": str(ROOT)})
+                "LOG_FORMAT": "json", "HEARTBEAT_SECONDS": "1", "PYTHONPATH": str(ROOT),
+                "ACCESS_KEY": ACCESS_KEY, "SECRET_KEY": SECRET_KEY})
     env.update({k.upper(): str(v) for k, v in overrides.items() if v is not None})
     for k in [k for k, v in overrides.items() if v is None]:
         env.pop(k.upper(), None)
@@ -116,14 +132,28 @@ def put_job(dao: Dao):
     return put
 
 
+class RecordedPopen(subprocess.Popen):  # type: ignore[type-arg]
+    """A worker process whose output joins OUTPUTS (for the secrets check)."""
+
+    def communicate(self, *args: Any, **kwargs: Any) -> tuple[str, str]:
+        out, err = super().communicate(*args, **kwargs)
+        OUTPUTS.append((out or "") + (err or ""))
+        return out, err
+
+    def wait(self, timeout: float | None = None) -> int:
+        if self.stdout is not None and not self.stdout.closed:
+            self.communicate(timeout=timeout)
+        return super().wait(timeout)
+
+
 @pytest.fixture
 def start_worker(stack: localstack.LocalStack):
     """Start the worker as a subprocess (for signal tests): ``start_worker(job_id, **env)`` → Popen."""
     procs: list[subprocess.Popen[str]] = []
 
     def start(job_id: str, **env: Any) -> subprocess.Popen[str]:
-        proc = subprocess.Popen([sys.executable, "-m", "src.worker"], cwd=ROOT, env=worker_env(stack, job_id, **env),
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        proc = RecordedPopen([sys.executable, "-m", "src.worker"], cwd=ROOT, env=worker_env(stack, job_id, **env),
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         procs.append(proc)
         return proc
 
@@ -141,6 +171,26 @@ def run_worker(stack: localstack.LocalStack, dao: Dao):
     def run(job_id: str, timeout: float = 120, **env: Any) -> WorkerRun:
         proc = subprocess.run([sys.executable, "-m", "src.worker"], cwd=ROOT, env=worker_env(stack, job_id, **env),
                               capture_output=True, text=True, timeout=timeout)
+        OUTPUTS.append(proc.stdout + proc.stderr)
         return WorkerRun(proc.returncode, proc.stdout, proc.stderr, dao.docs.get(job_id))
 
     return run
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """No piece of the explicit keys may appear in any worker output of the whole session."""
+    leaks = sorted({f for text in OUTPUTS for f in leaked_fragments(text)})
+    session.config.stash[_LEAKS] = (len(OUTPUTS), leaks)
+    if leaks:
+        session.exitstatus = 1
+
+
+_LEAKS = pytest.StashKey[tuple[int, list[str]]]()
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    runs, leaks = config.stash.get(_LEAKS, (0, []))
+    if runs:
+        verdict = f"LEAKED {leaks}" if leaks else "none leaked"
+        terminalreporter.write_line(f"secrets check: {runs} worker outputs scanned for 4-character pieces of "
+                                    f"ACCESS_KEY/SECRET_KEY: {verdict}")

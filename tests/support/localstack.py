@@ -694,8 +694,12 @@ def start(
     region: str = DEFAULT_REGION,
     cache_dir: Path | None = None,
     timeout: float = READY_TIMEOUT_SECONDS,
+    access_key: str | None = None,
+    secret_key: str | None = None,
 ) -> LocalStack:
-    """Start DynamoDB Local and SeaweedFS on loopback, wait until both answer, write stack.json."""
+    """Start DynamoDB Local and SeaweedFS on loopback, wait until both answer, write stack.json.
+
+    ``access_key``/``secret_key`` fix the S3 identity (default: random per stack)."""
     state = Path(state_dir).resolve()
     state.mkdir(parents=True, exist_ok=True)
     if (state / STACK_FILE).exists():
@@ -724,8 +728,8 @@ def start(
         s3_port=s3_port or ports.pop(),
         dynamodb_pid=0,
         s3_pid=0,
-        access_key="LOCAL" + secrets.token_hex(8).upper(),
-        secret_key=secrets.token_hex(20),
+        access_key=access_key or "LOCAL" + secrets.token_hex(8).upper(),
+        secret_key=secret_key or secrets.token_hex(20),
         region=region,
         persistent=persistent,
         weed_ports=weed_ports,
