@@ -102,7 +102,7 @@ class JobRecord:
                  "lease_expires_at": now + int(self.lease_seconds)},
             set_if_absent={"started_at": now},
             add={"attempt": 1},
-            remove=["resumable", "completed_at", "cancelled_at"],
+            remove=["resumable", "completed_at", "cancelled_at", "finished_by"],
         )
         if self.task_arn:
             upd.set["fargate_task_arn"] = self.task_arn
@@ -119,6 +119,8 @@ class JobRecord:
         try:
             item = self.docs.update(self.job_id, upd, returns="ALL_NEW")
         except ConditionFailed as exc:
+            if exc.old is not None and exc.old.get("lease_owner") == self.lease_owner:
+                return exc.old  # our own claim landed and its reply was lost; botocore retried it
             raise JobNotClaimable(self._why_not(exc.old, now)) from None
         assert item is not None
         return item
@@ -162,12 +164,15 @@ class JobRecord:
         """RUNNING → ``status`` (SPEC §4.3), dropping the lease; returns the status written.
         Raises :class:`LeaseLost`."""
         now = self._now()
-        upd = Update(set={**attrs, "status": status.value, "completed_at": now, "updated_at": now},
+        upd = Update(set={**attrs, "status": status.value, "completed_at": now, "updated_at": now,
+                          "finished_by": self.lease_owner},
                      remove=[*LEASE_ATTRIBUTES, *remove])
         upd.condition = self._own_lease(upd)
         try:
             self.docs.update(self.job_id, upd)
         except ConditionFailed as exc:
+            if exc.old is not None and exc.old.get("finished_by") == self.lease_owner:
+                return status  # our finish landed and its reply was lost; botocore retried it
             raise LeaseLost(f"could not finish job {self.job_id}: {self._why_not(exc.old, now)}") from None
         return status
 
@@ -313,6 +318,9 @@ class ShardedJobRecord(JobRecord):
         try:
             item = self.docs.update(self.job_id, upd, returns="ALL_NEW")
         except ConditionFailed as exc:
+            mine = ((exc.old or {}).get("shards") or {}).get(self.key) or {}
+            if mine.get("lease_owner") == self.lease_owner:  # our claim landed; its reply was lost
+                return {**(exc.old or {}), "attempt": mine.get("attempt")}
             raise JobNotClaimable(self._why_not_shard(exc.old, now)) from None
         assert item is not None
         self._remember_others(item)
@@ -371,7 +379,8 @@ class ShardedJobRecord(JobRecord):
         interrupted = bool(attrs.get("resumable"))
         completed = status is JobStatus.SUCCEEDED and not interrupted
         state = ShardState.DONE if (completed or not interrupted) else ShardState.INTERRUPTED
-        upd = Update(set={"updated_at": now, self._path("state"): state.value},
+        upd = Update(set={"updated_at": now, self._path("state"): state.value,
+                          self._path("finished_by"): self.lease_owner},
                      remove=[self._path("lease_owner"), self._path("lease_expires_at")])
         self._counts(attrs, upd)
         if not completed and not interrupted:  # cancel, deadline or failure: the job fails now
@@ -382,7 +391,11 @@ class ShardedJobRecord(JobRecord):
         try:
             item = self.docs.update(self.job_id, upd, returns="ALL_NEW")
         except ConditionFailed as exc:
-            raise LeaseLost(f"could not finish shard {self.shard_index}: {self._why_not_shard(exc.old, now)}") from None
+            mine = ((exc.old or {}).get("shards") or {}).get(self.key) or {}
+            if mine.get("finished_by") != self.lease_owner:
+                raise LeaseLost(f"could not finish shard {self.shard_index}: "
+                                f"{self._why_not_shard(exc.old, now)}") from None
+            item = exc.old  # our write landed and its reply was lost; botocore retried it
         assert item is not None
         if not completed and not interrupted:
             return status

@@ -10,6 +10,7 @@ again item by item so one bad item never costs the others their receipts.
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -70,7 +71,8 @@ class BatchWriter:
                 items.append({"Update": self._update_request(write)})
             items.append({"Put": self._put_request(write)})
         try:
-            self.client.transact_write_items(TransactItems=items)
+            # The token makes a retry of a transaction that already landed (reply lost) a no-op.
+            self.client.transact_write_items(TransactItems=items, ClientRequestToken=uuid.uuid4().hex)
             return
         except ClientError as exc:
             code = exc.response.get("Error", {}).get("Code", "")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -29,20 +30,25 @@ class Streams:
     def append(self, stream_id: str, row: Mapping[str, Any]) -> int:
         """Add one row and return its timestamp. A row is never overwritten: on a timestamp
         collision (another process wrote the same millisecond) the next free one is taken."""
+        row_id = uuid.uuid4().hex  # tells our own retried write apart from another writer's row
         while True:
             ts = self.next_timestamp()
-            item = {**row, "stream_id": stream_id, "timestamp": ts}
+            item = {**row, "stream_id": stream_id, "timestamp": ts, "row_id": row_id}
             try:
                 self.client.put_item(
                     TableName=self.table,
                     Item=to_dynamo(item),
                     ConditionExpression="attribute_not_exists(#ts)",
                     ExpressionAttributeNames={"#ts": "timestamp"},
+                    ReturnValuesOnConditionCheckFailure="ALL_OLD",
                 )
                 return ts
             except ClientError as exc:
                 if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
                     raise storage_error(exc, f"writing to stream {stream_id}") from exc
+                old = exc.response.get("Item") or {}
+                if old.get("row_id", {}).get("S") == row_id:
+                    return ts  # botocore retried a put that had landed
             except BotoCoreError as exc:
                 raise storage_error(exc, f"writing to stream {stream_id}") from exc
 
