@@ -1,0 +1,151 @@
+"""A loopback HTTP proxy that injects faults in front of a local server (reliability tests).
+
+Each request is, with the configured probabilities, answered with DynamoDB's throttling error
+(HTTP 400 ``ThrottlingException``), answered with HTTP 500, cut by a TCP reset before it reaches
+the server, or forwarded and then cut by a reset *after* the server handled it (the reply is lost:
+the client must not double-apply its retry). Otherwise it is forwarded unchanged. One request per
+connection (``Connection: close``), which every HTTP client handles.
+"""
+
+from __future__ import annotations
+
+import random
+import socket
+import struct
+import threading
+from dataclasses import dataclass, field
+
+THROTTLE_BODY = b'{"__type":"com.amazonaws.dynamodb.v20120810#ThrottlingException","message":"Rate exceeded"}'
+ERROR_BODY = b'{"__type":"com.amazonaws.dynamodb.v20120810#InternalServerError","message":"injected"}'
+
+
+@dataclass
+class FaultCounts:
+    requests: int = 0
+    throttled: int = 0
+    errors: int = 0
+    resets_before: int = 0
+    resets_after: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @property
+    def injected(self) -> int:
+        return self.throttled + self.errors + self.resets_before + self.resets_after
+
+
+class FaultProxy:
+    def __init__(self, upstream_port: int, *, throttle: float = 0.0, error: float = 0.0, reset_before: float = 0.0,
+                 reset_after: float = 0.0, seed: int = 0) -> None:
+        self.upstream_port = upstream_port
+        self.rates = (throttle, error, reset_before, reset_after)
+        self.random = random.Random(seed)
+        self.counts = FaultCounts()
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.port = self.server.getsockname()[1]
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._accept, name="fault-proxy", daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def __enter__(self) -> FaultProxy:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stopped.set()
+        self.server.close()
+
+    def _accept(self) -> None:
+        while not self._stopped.is_set():
+            try:
+                conn, _ = self.server.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._handle, args=(conn,), daemon=True).start()
+
+    def _choose(self) -> str:
+        with self.counts.lock:
+            self.counts.requests += 1
+            roll = self.random.random()
+        names = ("throttled", "errors", "resets_before", "resets_after")
+        for name, rate in zip(names, self.rates, strict=True):
+            if roll < rate:
+                with self.counts.lock:
+                    setattr(self.counts, name, getattr(self.counts, name) + 1)
+                return name
+            roll -= rate
+        return "forward"
+
+    def _handle(self, conn: socket.socket) -> None:
+        with conn:
+            conn.settimeout(30)
+            request = _read_message(conn)
+            if request is None:
+                return
+            fault = self._choose()
+            if fault == "throttled":
+                conn.sendall(_response(400, "Bad Request", THROTTLE_BODY))
+            elif fault == "errors":
+                conn.sendall(_response(500, "Internal Server Error", ERROR_BODY))
+            elif fault == "resets_before":
+                _reset(conn)
+            else:
+                reply = self._forward(request)
+                if fault == "resets_after" or reply is None:
+                    _reset(conn)
+                else:
+                    conn.sendall(reply)
+
+    def _forward(self, request: bytes) -> bytes | None:
+        head, _, body = request.partition(b"\r\n\r\n")
+        lines = [line for line in head.split(b"\r\n") if not line.lower().startswith(b"connection:")]
+        request = b"\r\n".join([*lines, b"Connection: close"]) + b"\r\n\r\n" + body
+        try:
+            with socket.create_connection(("127.0.0.1", self.upstream_port), timeout=30) as upstream:
+                upstream.sendall(request)
+                reply = _read_message(upstream)
+        except OSError:
+            return None
+        if reply is None:
+            return None
+        head, _, body = reply.partition(b"\r\n\r\n")
+        lines = [line for line in head.split(b"\r\n") if not line.lower().startswith(b"connection:")]
+        return b"\r\n".join([*lines, b"Connection: close"]) + b"\r\n\r\n" + body
+
+
+def _reset(conn: socket.socket) -> None:
+    conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+
+
+def _response(code: int, reason: str, body: bytes) -> bytes:
+    return (f"HTTP/1.1 {code} {reason}\r\nContent-Type: application/x-amz-json-1.0\r\n"
+            f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n").encode() + body
+
+
+def _read_message(sock: socket.socket) -> bytes | None:
+    """One HTTP message with a Content-Length body (or chunked, for completeness)."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        if not chunk:
+            return None if not data else data
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    headers = {k.strip().lower(): v.strip() for k, _, v in
+               (line.partition(b":") for line in head.split(b"\r\n")[1:])}
+    if headers.get(b"transfer-encoding", b"").lower() == b"chunked":
+        while not body.endswith(b"0\r\n\r\n"):
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            body += chunk
+        return head + b"\r\n\r\n" + body
+    length = int(headers.get(b"content-length", b"0") or 0)
+    while len(body) < length:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        body += chunk
+    return head + b"\r\n\r\n" + body
