@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import signal
+
+# A SIGTERM can arrive while the imports below still load (~1 s): remember it instead of dying.
+_EARLY_SIGNALS: list[int] = []
+if __name__ == "__main__":
+    for _sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(_sig, lambda signum, _frame: _EARLY_SIGNALS.append(signum))
+
 import logging
 import shutil
-import signal
 import sys
 import time
 from collections.abc import Callable
@@ -17,7 +24,8 @@ from feaas.errors import Cancelled, ConfigError, Interrupted, JobFailed, JobNotC
 from feaas.errors import LeaseLost, StorageError
 from feaas.jobs import Heartbeat, JobRecord, JobStatus, Progress, ShardedJobRecord, ecs_task_arn
 from feaas.logs import event
-from feaas.runners.common import Outcome, RunContext, job_identity, make_tmp_root, parse_job
+from feaas.runners.common import Outcome, RunContext, bounded, explain_storage_error, job_identity, job_limits
+from feaas.runners.common import make_tmp_root, parse_job
 from feaas.runners.items import run_collection, run_files, run_stream
 from feaas.runners.script import run_action, run_script
 from feaas.settings import RunMode, Settings, load_settings
@@ -61,6 +69,8 @@ def main() -> int:
     stop = StopSignal()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda signum, _frame: _interrupt(stop, signum))
+    for signum in _EARLY_SIGNALS:
+        _interrupt(stop, signum)
     return run(settings, stop)
 
 
@@ -92,22 +102,29 @@ def run(settings: Settings, stop: StopSignal) -> int:
     started = time.monotonic()
     dao = connect(settings)
     record = job_record(settings, dao)
+    if stop.stopped:  # interrupted before anything was claimed: leave the job as it is
+        event(logger, "interrupted_before_claim", level=logging.WARNING)
+        return EXIT_INTERRUPTED
     try:
         item = record.claim()
     except JobNotClaimable as exc:
         event(logger, "job_not_claimable", level=logging.ERROR, reason=str(exc))
         return EXIT_NOT_CLAIMABLE
     except StorageError as exc:
-        event(logger, "job_claim_failed", level=logging.ERROR, error=str(exc))
+        event(logger, "job_claim_failed", level=logging.ERROR, error=explain_storage_error(exc, settings))
         return EXIT_INTERNAL
+    try:
+        timeout_s, tolerated = job_limits(item)
+    except JobFailed as exc:  # recorded like any failure after the claim
+        return _finish(record, Outcome.failed(str(exc)), Progress(), started)
     logs.bind(attempt=item.get("attempt"), shard=settings.shard_index if settings.shard_count > 1 else None)
-    if isinstance(record, ShardedJobRecord) and item.get("tolerated_failure_percent") is not None:
-        record.tolerated_percent = float(item["tolerated_failure_percent"])
+    if isinstance(record, ShardedJobRecord) and tolerated is not None:
+        record.tolerated_percent = tolerated
     elif isinstance(record, ShardedJobRecord):
         record.tolerated_percent = settings.tolerated_failure_percent
     event(logger, "job_claimed", status=item.get("status"), task_arn=record.task_arn)
     progress = Progress()
-    timeout_s = item.get("timeout_seconds") or settings.max_runtime_seconds
+    timeout_s = timeout_s or settings.max_runtime_seconds
     heartbeat = Heartbeat(record, progress, stop, period_s=settings.heartbeat_seconds, timeout_s=timeout_s,
                           deadline_at=started + float(timeout_s) if timeout_s else None)
     heartbeat.check_item(item)
@@ -116,6 +133,8 @@ def run(settings: Settings, stop: StopSignal) -> int:
         outcome = _run_job(settings, dao, item, progress, stop)
     except JobFailed as exc:
         outcome = Outcome.failed(str(exc))
+    except StorageError as exc:  # retried by botocore already; a missing table or bucket ends here
+        outcome = Outcome.failed(f"storage error: {explain_storage_error(exc, settings)}")
     except Exception as exc:  # a bug: still record it so the job never stays RUNNING
         logger.exception("job_crashed")
         outcome = Outcome.failed(f"internal error: {type(exc).__name__}: {exc}")
@@ -165,7 +184,7 @@ def _finish(record: JobRecord, outcome: Outcome, progress: Progress, started: fl
         if isinstance(stopped, Cancelled):
             attrs["cancelled_at"] = int(time.time())
     if message:
-        attrs["error_message"] = message
+        attrs["error_message"] = message = bounded(message)
     else:
         remove = (*remove, "error_message")
     try:

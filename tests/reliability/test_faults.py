@@ -72,6 +72,7 @@ def test_kill_9_at_random_points_then_takeover(dao, put_job, start_worker, run_w
 
 def test_sigterm_at_random_points_is_recorded_and_resumable(dao, put_job, start_worker, run_worker, report):
     rng = random.Random(SEED + 1)
+    landed: collections.Counter[str] = collections.Counter()
     for trial in range(TRIALS):
         owner = new_owner()
         ids = seed_collection(dao, owner, 60)
@@ -84,18 +85,22 @@ def test_sigterm_at_random_points_is_recorded_and_resumable(dao, put_job, start_
         took = time.monotonic() - sent
         report.add(trials=1, faults_injected=1)
         job = dao.docs.get(job_id)
-        if proc.returncode == 75:
+        status = job.get("status", "INITIALIZING")
+        landed[{"FAILED": "mid-run", "INITIALIZING": "before the claim"}.get(status, "after the finish")] += 1
+        if status == "FAILED":  # interrupted mid-run: recorded resumable within 20 s
             report.worst(took)
-            assert took < 20
-            assert job["status"] == "FAILED" and job["resumable"] is True and "interrupted" in job["error_message"]
-        elif proc.returncode == -signal.SIGTERM:  # arrived before Python installed its handler
-            assert job.get("status", "INITIALIZING") == "INITIALIZING" and "lease_owner" not in job
-        else:
-            assert proc.returncode == 0 and job["status"] == "SUCCEEDED", f"trial {trial}: {out[-1500:]}{err[-1500:]}"
-        if job["status"] != "SUCCEEDED":
+            assert proc.returncode == 75 and took < 20
+            assert job["resumable"] is True and "interrupted" in job["error_message"]
+        elif status == "INITIALIZING":  # before the claim (or before Python could install a handler)
+            assert proc.returncode in (75, -signal.SIGTERM) and "lease_owner" not in job
+        else:  # after the finish (the signal may land while the interpreter exits)
+            assert status == "SUCCEEDED" and proc.returncode in (0, -signal.SIGTERM), f"trial {trial}: {out[-1500:]}"
+        if job.get("status") != "SUCCEEDED":
             again = run_worker(job_id, RUN_MODE="RUN_COLLECTION", CONCURRENCY=CONCURRENCY)
             assert again.code == 0, f"trial {trial}: {again.stdout[-1500:]}"
         check_complete(dao, job_id, ids, report, crashes=0)
+    report.notes.append("SIGTERM trials landed: " + ", ".join(f"{n} {where}" for where, n in landed.items()))
+    assert landed["mid-run"] >= TRIALS // 4  # the random points really exercise interruption mid-run
 
 
 @pytest.mark.parametrize("server", ["dynamodb", "s3"])
