@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 import sys
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -66,6 +66,7 @@ class Settings(BaseSettings):
     log_format: LogFormat | None = None
     log_level: str = "INFO"
     memory_limit_mb: int | None = Field(default=None, gt=0)
+    metrics: Literal["none", "emf"] = "none"  # "emf": CloudWatch Embedded Metric Format lines on stdout
 
     @model_validator(mode="after")
     def _check_combinations(self) -> Settings:

@@ -17,11 +17,11 @@ import time
 from collections.abc import Callable
 from types import FrameType
 
-from feaas import logs
+from feaas import logs, metrics
 from feaas.actions.context import UserStorage
 from feaas.dao import Dao, Documents, Streams, Blobs, make_clients
 from feaas.errors import Cancelled, ConfigError, Interrupted, JobFailed, JobNotClaimable
-from feaas.errors import LeaseLost, StorageError
+from feaas.errors import LeaseLost, NamespaceViolation, StorageError
 from feaas.jobs import Heartbeat, JobRecord, JobStatus, Progress, ShardedJobRecord, ecs_task_arn
 from feaas.logs import event
 from feaas.runners.common import Outcome, RunContext, bounded, explain_storage_error, job_identity, job_limits
@@ -131,7 +131,7 @@ def run(settings: Settings, stop: StopSignal) -> int:
     heartbeat.start()
     try:
         outcome = _run_job(settings, dao, item, progress, stop)
-    except JobFailed as exc:
+    except (JobFailed, NamespaceViolation) as exc:  # NamespaceViolation: a run over another user's items
         outcome = Outcome.failed(str(exc))
     except StorageError as exc:  # retried by botocore already; a missing table or bucket ends here
         outcome = Outcome.failed(f"storage error: {explain_storage_error(exc, settings)}")
@@ -140,7 +140,7 @@ def run(settings: Settings, stop: StopSignal) -> int:
         outcome = Outcome.failed(f"internal error: {type(exc).__name__}: {exc}")
     finally:
         heartbeat.close()
-    return _finish(record, outcome, progress, started)
+    return _finish(settings, record, outcome, progress, started)
 
 
 def _run_job(settings: Settings, dao: Dao, item: dict, progress: Progress, stop: StopSignal) -> Outcome:
@@ -165,7 +165,7 @@ def _run_job(settings: Settings, dao: Dao, item: dict, progress: Progress, stop:
         shutil.rmtree(ctx.tmp_root, ignore_errors=True)
 
 
-def _finish(record: JobRecord, outcome: Outcome, progress: Progress, started: float) -> int:
+def _finish(settings: Settings, record: JobRecord, outcome: Outcome, progress: Progress, started: float) -> int:
     """Write the terminal status; map the outcome to the exit code."""
     stopped = outcome.stopped
     if isinstance(stopped, LeaseLost):
@@ -201,6 +201,9 @@ def _finish(record: JobRecord, outcome: Outcome, progress: Progress, started: fl
         return code if code == EXIT_INTERRUPTED else EXIT_SUCCEEDED
     if code != EXIT_INTERRUPTED:
         code = EXIT_SUCCEEDED if written is JobStatus.SUCCEEDED else EXIT_FAILED
+    if metrics.is_enabled(settings.metrics):
+        metrics.job_finished((time.monotonic() - started) * 1000, written.value, int(attrs.get("item_count") or 0),
+                             run_mode=settings.run_mode.value)
     event(logger, "job_finished", status=written.value, error_message=message or None,
           duration_ms=round((time.monotonic() - started) * 1000, 1),
           **{k: attrs[k] for k in ("percent", "success_count", "error_count", "item_count", "action_count")

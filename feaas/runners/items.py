@@ -19,6 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+from feaas import metrics
 from feaas.dao.batch import BatchWriter, ItemWrite
 from feaas.dao.codec import message_to_plain, plain
 from feaas.errors import InvalidScript, JobFailed, NamespaceViolation, StorageError
@@ -84,6 +85,7 @@ class ItemRun:
         self.failures_logged = 0
         self.progress = ProgressReporter(ctx.settings, report)
         self._lock = threading.Lock()
+        self.emf = metrics.is_enabled(ctx.settings.metrics)
 
     # --- stages -------------------------------------------------------------------------------
 
@@ -176,6 +178,9 @@ class ItemRun:
             return
         with self._lock:
             for result, problem in zip(recorded, problems, strict=True):
+                if self.emf:
+                    metrics.item_processed(result.write.row["duration_ms"], result.success and problem is None,  # type: ignore[union-attr]
+                                           run_mode=self.settings.run_mode.value)
                 if result.success and problem is None:
                     self.success += 1
                     continue
@@ -275,7 +280,9 @@ def _setting_or_job(ctx: RunContext, setting: str | None, attribute: str) -> Any
 
 def run_collection(ctx: RunContext) -> Outcome:
     owner = _setting_or_job(ctx, ctx.settings.collection_owner, "collection_owner")
-    if not owner or not isinstance(owner, str):
+    if owner and not isinstance(owner, str):
+        raise JobFailed(f"the job's collection_owner must be text, got {type(owner).__name__}")
+    if not owner:
         raise JobFailed("no collection owner: set COLLECTION_OWNER or the job's collection_owner")
     check_in_namespace("collection", owner, ctx.namespace)
     return ItemRun(ctx, CollectionSource(ctx.dao.docs, owner), write_back=True).run()
@@ -283,7 +290,9 @@ def run_collection(ctx: RunContext) -> Outcome:
 
 def run_stream(ctx: RunContext) -> Outcome:
     stream_id = _setting_or_job(ctx, ctx.settings.stream_id, "stream_id")
-    if not stream_id or not isinstance(stream_id, str):
+    if stream_id and not isinstance(stream_id, str):
+        raise JobFailed(f"the job's stream_id must be text, got {type(stream_id).__name__}")
+    if not stream_id:
         raise JobFailed("no stream: set STREAM_ID or the job's stream_id")
     check_in_namespace("stream", stream_id, ctx.namespace)
     if stream_id == run_all_stream_id(ctx):

@@ -121,3 +121,17 @@ def test_files_run_over_a_prefix_and_over_file_keys(user_storage, put_job, run_w
     assert run.code == 0 and run.job["item_count"] == 1
     bad = run_worker(put_job(job_item(s, prefix="plus_example_com/bob@example.com/")), RUN_MODE="RUN_FILES")
     assert bad.code == 1 and "outside your namespace" in bad.job["error_message"]
+
+
+def test_emf_metrics_lines_when_enabled(dao, put_job, run_worker):
+    owner = new_owner()
+    seed_collection(dao, owner, 5, make=lambda i: {"n": "x" if i == 0 else i})
+    run = run_worker(put_job(job_item(tag_script(), collection_owner=owner)), RUN_MODE="RUN_COLLECTION", METRICS="emf")
+    emf = [line for line in run.lines if "_aws" in line]
+    items = [line for line in emf if "ItemDuration" in line]
+    assert len(items) == 5 and sum(line["ItemsFailed"] for line in items) == 1
+    assert items[0]["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "PlusWorker" and items[0]["RunMode"] == "RUN_COLLECTION"
+    finished = [line for line in emf if "JobDuration" in line]
+    assert len(finished) == 1 and finished[0]["JobItems"] == 5 and finished[0]["Status"] == "SUCCEEDED"
+    plain = run_worker(put_job(job_item(tag_script(), collection_owner=owner)), RUN_MODE="RUN_COLLECTION")
+    assert not [line for line in plain.lines if "_aws" in line]
