@@ -128,6 +128,9 @@ class JobRecord:
     def _why_not(self, old: Mapping[str, Any] | None, now: int) -> str:
         if old is None:
             return f"job {self.job_id} not found"
+        raw = old.get("status")
+        if raw not in (None, "") and str(raw) not in JobStatus.__members__ and raw not in _STATUS_NUMBERS.values():
+            return f"job {self.job_id} has an unrecognised status {str(raw)[:80]!r}; it was left unchanged"
         status = status_of(old)
         if status in (JobStatus.SUCCEEDED, JobStatus.FAILED):
             return f"job {self.job_id} already finished ({status.value})"

@@ -116,7 +116,7 @@ def run(settings: Settings, stop: StopSignal) -> int:
     try:
         timeout_s, tolerated = job_limits(item)
     except JobFailed as exc:  # recorded like any failure after the claim
-        return _finish(record, Outcome.failed(str(exc)), Progress(), started)
+        return _finish(settings, record, Outcome.failed(str(exc)), Progress(), started)
     logs.bind(attempt=item.get("attempt"), shard=settings.shard_index if settings.shard_count > 1 else None)
     if isinstance(record, ShardedJobRecord) and tolerated is not None:
         record.tolerated_percent = tolerated

@@ -10,6 +10,7 @@ from boto3.s3.transfer import TransferConfig
 from botocore.exceptions import BotoCoreError, ClientError
 
 from feaas.dao.docs import storage_error
+from feaas.errors import StorageError
 
 _TRANSFER = TransferConfig(multipart_threshold=16 * 1024 * 1024, multipart_chunksize=16 * 1024 * 1024,
                            max_concurrency=4, use_threads=True)
@@ -29,6 +30,13 @@ class Blobs:
         self.client = client
         self.bucket = bucket
 
+    def _error(self, exc: Exception, what: str) -> StorageError:
+        """``storage_error`` naming the bucket when it is the bucket that is missing."""
+        err = storage_error(exc, what)
+        if isinstance(exc, ClientError) and exc.response.get("Error", {}).get("Code") == "NoSuchBucket":
+            return StorageError(f"{err} (bucket {self.bucket!r})")
+        return err
+
     def get_bytes(self, key: str) -> bytes:
         try:
             body = self.client.get_object(Bucket=self.bucket, Key=key)["Body"]
@@ -38,16 +46,16 @@ class Blobs:
         except ClientError as exc:
             if _missing(exc):
                 raise BlobNotFound(key) from None
-            raise storage_error(exc, f"reading {key}") from exc
+            raise self._error(exc, f"reading {key}") from exc
         except BotoCoreError as exc:
-            raise storage_error(exc, f"reading {key}") from exc
+            raise self._error(exc, f"reading {key}") from exc
 
     def put_bytes(self, key: str, data: bytes, content_type: str | None = None) -> None:
         extra = {"ContentType": content_type} if content_type else {}
         try:
             self.client.put_object(Bucket=self.bucket, Key=key, Body=data, **extra)
         except (ClientError, BotoCoreError) as exc:
-            raise storage_error(exc, f"writing {key}") from exc
+            raise self._error(exc, f"writing {key}") from exc
 
     def download(self, key: str, path: Path) -> None:
         """Stream an object to a local file (ranged, parallel parts for large objects)."""
@@ -56,9 +64,9 @@ class Blobs:
         except ClientError as exc:
             if _missing(exc):
                 raise BlobNotFound(key) from None
-            raise storage_error(exc, f"downloading {key}") from exc
+            raise self._error(exc, f"downloading {key}") from exc
         except BotoCoreError as exc:
-            raise storage_error(exc, f"downloading {key}") from exc
+            raise self._error(exc, f"downloading {key}") from exc
 
     def upload(self, path: Path, key: str, content_type: str | None = None) -> None:
         """Stream a local file to the bucket (multipart above 16 MB). The object appears only when complete."""
@@ -66,10 +74,10 @@ class Blobs:
         try:
             self.client.upload_file(str(path), self.bucket, key, ExtraArgs=extra, Config=_TRANSFER)
         except (ClientError, BotoCoreError) as exc:
-            raise storage_error(exc, f"uploading {key}") from exc
+            raise self._error(exc, f"uploading {key}") from exc
         except Exception as exc:  # s3transfer wraps failures in its own S3UploadFailedError
             if type(exc).__name__ == "S3UploadFailedError":
-                raise storage_error(exc, f"uploading {key}") from exc
+                raise self._error(exc, f"uploading {key}") from exc
             raise
 
     def copy(self, src_key: str, dest_key: str) -> None:
@@ -78,9 +86,9 @@ class Blobs:
         except ClientError as exc:
             if _missing(exc):
                 raise BlobNotFound(src_key) from None
-            raise storage_error(exc, f"copying {src_key}") from exc
+            raise self._error(exc, f"copying {src_key}") from exc
         except BotoCoreError as exc:
-            raise storage_error(exc, f"copying {src_key}") from exc
+            raise self._error(exc, f"copying {src_key}") from exc
 
     def size(self, key: str) -> int:
         """Size in bytes; raises :class:`BlobNotFound` when there is no object."""
@@ -89,9 +97,9 @@ class Blobs:
         except ClientError as exc:
             if _missing(exc):
                 raise BlobNotFound(key) from None
-            raise storage_error(exc, f"reading {key}") from exc
+            raise self._error(exc, f"reading {key}") from exc
         except BotoCoreError as exc:
-            raise storage_error(exc, f"reading {key}") from exc
+            raise self._error(exc, f"reading {key}") from exc
 
     def exists(self, key: str) -> bool:
         try:
@@ -104,7 +112,7 @@ class Blobs:
         try:
             self.client.delete_object(Bucket=self.bucket, Key=key)
         except (ClientError, BotoCoreError) as exc:
-            raise storage_error(exc, f"deleting {key}") from exc
+            raise self._error(exc, f"deleting {key}") from exc
 
     def list_keys(self, prefix: str) -> Iterator[str]:
         """Every key under ``prefix``, page by page."""
@@ -114,4 +122,4 @@ class Blobs:
                 for obj in page.get("Contents", []):
                     yield obj["Key"]
         except (ClientError, BotoCoreError) as exc:
-            raise storage_error(exc, f"listing {prefix}") from exc
+            raise self._error(exc, f"listing {prefix}") from exc

@@ -28,6 +28,36 @@ class ConversionError(ValueError):
     """A value cannot be converted to the ptype an input declares."""
 
 
+#: Deepest nesting of lists and maps a value may have: deeper JSON would exhaust Python's stack
+#: in the encoders and decoders that handle it later (the default recursion limit is 1000).
+MAX_DEPTH = 512
+
+
+def too_deep(value: Any, limit: int = MAX_DEPTH) -> bool:
+    """True when ``value`` nests lists/maps more than ``limit`` levels (iterative, stops early)."""
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        current, depth = stack.pop()
+        if isinstance(current, (list, tuple, dict)):
+            if depth >= limit:
+                return True
+            children = current.values() if isinstance(current, dict) else current
+            stack.extend((child, depth + 1) for child in children if isinstance(child, (list, tuple, dict)))
+    return False
+
+
+def parse_json_text(text: str) -> Any:
+    """``json.loads`` that raises ``ValueError`` (never ``RecursionError``) and refuses values
+    nested deeper than :data:`MAX_DEPTH`."""
+    try:
+        value = json.loads(text)
+    except RecursionError:
+        raise ValueError(f"nested too deeply (more than {MAX_DEPTH} levels)") from None
+    if text.count("[") + text.count("{") > MAX_DEPTH and too_deep(value):  # cheap test first
+        raise ValueError(f"nested too deeply (more than {MAX_DEPTH} levels)")
+    return value
+
+
 def ptype_name(ptype: int) -> str:
     try:
         return PT.Name(ptype)
@@ -54,7 +84,7 @@ def from_any(value: AnyType) -> Any:
     if ptype == PT.JSON:
         if value.sval:
             try:
-                return json.loads(value.sval)
+                return parse_json_text(value.sval)
             except ValueError:
                 return value.sval
         return json_format.MessageToDict(value.json_data) if value.HasField("json_data") else None
@@ -213,9 +243,10 @@ def _boolean(value: Any) -> bool:
 def _parsed_json(value: Any) -> Any:
     if isinstance(value, str):
         try:
-            return json.loads(value)
-        except ValueError:
-            raise ConversionError("not valid JSON") from None
+            return parse_json_text(value)
+        except ValueError as exc:
+            detail = str(exc) if str(exc).startswith("nested") else ""
+            raise ConversionError(f"not valid JSON: {detail}" if detail else "not valid JSON") from None
     return value
 
 

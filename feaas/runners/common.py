@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import tempfile
 import threading
 from collections.abc import Mapping
@@ -22,7 +23,7 @@ from feaas.jobs import JobStatus, Progress
 from feaas.objects import AnyType, PlusScriptJob, Receipt
 from feaas.psee.engine import NodeEnvironment
 from feaas.psee.nodes import WriterTarget
-from feaas.psee.values import from_any, to_any
+from feaas.psee.values import describe, from_any, to_any
 from feaas.settings import Settings
 from feaas.stopping import StopSignal
 
@@ -106,13 +107,79 @@ def parse_job(item: Mapping[str, Any]) -> PlusScriptJob:
 
 
 def job_identity(item: Mapping[str, Any], job: PlusScriptJob, username: str) -> tuple[str, str]:
-    """``(hostname, namespace)`` of the job's user; refuses a username mismatch (SPEC §1.1)."""
+    """``(hostname, namespace)`` of the job's user; refuses a username mismatch (SPEC §1.1).
+
+    The job's owner (``{hostname}/{username}/job``) names its user too: a task for another user,
+    or a ``hostname`` attribute naming another host than the owner, is refused as well."""
     if job.username and job.username != username:
-        raise JobFailed(f"username mismatch: the job belongs to {job.username!r}, the task runs for {username!r}")
-    hostname = item.get("hostname") or (job.owner.split("/", 1)[0] if "/" in job.owner else "")
+        raise JobFailed(f"username mismatch: the job belongs to {describe(job.username)}, "
+                        f"the task runs for {describe(username)}")
+    owner_host, owner_user = "", ""
+    if job.owner.count("/") >= 2:
+        owner_host, owner_user = job.owner.split("/")[:2]
+        if owner_user != username:
+            raise JobFailed(f"username mismatch: the job's owner {describe(job.owner)} belongs to "
+                            f"{describe(owner_user)}, the task runs for {describe(username)}")
+    hostname = item.get("hostname") or owner_host
     if not isinstance(hostname, str) or not hostname or "/" in hostname or hostname in (".", ".."):
-        raise JobFailed("the job has no usable hostname (neither a hostname attribute nor an owner)")
+        raise JobFailed(f"the job has no usable hostname (hostname attribute {describe(item.get('hostname'))}, "
+                        f"owner {describe(job.owner)})")
+    if owner_host and hostname != owner_host:
+        raise JobFailed(f"hostname mismatch: the job's hostname attribute says {describe(hostname)}, "
+                        f"its owner {describe(job.owner)} says {describe(owner_host)}")
     return hostname, f"{hostname}/{username}/"
+
+
+MAX_MESSAGE_CHARS = 2000
+
+
+def bounded(message: str, limit: int = MAX_MESSAGE_CHARS) -> str:
+    """An error message short enough for the job document and a person reading it."""
+    if len(message) <= limit:
+        return message
+    return message[:limit] + f"… ({len(message) - limit} more characters)"
+
+
+def _number(item: Mapping[str, Any], name: str) -> float | None:
+    value = item.get(name)
+    if value is None or value == "":
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = math.nan
+    if isinstance(value, bool) or not math.isfinite(number):
+        raise JobFailed(f"the job's {name} must be a number, got {describe(value)}")
+    return number
+
+
+def job_limits(item: Mapping[str, Any]) -> tuple[float | None, float | None]:
+    """The job's own ``timeout_seconds`` and ``tolerated_failure_percent`` (None when absent),
+    checked before anything runs: a value that is not a number in range fails the job."""
+    timeout = _number(item, "timeout_seconds")
+    if timeout is not None and timeout <= 0:
+        raise JobFailed(f"the job's timeout_seconds must be a positive number of seconds, got {describe(item['timeout_seconds'])}")
+    tolerated = _number(item, "tolerated_failure_percent")
+    if tolerated is not None and not 0 <= tolerated <= 100:
+        raise JobFailed(f"the job's tolerated_failure_percent must be between 0 and 100, "
+                        f"got {describe(item['tolerated_failure_percent'])}")
+    return timeout, tolerated
+
+
+_STORAGE_HINTS = {
+    "ResourceNotFoundException": "check that the tables DYNAMO_TABLE={table!r} and DYNAMO_STREAMS_TABLE={streams!r} exist",
+    "NoSuchBucket": "check that the bucket PRIMARY_BUCKET={bucket!r} exists",
+}
+
+
+def explain_storage_error(exc: Exception, settings: Settings) -> str:
+    """A storage error's message plus which setting to check when a table or the bucket is missing."""
+    message = str(exc)
+    for code, hint in _STORAGE_HINTS.items():
+        if code in message:
+            return message + " — " + hint.format(table=settings.dynamo_table, streams=settings.dynamo_streams_table,
+                                                   bucket=settings.primary_bucket)
+    return message
 
 
 GROUPS = ("registers", "receipts", "output")

@@ -14,6 +14,7 @@ from feaas.logs import event
 from feaas.objects import Link, PlusScript, PlusScriptNode, PlusScriptNodeType, Receipt
 from feaas.psee.engine import Engine, main_input_registers
 from feaas.psee.graph import MAIN_INPUT
+from feaas.psee.values import parse_json_text
 from feaas.runners.common import INLINE_BUDGET_BYTES, JobValues, Outcome, RunContext, document_budget
 
 logger = logging.getLogger(__name__)
@@ -92,11 +93,18 @@ def run_script(ctx: RunContext, script: PlusScript | None = None, main_inputs: d
 def run_action(ctx: RunContext) -> Outcome:
     """RUN_ACTION: ``ACTION_ID`` with ``ACTION_INPUT_JSON``, recorded like a one-node script."""
     try:
-        inputs = json.loads(ctx.settings.action_input_json or "{}")
+        inputs = parse_json_text(ctx.settings.action_input_json or "{}")
     except ValueError as exc:
+        if str(exc).startswith("nested"):
+            raise JobFailed(f"ACTION_INPUT_JSON is {exc}") from None
         raise JobFailed(f"ACTION_INPUT_JSON is not valid JSON: {exc}") from None
     if not isinstance(inputs, dict):
         raise JobFailed(f"ACTION_INPUT_JSON must be a JSON object, got {type(inputs).__name__}")
+    try:  # JSON escapes can spell lone surrogates ("\ud800"), which no storage accepts as text
+        json.dumps(inputs, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise JobFailed("ACTION_INPUT_JSON is not valid Unicode text: it contains a lone surrogate "
+                        "escape such as \\ud800") from None
     action_id = ctx.settings.action_id or ""
     if action_id not in ctx.registry:
         raise InvalidScript(f"invalid script: unknown action id {action_id!r}")
