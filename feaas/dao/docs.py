@@ -14,6 +14,8 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from feaas.dao.codec import from_dynamo, to_dynamo, to_dynamo_value
+from feaas.dao.errors import storage_error
+from feaas.dao.query import query_count, query_pages
 from feaas.errors import StorageError
 
 
@@ -72,14 +74,6 @@ class Update:
         if self.remove:
             parts.append("REMOVE " + ", ".join(self.name(k) for k in self.remove))
         return " ".join(parts)
-
-
-def storage_error(exc: Exception, what: str) -> StorageError:
-    """One readable message for a failed AWS call (after botocore's retries)."""
-    if isinstance(exc, ClientError):
-        err = exc.response.get("Error", {})
-        return StorageError(f"{what} failed: {err.get('Code', 'Error')}: {err.get('Message', '')}".rstrip(": "))
-    return StorageError(f"{what} failed: {exc}")
 
 
 class Documents:
@@ -149,6 +143,10 @@ class Documents:
                 raise ConditionFailed(None) from None
             raise storage_error(exc, f"creating {item.get(self.key_attribute)}") from exc
 
+    def _owner_query(self, owner: str) -> dict[str, Any]:
+        return {"TableName": self.table, "IndexName": self.owner_index, "KeyConditionExpression": "#o = :o",
+                "ExpressionAttributeNames": {"#o": "owner"}, "ExpressionAttributeValues": {":o": {"S": owner}}}
+
     def owner_pages(
         self, owner: str, *, page_size: int = 500, start_key: Mapping[str, Any] | None = None
     ) -> Iterator[tuple[list[dict[str, Any]], dict[str, Any] | None]]:
@@ -156,48 +154,19 @@ class Documents:
 
         Items carry whatever the index projects (maybe only the keys).
         """
-        kwargs: dict[str, Any] = {
-            "TableName": self.table,
-            "IndexName": self.owner_index,
-            "KeyConditionExpression": "#o = :o",
-            "ExpressionAttributeNames": {"#o": "owner"},
-            "ExpressionAttributeValues": {":o": {"S": owner}},
-            "Limit": page_size,
-        }
+        request = {**self._owner_query(owner), "Limit": page_size}
         if start_key:
-            kwargs["ExclusiveStartKey"] = start_key
-        while True:
-            try:
-                resp = self.client.query(**kwargs)
-            except (ClientError, BotoCoreError) as exc:
-                raise storage_error(exc, f"listing the documents of {owner}") from exc
-            last = resp.get("LastEvaluatedKey")
-            yield [from_dynamo(i) for i in resp.get("Items", [])], last
-            if not last:
-                return
-            kwargs["ExclusiveStartKey"] = last
+            request["ExclusiveStartKey"] = start_key
+        return query_pages(self.client, request, f"listing the documents of {owner}")
 
     def count_owner(self, owner: str, *, exclude_ids_containing: str | None = None) -> int:
-        """How many documents the owner index lists for ``owner`` (Select=COUNT, paged)."""
-        kwargs: dict[str, Any] = {
-            "TableName": self.table, "IndexName": self.owner_index, "Select": "COUNT",
-            "KeyConditionExpression": "#o = :o", "ExpressionAttributeNames": {"#o": "owner"},
-            "ExpressionAttributeValues": {":o": {"S": owner}},
-        }
+        """How many documents the owner index lists for ``owner`` (paged Select=COUNT)."""
+        request = self._owner_query(owner)
         if exclude_ids_containing:
-            kwargs["FilterExpression"] = "NOT contains(#k, :x)"
-            kwargs["ExpressionAttributeNames"]["#k"] = self.key_attribute
-            kwargs["ExpressionAttributeValues"][":x"] = {"S": exclude_ids_containing}
-        total = 0
-        while True:
-            try:
-                resp = self.client.query(**kwargs)
-            except (ClientError, BotoCoreError) as exc:
-                raise storage_error(exc, f"counting the documents of {owner}") from exc
-            total += int(resp.get("Count", 0))
-            if not resp.get("LastEvaluatedKey"):
-                return total
-            kwargs["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
+            request["FilterExpression"] = "NOT contains(#k, :x)"
+            request["ExpressionAttributeNames"]["#k"] = self.key_attribute
+            request["ExpressionAttributeValues"][":x"] = {"S": exclude_ids_containing}
+        return query_count(self.client, request, f"counting the documents of {owner}")
 
     def batch_get(self, object_ids: Sequence[str]) -> list[dict[str, Any]]:
         """Fetch whole documents (≤ 100 ids per request), retrying unprocessed keys. Order not kept."""

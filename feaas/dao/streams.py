@@ -10,8 +10,9 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from feaas.dao.codec import from_dynamo, to_dynamo
-from feaas.dao.docs import storage_error
+from feaas.dao.codec import to_dynamo
+from feaas.dao.errors import storage_error
+from feaas.dao.query import query_count, query_pages
 
 
 class Streams:
@@ -57,39 +58,17 @@ class Streams:
         newest_first: bool = False,
     ) -> Iterator[tuple[list[dict[str, Any]], dict[str, Any] | None]]:
         """Rows of a stream, oldest first (or newest first), as ``(rows, last_evaluated_key)`` pages."""
-        kwargs: dict[str, Any] = {
-            "TableName": self.table,
-            "KeyConditionExpression": "stream_id = :s",
-            "ExpressionAttributeValues": {":s": {"S": stream_id}},
-            "ScanIndexForward": not newest_first,
-            "Limit": page_size,
-        }
+        request: dict[str, Any] = {**self._query(stream_id), "ScanIndexForward": not newest_first, "Limit": page_size}
         if start_key:
-            kwargs["ExclusiveStartKey"] = start_key
-        while True:
-            try:
-                resp = self.client.query(**kwargs)
-            except (ClientError, BotoCoreError) as exc:
-                raise storage_error(exc, f"reading stream {stream_id}") from exc
-            last = resp.get("LastEvaluatedKey")
-            yield [from_dynamo(i) for i in resp.get("Items", [])], last
-            if not last:
-                return
-            kwargs["ExclusiveStartKey"] = last
+            request["ExclusiveStartKey"] = start_key
+        return query_pages(self.client, request, f"reading stream {stream_id}")
 
     def count(self, stream_id: str) -> int:
-        kwargs: dict[str, Any] = {"TableName": self.table, "Select": "COUNT", "KeyConditionExpression": "stream_id = :s",
-                                  "ExpressionAttributeValues": {":s": {"S": stream_id}}}
-        total = 0
-        while True:
-            try:
-                resp = self.client.query(**kwargs)
-            except (ClientError, BotoCoreError) as exc:
-                raise storage_error(exc, f"counting stream {stream_id}") from exc
-            total += int(resp.get("Count", 0))
-            if not resp.get("LastEvaluatedKey"):
-                return total
-            kwargs["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
+        return query_count(self.client, self._query(stream_id), f"counting stream {stream_id}")
+
+    def _query(self, stream_id: str) -> dict[str, Any]:
+        return {"TableName": self.table, "KeyConditionExpression": "stream_id = :s",
+                "ExpressionAttributeValues": {":s": {"S": stream_id}}}
 
     def start_after_newest(self, stream_id: str) -> None:
         """Make this process's timestamps start above the newest row already in ``stream_id``
