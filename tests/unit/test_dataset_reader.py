@@ -1,0 +1,42 @@
+"""The sniffed CSV reader of sys.dataset.query reads exactly what ``read_csv(path, header = true)`` reads."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from src.actions.dataset import _READERS, _quote, _reader
+
+CSVS = {
+    "plain": "id,grp,value,label\n1,2,3.5,a\n2,3,4.25,b\n",
+    "quoted": 'id,"na,me",note\n1,"x, y","say ""hi"""\n2,z,\n',
+    "semicolons": "a;b;c\n1;2;2024-01-02\n3;4;2024-02-03\n",
+    "tabs-and-nulls": "a\tb\n1\t\n\tq\n",
+    "hostile-header": "id,\"we'ird\"\"); SELECT 1 --\",c\n1,2,\"q,uoted\"\n3,4,5\n",
+    "timestamps": "t,v\n2024-01-02 03:04:05,1\n2024-05-06 07:08:09,2\n",
+}
+
+
+@pytest.mark.parametrize("name", list(CSVS))
+def test_sniffed_reader_matches_auto_detection(tmp_path: Path, name: str):
+    path = tmp_path / f"{name}.csv"
+    path.write_text(CSVS[name])
+    con = duckdb.connect()
+    reader = _reader(con, "csv", path)
+    assert "auto_detect = false" in reader  # the sniffed form, not the fallback
+    plain = _READERS["csv"].format(path=_quote(str(path)))
+
+    def read(source: str) -> tuple[list[tuple[str, str]], list[tuple]]:
+        result = con.execute(f"SELECT * FROM {source}")
+        return [(d[0], str(d[1])) for d in result.description], result.fetchall()
+
+    assert read(reader) == read(plain)
+
+
+def test_other_formats_and_unsniffable_files_use_plain_readers(tmp_path: Path):
+    con = duckdb.connect()
+    assert _reader(con, "jsonl", tmp_path / "a.jsonl") == _READERS["jsonl"].format(path=_quote(str(tmp_path / "a.jsonl")))
+    missing = tmp_path / "missing.csv"
+    assert _reader(con, "csv", missing) == _READERS["csv"].format(path=_quote(str(missing)))
