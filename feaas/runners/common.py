@@ -158,7 +158,8 @@ def job_limits(item: Mapping[str, Any]) -> tuple[float | None, float | None]:
     checked before anything runs: a value that is not a number in range fails the job."""
     timeout = _number(item, "timeout_seconds")
     if timeout is not None and timeout <= 0:
-        raise JobFailed(f"the job's timeout_seconds must be a positive number of seconds, got {describe(item['timeout_seconds'])}")
+        raise JobFailed(f"the job's timeout_seconds must be a positive number of seconds, "
+                        f"got {describe(item['timeout_seconds'])}")
     tolerated = _number(item, "tolerated_failure_percent")
     if tolerated is not None and not 0 <= tolerated <= 100:
         raise JobFailed(f"the job's tolerated_failure_percent must be between 0 and 100, "
@@ -167,7 +168,8 @@ def job_limits(item: Mapping[str, Any]) -> tuple[float | None, float | None]:
 
 
 _STORAGE_HINTS = {
-    "ResourceNotFoundException": "check that the tables DYNAMO_TABLE={table!r} and DYNAMO_STREAMS_TABLE={streams!r} exist",
+    "ResourceNotFoundException":
+        "check that the tables DYNAMO_TABLE={table!r} and DYNAMO_STREAMS_TABLE={streams!r} exist",
     "NoSuchBucket": "check that the bucket PRIMARY_BUCKET={bucket!r} exists",
 }
 
