@@ -1,0 +1,69 @@
+"""Checks on job documents and values that the hostile-input catalogue relies on (pure, no I/O)."""
+
+from __future__ import annotations
+
+import pytest
+
+from feaas.errors import JobFailed
+from feaas.objects import ParameterType as PT
+from feaas.psee.values import MAX_DEPTH, ConversionError, convert, parse_json_text, too_deep
+from feaas.runners.common import bounded, job_identity, job_limits, parse_job
+
+OWNER = "plus_example_com/alice@example.com/job"
+
+
+def nested(depth: int) -> list:
+    value: list = []
+    for _ in range(depth - 1):
+        value = [value]
+    return value
+
+
+def test_depth_limit_counts_levels_of_lists_and_maps():
+    assert not too_deep(nested(MAX_DEPTH)) and too_deep(nested(MAX_DEPTH + 1))
+    assert too_deep({"a": [{"b": [[1]]}]}, limit=4) and not too_deep({"a": [{"b": [1]}]}, limit=4)
+    assert not too_deep("[[[[" * 1000)  # text is not nesting
+
+
+def test_json_text_too_deep_is_a_value_error_never_a_recursion_error():
+    for text in ("[" * 100_000 + "]" * 100_000, "[" * (MAX_DEPTH + 1) + "]" * (MAX_DEPTH + 1)):
+        with pytest.raises(ValueError, match="nested too deeply"):
+            parse_json_text(text)
+    with pytest.raises(ConversionError, match="nested too deeply"):
+        convert("{\"a\": " * 5000 + "1" + "}" * 5000, PT.JSON)
+    assert parse_json_text("[" * MAX_DEPTH + "]" * MAX_DEPTH) == nested(MAX_DEPTH)
+
+
+@pytest.mark.parametrize("item, says", [
+    ({"timeout_seconds": "soon"}, "timeout_seconds must be a number, got 'soon'"),
+    ({"timeout_seconds": -5}, "timeout_seconds must be a positive number"),
+    ({"timeout_seconds": True}, "timeout_seconds must be a number"),
+    ({"timeout_seconds": {"s": 1}}, "timeout_seconds must be a number"),
+    ({"tolerated_failure_percent": "lots"}, "tolerated_failure_percent must be a number"),
+    ({"tolerated_failure_percent": 150}, "tolerated_failure_percent must be between 0 and 100"),
+    ({"tolerated_failure_percent": float("nan")}, "tolerated_failure_percent must be a number"),
+])
+def test_bad_job_limits_fail_the_job(item, says):
+    with pytest.raises(JobFailed, match=says):
+        job_limits(item)
+
+
+def test_job_limits_accept_numbers_and_text_numbers():
+    assert job_limits({}) == (None, None)
+    assert job_limits({"timeout_seconds": "30", "tolerated_failure_percent": 12.5}) == (30.0, 12.5)
+
+
+def test_owner_and_hostname_must_agree_with_the_task():
+    job = parse_job({"owner": OWNER})  # no username field: the owner names the user
+    assert job_identity({"hostname": "plus_example_com"}, job, "alice@example.com") == (
+        "plus_example_com", "plus_example_com/alice@example.com/")
+    with pytest.raises(JobFailed, match="username mismatch"):
+        job_identity({}, job, "bob@example.com")
+    with pytest.raises(JobFailed, match="hostname mismatch"):
+        job_identity({"hostname": "evil_example_net"}, job, "alice@example.com")
+
+
+def test_messages_are_bounded():
+    assert bounded("short") == "short"
+    long = bounded("x" * 100_000)
+    assert len(long) < 2100 and long.endswith("(98000 more characters)")
