@@ -148,7 +148,7 @@ def _run_job(settings: Settings, dao: Dao, item: dict, progress: Progress, stop:
     hostname, namespace = job_identity(item, job, settings.username)
     ctx = RunContext(settings=settings, dao=dao, registry=default_registry(), item=item, job=job,
                      hostname=hostname, namespace=namespace,
-                     storage=UserStorage(dao.blobs, dao.docs, namespace), progress=progress, stop=stop,
+                     storage=UserStorage(dao.blobs, dao.docs, namespace, cancel=stop.event), progress=progress, stop=stop,
                      tmp_root=make_tmp_root())
     if settings.run_mode is RunMode.RUN_JOB:
         job_type = item.get("job_type") or "singleton"

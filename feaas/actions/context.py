@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import posixpath
+import threading
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from feaas.actions.base import ActionCancelled
 from feaas.dao import Blobs, ConditionFailed, Documents, Update
+from feaas.dao.blobs import TransferCancelled
 from feaas.errors import NamespaceViolation
 
 _PROTECTED_ATTRIBUTES = ("owner",)
@@ -47,12 +50,13 @@ def check_object_id(object_id: Any, namespace: str) -> str:
 class UserStorage:
     """Implements :class:`feaas.actions.base.Storage` over the shared bucket and documents table."""
 
-    def __init__(self, blobs: Blobs, docs: Documents, namespace: str) -> None:
+    def __init__(self, blobs: Blobs, docs: Documents, namespace: str, cancel: threading.Event | None = None) -> None:
         if not namespace.endswith("/") or namespace.count("/") < 2:
             raise ValueError(f"namespace {namespace!r} must look like 'hostname/username/'")
         self.blobs = blobs
         self.docs = docs
         self.namespace = namespace
+        self.cancel = cancel  # the job's stop event: a large download ends soon after it is set
 
     def check_key(self, key: str) -> str:
         return normalise_key(key, self.namespace)
@@ -67,7 +71,10 @@ class UserStorage:
         self.blobs.put_bytes(self.check_key(key), data, content_type)
 
     def download(self, key: str, path: Path) -> None:
-        self.blobs.download(self.check_key(key), path)
+        try:
+            self.blobs.download(self.check_key(key), path, cancel=self.cancel)
+        except TransferCancelled:
+            raise ActionCancelled(f"download of {key!r} stopped: the job was cancelled or interrupted") from None
 
     def upload(self, path: Path, key: str, content_type: str | None = None) -> None:
         self.blobs.upload(path, self.check_key(key), content_type)

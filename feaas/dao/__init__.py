@@ -9,8 +9,17 @@ from feaas.dao.clients import AwsClients, make_clients
 from feaas.dao.docs import ConditionFailed, Documents, Update
 from feaas.dao.streams import Streams
 
-__all__ = ["Dao", "BlobNotFound", "Blobs", "AwsClients", "make_clients", "ConditionFailed", "Documents",
-           "Update", "Streams"]
+__all__ = [
+    "AwsClients",
+    "BlobNotFound",
+    "Blobs",
+    "ConditionFailed",
+    "Dao",
+    "Documents",
+    "Streams",
+    "Update",
+    "make_clients",
+]
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,8 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from feaas.dao.codec import to_dynamo, to_dynamo_value
-from feaas.dao.docs import ConditionFailed, Documents, Update, storage_error
+from feaas.dao.docs import ConditionFailed, Documents, Update
+from feaas.dao.errors import storage_error
 from feaas.dao.streams import Streams
 from feaas.logs import event
 

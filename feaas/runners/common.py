@@ -8,7 +8,7 @@ import logging
 import math
 import tempfile
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -64,6 +64,8 @@ class RunContext:
     progress: Progress
     stop: StopSignal
     tmp_root: Path
+    #: set by a runner that shows actions' own progress (node id, fraction 0–1)
+    action_progress: Callable[[str, float], None] | None = None
 
     @property
     def job_uuid(self) -> str:
@@ -73,10 +75,16 @@ class RunContext:
         return NodeEnvironment(make_context=self.action_context, writer=self.writer_target(), tmp_root=self.tmp_root)
 
     def action_context(self, node_id: str, tmp_dir: Path) -> ActionContext:
+        sink = self.action_progress
+
+        def report(fraction: float) -> None:
+            if sink is not None:
+                sink(node_id, fraction)
+
         return ActionContext(
             storage=self.storage, tmp_dir=tmp_dir, cancel=self.stop.event,
             log=logging.LoggerAdapter(logging.getLogger("feaas.actions"), {"fields": {"node": node_id}}),
-            memory_limit_mb=self.settings.memory_limit_mb,
+            report_progress=report, memory_limit_mb=self.settings.memory_limit_mb,
         )
 
     def writer_target(self) -> WriterTarget:

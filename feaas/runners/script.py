@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 from typing import Any
 
@@ -16,6 +17,7 @@ from feaas.psee.engine import Engine, main_input_registers
 from feaas.psee.graph import MAIN_INPUT
 from feaas.psee.values import parse_json_text
 from feaas.runners.common import INLINE_BUDGET_BYTES, JobValues, Outcome, RunContext, document_budget
+from feaas.stopping import StopSignal
 
 logger = logging.getLogger(__name__)
 ACTION_NODE = "action"
@@ -25,13 +27,28 @@ class ScriptProgress:
     """Engine hook: logs each node, counts finished actions into ``percent``, and hands the
     registers and receipts to the heartbeat so a crashed run resumes where it was."""
 
-    def __init__(self, progress: Progress, total_actions: int, values: JobValues, done_before: int) -> None:
+    def __init__(self, progress: Progress, total_actions: int, values: JobValues, done_before: int,
+                 stop: StopSignal) -> None:
         self.progress = progress
         self.total = max(1, total_actions)
         self.values = values
         self.finished = done_before
+        self.stop = stop
         self.registers: dict[str, Any] = {}
         self.receipts: dict[str, Receipt] = {}
+        self.partial: dict[str, float] = {}  # running node → fraction it reported (long encodes)
+        self._lock = threading.Lock()
+
+    def _percent(self) -> float:
+        done = self.finished + sum(self.partial.values())
+        return round(100.0 * min(done, self.total) / self.total, 2)
+
+    def action_progress(self, node_id: str, fraction: float) -> None:
+        """An action's own progress (0–1), counted as that share of one node (thread-safe)."""
+        with self._lock:
+            self.partial[node_id] = min(1.0, max(0.0, float(fraction)))
+            percent = self._percent()
+        self.progress.update(percent=percent)
 
     def before_node(self, node_id: str, node: PlusScriptNode) -> None:
         if node.ntype == PlusScriptNodeType.ACTION:
@@ -46,11 +63,16 @@ class ScriptProgress:
         if receipt is not None and not receipt.success:
             fields["error"] = receipt.error_message
         event(logger, "node_finished", level=logging.INFO if outcome != "failed" else logging.WARNING, **fields)
-        if receipt is not None and outcome != "resumed":
-            self.finished += 1
+        if receipt is None or outcome == "resumed":
+            return
+        with self._lock:
+            self.partial.pop(node_id, None)
+            stopped_midway = not receipt.success and self.stop.stopped  # will run again on resume
+            if not stopped_midway:
+                self.finished += 1
             self.receipts[node_id] = receipt
-            self.progress.update(percent=round(100.0 * min(self.finished, self.total) / self.total, 2),
-                                 **self.values.encode(receipts=self.receipts))
+            percent = self._percent()
+        self.progress.update(percent=percent, **self.values.encode(receipts=self.receipts))
 
 
 def run_script(ctx: RunContext, script: PlusScript | None = None, main_inputs: dict[str, Any] | None = None,
@@ -68,9 +90,10 @@ def run_script(ctx: RunContext, script: PlusScript | None = None, main_inputs: d
     registers, receipts = values.decode(ctx.item, ctx.job)
     registers.update(main_input_registers(script, main_inputs))
     resumed = sum(1 for n in graph.action_nodes if n in receipts and receipts[n].success)
-    hook = ScriptProgress(ctx.progress, len(graph.action_nodes), values, resumed)
+    hook = ScriptProgress(ctx.progress, len(graph.action_nodes), values, resumed, ctx.stop)
     hook.receipts.update(receipts)
     engine.hooks.append(hook)
+    ctx.action_progress = hook.action_progress
     started = time.perf_counter()
     result = engine.run(graph, ctx.node_environment(), ctx.stop, registers=registers, receipts=receipts)
     event(logger, "script_finished", success=result.success, actions_run=result.action_count,
