@@ -90,6 +90,8 @@ class JobRecord:
         self.task_arn = task_arn
         self.clock = clock
         self.lease_owner = lease_owner or f"{os.uname().nodename}:{os.getpid()}:{os.urandom(6).hex()}"
+        #: failure share above which a many-item run FAILS; sharded records judge the whole job with it
+        self.tolerated_percent = 100.0
 
     def _now(self) -> int:
         return int(self.clock())
@@ -274,12 +276,10 @@ class ShardedJobRecord(JobRecord):
     counts under ``shards.s{i}``; the job-level counts are the sums; the shard whose completion
     makes every shard DONE writes the final status, so exactly one does."""
 
-    def __init__(self, docs: Documents, job_id: str, *, shard_index: int, shard_count: int,
-                 tolerated_percent: float = 100.0, **kwargs: Any) -> None:
+    def __init__(self, docs: Documents, job_id: str, *, shard_index: int, shard_count: int, **kwargs: Any) -> None:
         super().__init__(docs, job_id, **kwargs)
         self.shard_index = shard_index
         self.shard_count = shard_count
-        self.tolerated_percent = tolerated_percent
         self.key = f"s{shard_index}"
         self._others = (0, 0)  # success, error of the other shards as last seen
 
@@ -441,3 +441,13 @@ class ShardedJobRecord(JobRecord):
         event(logger, "job_finalised_by_shard", shard=self.shard_index, status=status.value, success_count=success,
               error_count=error)
         return status
+
+
+def record_for(docs: Documents, job_id: str, *, lease_seconds: float, shard_index: int = 0,
+               shard_count: int = 1) -> JobRecord:
+    """The job record this task writes through: its own lease, or its shard's."""
+    task_arn = ecs_task_arn()
+    if shard_count > 1:
+        return ShardedJobRecord(docs, job_id, shard_index=shard_index, shard_count=shard_count,
+                                lease_seconds=lease_seconds, task_arn=task_arn)
+    return JobRecord(docs, job_id, lease_seconds=lease_seconds, task_arn=task_arn)

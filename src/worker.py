@@ -14,21 +14,33 @@ import logging
 import shutil
 import sys
 import time
-from collections.abc import Callable
-from types import FrameType
+from typing import Any
 
 from feaas import logs, metrics
 from feaas.actions.context import UserStorage
-from feaas.dao import Dao, Documents, Streams, Blobs, make_clients
-from feaas.errors import Cancelled, ConfigError, Interrupted, JobFailed, JobNotClaimable
-from feaas.errors import LeaseLost, NamespaceViolation, StorageError
-from feaas.jobs import Heartbeat, JobRecord, JobStatus, Progress, ShardedJobRecord, ecs_task_arn
+from feaas.dao import Dao
+from feaas.errors import (
+    ConfigError,
+    Interrupted,
+    JobFailed,
+    JobNotClaimable,
+    LeaseLost,
+    NamespaceViolation,
+    StorageError,
+)
+from feaas.jobs import Heartbeat, JobRecord, JobStatus, Progress, record_for
 from feaas.logs import event
-from feaas.runners.common import Outcome, RunContext, bounded, explain_storage_error, job_identity, job_limits
-from feaas.runners.common import make_tmp_root, parse_job
-from feaas.runners.items import run_collection, run_files, run_stream
-from feaas.runners.script import run_action, run_script
-from feaas.settings import RunMode, Settings, load_settings
+from feaas.runners import select_runner
+from feaas.runners.common import (
+    Outcome,
+    RunContext,
+    explain_storage_error,
+    job_identity,
+    job_limits,
+    make_tmp_root,
+    parse_job,
+)
+from feaas.settings import Settings, load_settings
 from feaas.stopping import StopSignal
 from src.actions import default_registry
 
@@ -41,22 +53,6 @@ EXIT_INTERRUPTED = 75  # SIGTERM/SIGINT: progress saved, job left resumable
 
 logger = logging.getLogger("src.worker")
 
-RUNNERS: dict[RunMode, Callable[[RunContext], Outcome]] = {
-    RunMode.RUN_SCRIPT: run_script,
-    RunMode.RUN_ACTION: run_action,
-    RunMode.RUN_COLLECTION: run_collection,
-    RunMode.RUN_STREAM: run_stream,
-    RunMode.RUN_FILES: run_files,
-}
-ITEM_RUNNERS = (run_collection, run_stream, run_files)
-#: RUN_JOB: the job's ``job_type`` picks the runner (absent means a single script run).
-JOB_TYPES: dict[str, Callable[[RunContext], Outcome]] = {
-    "singleton": run_script,
-    "run_on_collection": run_collection,
-    "run_on_stream": run_stream,
-    "run_on_files": run_files,
-}
-
 
 def main() -> int:
     try:
@@ -68,40 +64,18 @@ def main() -> int:
     logs.bind(job_id=settings.job_id, run_mode=settings.run_mode.value)
     stop = StopSignal()
     for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda signum, _frame: _interrupt(stop, signum))
+        signal.signal(sig, lambda signum, _frame: stop.stop(Interrupted(signal.Signals(signum).name)))
     for signum in _EARLY_SIGNALS:
-        _interrupt(stop, signum)
+        stop.stop(Interrupted(signal.Signals(signum).name))
     return run(settings, stop)
-
-
-def _interrupt(stop: StopSignal, signum: int, _frame: FrameType | None = None) -> None:
-    stop.stop(Interrupted(signal.Signals(signum).name))
-
-
-def connect(settings: Settings) -> Dao:
-    key, secret = settings.access_key, settings.secret_key
-    clients = make_clients(settings.region, access_key=key.get_secret_value() if key else None,
-                           secret_key=secret.get_secret_value() if secret else None,
-                           max_pool=settings.concurrency * 2 + 8)
-    docs = Documents(clients.dynamodb, settings.dynamo_table, settings.dynamo_key_attribute,
-                     settings.dynamo_owner_index)
-    return Dao(docs=docs, streams=Streams(clients.dynamodb, settings.dynamo_streams_table),
-               blobs=Blobs(clients.s3, settings.primary_bucket))
-
-
-def job_record(settings: Settings, dao: Dao) -> JobRecord:
-    common = dict(lease_seconds=settings.lease_seconds, task_arn=ecs_task_arn())
-    if settings.shard_count > 1:
-        return ShardedJobRecord(dao.docs, settings.job_id, shard_index=settings.shard_index,
-                                shard_count=settings.shard_count, **common)  # type: ignore[arg-type]
-    return JobRecord(dao.docs, settings.job_id, **common)  # type: ignore[arg-type]
 
 
 def run(settings: Settings, stop: StopSignal) -> int:
     """Claim the job, run it, record the outcome; returns the exit code."""
     started = time.monotonic()
-    dao = connect(settings)
-    record = job_record(settings, dao)
+    dao = Dao.connect(settings)
+    record = record_for(dao.docs, settings.job_id, lease_seconds=settings.lease_seconds,
+                        shard_index=settings.shard_index, shard_count=settings.shard_count)
     if stop.stopped:  # interrupted before anything was claimed: leave the job as it is
         event(logger, "interrupted_before_claim", level=logging.WARNING)
         return EXIT_INTERRUPTED
@@ -113,18 +87,15 @@ def run(settings: Settings, stop: StopSignal) -> int:
     except StorageError as exc:
         event(logger, "job_claim_failed", level=logging.ERROR, error=explain_storage_error(exc, settings))
         return EXIT_INTERNAL
+    logs.bind(attempt=item.get("attempt"), shard=settings.shard_index if settings.shard_count > 1 else None)
+    event(logger, "job_claimed", status=item.get("status"), task_arn=record.task_arn)
     try:
         timeout_s, tolerated = job_limits(item)
     except JobFailed as exc:  # recorded like any failure after the claim
         return _finish(settings, record, Outcome.failed(str(exc)), Progress(), started)
-    logs.bind(attempt=item.get("attempt"), shard=settings.shard_index if settings.shard_count > 1 else None)
-    if isinstance(record, ShardedJobRecord) and tolerated is not None:
-        record.tolerated_percent = tolerated
-    elif isinstance(record, ShardedJobRecord):
-        record.tolerated_percent = settings.tolerated_failure_percent
-    event(logger, "job_claimed", status=item.get("status"), task_arn=record.task_arn)
-    progress = Progress()
+    record.tolerated_percent = settings.tolerated_failure_percent if tolerated is None else tolerated
     timeout_s = timeout_s or settings.max_runtime_seconds
+    progress = Progress()
     heartbeat = Heartbeat(record, progress, stop, period_s=settings.heartbeat_seconds, timeout_s=timeout_s,
                           deadline_at=started + float(timeout_s) if timeout_s else None)
     heartbeat.check_item(item)
@@ -143,22 +114,13 @@ def run(settings: Settings, stop: StopSignal) -> int:
     return _finish(settings, record, outcome, progress, started)
 
 
-def _run_job(settings: Settings, dao: Dao, item: dict, progress: Progress, stop: StopSignal) -> Outcome:
+def _run_job(settings: Settings, dao: Dao, item: dict[str, Any], progress: Progress, stop: StopSignal) -> Outcome:
     job = parse_job(item)
     hostname, namespace = job_identity(item, job, settings.username)
+    runner = select_runner(settings.run_mode, item, settings.shard_count)
     ctx = RunContext(settings=settings, dao=dao, registry=default_registry(), item=item, job=job,
-                     hostname=hostname, namespace=namespace,
-                     storage=UserStorage(dao.blobs, dao.docs, namespace, cancel=stop.event), progress=progress, stop=stop,
-                     tmp_root=make_tmp_root())
-    if settings.run_mode is RunMode.RUN_JOB:
-        job_type = item.get("job_type") or "singleton"
-        runner = JOB_TYPES.get(job_type) if isinstance(job_type, str) else None
-        if runner is None:
-            raise JobFailed(f"unknown job_type {job_type!r}; expected one of {', '.join(JOB_TYPES)}")
-    else:
-        runner = RUNNERS[settings.run_mode]
-    if settings.shard_count > 1 and runner not in ITEM_RUNNERS:
-        raise JobFailed("SHARD_COUNT > 1 applies only to collection, stream and files runs")
+                     hostname=hostname, namespace=namespace, progress=progress, stop=stop,
+                     storage=UserStorage(dao.blobs, dao.docs, namespace, cancel=stop.event), tmp_root=make_tmp_root())
     try:
         return runner(ctx)
     finally:
@@ -166,27 +128,12 @@ def _run_job(settings: Settings, dao: Dao, item: dict, progress: Progress, stop:
 
 
 def _finish(settings: Settings, record: JobRecord, outcome: Outcome, progress: Progress, started: float) -> int:
-    """Write the terminal status; map the outcome to the exit code."""
-    stopped = outcome.stopped
-    if isinstance(stopped, LeaseLost):
-        event(logger, "job_abandoned", level=logging.ERROR, reason=str(stopped))
+    """Write the terminal status; map it to the exit code."""
+    if isinstance(outcome.stopped, LeaseLost):
+        event(logger, "job_abandoned", level=logging.ERROR, reason=str(outcome.stopped))
         return EXIT_NOT_CLAIMABLE
-    _, latest = progress.snapshot()
-    attrs = {**latest, **outcome.attrs}
-    remove: tuple[str, ...] = outcome.remove
-    code = EXIT_SUCCEEDED if outcome.status is JobStatus.SUCCEEDED else EXIT_FAILED
-    message = outcome.error_message
-    if isinstance(stopped, Interrupted):
-        message, code = f"Job was interrupted ({stopped.signal_name}); it can be resumed", EXIT_INTERRUPTED
-        attrs["resumable"] = True
-    elif isinstance(stopped, JobFailed):  # cancelled, deadline, or a failure that stopped the run
-        message = str(stopped)
-        if isinstance(stopped, Cancelled):
-            attrs["cancelled_at"] = int(time.time())
-    if message:
-        attrs["error_message"] = message = bounded(message)
-    else:
-        remove = (*remove, "error_message")
+    attrs, remove, message = outcome.final(progress.snapshot()[1])
+    interrupted = isinstance(outcome.stopped, Interrupted)
     try:
         written = record.finish(outcome.status, attrs, remove)
     except LeaseLost as exc:
@@ -195,20 +142,19 @@ def _finish(settings: Settings, record: JobRecord, outcome: Outcome, progress: P
     except StorageError as exc:
         event(logger, "job_finish_failed", level=logging.ERROR, error=str(exc))
         return EXIT_INTERNAL
+    duration_ms = round((time.monotonic() - started) * 1000, 1)
     if written is None:  # a shard finished its share; another shard writes the final status
-        event(logger, "shard_finished", duration_ms=round((time.monotonic() - started) * 1000, 1),
-              interrupted=code == EXIT_INTERRUPTED)
-        return code if code == EXIT_INTERRUPTED else EXIT_SUCCEEDED
-    if code != EXIT_INTERRUPTED:
-        code = EXIT_SUCCEEDED if written is JobStatus.SUCCEEDED else EXIT_FAILED
+        event(logger, "shard_finished", duration_ms=duration_ms, interrupted=interrupted)
+        return EXIT_INTERRUPTED if interrupted else EXIT_SUCCEEDED
     if metrics.is_enabled(settings.metrics):
-        metrics.job_finished((time.monotonic() - started) * 1000, written.value, int(attrs.get("item_count") or 0),
+        metrics.job_finished(duration_ms, written.value, int(attrs.get("item_count") or 0),
                              run_mode=settings.run_mode.value)
-    event(logger, "job_finished", status=written.value, error_message=message or None,
-          duration_ms=round((time.monotonic() - started) * 1000, 1),
+    event(logger, "job_finished", status=written.value, error_message=message or None, duration_ms=duration_ms,
           **{k: attrs[k] for k in ("percent", "success_count", "error_count", "item_count", "action_count")
              if k in attrs})
-    return code
+    if interrupted:
+        return EXIT_INTERRUPTED
+    return EXIT_SUCCEEDED if written is JobStatus.SUCCEEDED else EXIT_FAILED
 
 
 if __name__ == "__main__":

@@ -10,7 +10,6 @@ from feaas.actions.base import Action, ActionCancelled, ActionContext, ActionFai
 from feaas.dao import BlobNotFound
 from feaas.objects import ParameterType as PT
 
-
 MAX_FORMAT_WIDTH = 100_000
 _NUMBER = re.compile(r"\d+")
 

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from feaas.dao.blobs import BlobNotFound, Blobs
 from feaas.dao.clients import AwsClients, make_clients
 from feaas.dao.docs import ConditionFailed, Documents, Update
 from feaas.dao.streams import Streams
+
+if TYPE_CHECKING:
+    from feaas.settings import Settings
 
 __all__ = [
     "AwsClients",
@@ -27,3 +31,15 @@ class Dao:
     docs: Documents
     streams: Streams
     blobs: Blobs
+
+    @classmethod
+    def connect(cls, settings: Settings) -> Dao:
+        """Clients and table/bucket handles as configured (explicit keys only when given)."""
+        key, secret = settings.access_key, settings.secret_key
+        clients = make_clients(settings.region, access_key=key.get_secret_value() if key else None,
+                               secret_key=secret.get_secret_value() if secret else None,
+                               max_pool=settings.concurrency * 2 + 8)
+        docs = Documents(clients.dynamodb, settings.dynamo_table, settings.dynamo_key_attribute,
+                         settings.dynamo_owner_index)
+        return cls(docs=docs, streams=Streams(clients.dynamodb, settings.dynamo_streams_table),
+                   blobs=Blobs(clients.s3, settings.primary_bucket))

@@ -23,7 +23,15 @@ from feaas.objects import PlusScript, PlusScriptNode, PlusScriptNodeType, Receip
 from feaas.psee.graph import MAIN_INPUT, MAX_ACTIONS, Graph, Scheduler, build_graph
 from feaas.psee.invoke import run_action
 from feaas.psee.nodes import HANDLERS, WriterTarget
-from feaas.psee.values import ConversionError, convert, describe, from_any, parameter_default, ptype_name, truthy
+from feaas.psee.values import (
+    ConversionError,
+    convert,
+    describe,
+    from_any,
+    parameter_default,
+    ptype_name,
+    truthy,
+)
 from feaas.stopping import StopSignal
 
 NT = PlusScriptNodeType

@@ -8,6 +8,7 @@ import logging
 import math
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +19,7 @@ from feaas.actions.context import UserStorage, check_object_id, normalise_key
 from feaas.actions.registry import Registry
 from feaas.dao import Dao
 from feaas.dao.codec import CodecError, message_to_plain, parse_message
-from feaas.errors import JobFailed, NamespaceViolation
+from feaas.errors import Cancelled, Interrupted, JobFailed, NamespaceViolation
 from feaas.jobs import JobStatus, Progress
 from feaas.objects import AnyType, PlusScriptJob, Receipt
 from feaas.psee.engine import NodeEnvironment
@@ -49,6 +50,23 @@ class Outcome:
     @classmethod
     def failed(cls, message: str, **attrs: Any) -> Outcome:
         return cls(JobStatus.FAILED, message, dict(attrs))
+
+    def final(self, progress: Mapping[str, Any]) -> tuple[dict[str, Any], tuple[str, ...], str]:
+        """What the finish writes: ``(attributes, attributes to remove, error message)``. The
+        last progress is kept; an interruption makes the job resumable; a cancel stamps the time."""
+        attrs = {**progress, **self.attrs}
+        message = self.error_message
+        if isinstance(self.stopped, Interrupted):
+            message = f"Job was interrupted ({self.stopped.signal_name}); it can be resumed"
+            attrs["resumable"] = True
+        elif isinstance(self.stopped, JobFailed):  # cancelled, deadline, or a failure that stopped the run
+            message = str(self.stopped)
+            if isinstance(self.stopped, Cancelled):
+                attrs["cancelled_at"] = int(time.time())
+        if not message:
+            return attrs, (*self.remove, "error_message"), ""
+        attrs["error_message"] = message = bounded(message)
+        return attrs, self.remove, message
 
 
 @dataclass

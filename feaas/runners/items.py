@@ -29,8 +29,15 @@ from feaas.psee.engine import Engine, main_input_registers
 from feaas.psee.values import to_any
 from feaas.runners.common import LARGE_VALUE_BYTES, Outcome, RunContext
 from feaas.runners.progressbar import ProgressReporter
-from feaas.runners.sources import CollectionSource, FilesSource, ItemSource, StreamSource, WorkItem
-from feaas.runners.sources import check_in_namespace, shard_of
+from feaas.runners.sources import (
+    CollectionSource,
+    FilesSource,
+    ItemSource,
+    StreamSource,
+    WorkItem,
+    check_in_namespace,
+    shard_of,
+)
 
 logger = logging.getLogger(__name__)
 FLUSH_ITEMS = 50  # items per TransactWriteItems (2 actions each with write-back)

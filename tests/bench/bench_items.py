@@ -56,7 +56,7 @@ def new_collection(dao: Dao, count: int) -> str:
 
 def run_worker_in_process(dao: Dao, owner: str, script: Any, concurrency: int) -> tuple[float, int, int]:
     """Run the real worker code (claim → run → finish) in this process, counting DynamoDB requests."""
-    import feaas.dao.clients as clients_module
+    import feaas.dao as dao_module
     import src.worker as worker
 
     counter = {"n": 0}
@@ -66,7 +66,7 @@ def run_worker_in_process(dao: Dao, owner: str, script: Any, concurrency: int) -
         with lock:
             counter["n"] += 1
 
-    real = clients_module.make_clients
+    real = dao_module.make_clients
 
     def counting_clients(*args: Any, **kwargs: Any) -> Any:
         made = real(*args, **kwargs)
@@ -75,13 +75,13 @@ def run_worker_in_process(dao: Dao, owner: str, script: Any, concurrency: int) -
 
     item = job_item(script, collection_owner=owner)
     dao.docs.put_new(item)
-    worker.make_clients = counting_clients  # type: ignore[attr-defined]
+    dao_module.make_clients = counting_clients  # type: ignore[assignment]
     try:
         began = time.perf_counter()
         code = worker.run(settings_for(item["object_id"], concurrency), StopSignal())
         elapsed = time.perf_counter() - began
     finally:
-        worker.make_clients = real  # type: ignore[attr-defined]
+        dao_module.make_clients = real  # type: ignore[assignment]
     assert code == 0, f"worker exit code {code}"
     job = dao.docs.get(item["object_id"]) or {}
     return elapsed, counter["n"], int(job.get("success_count", 0))

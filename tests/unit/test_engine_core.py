@@ -18,7 +18,7 @@ from feaas.objects import Receipt
 from feaas.psee.engine import Engine, NodeEnvironment, main_input_registers
 from feaas.psee.nodes import WriterTarget
 from feaas.stopping import StopSignal
-from tests.support.scripts import NT, NAMESPACE, action, node, script, static
+from tests.support.scripts import NAMESPACE, NT, action, node, script, static
 
 
 class Recorder(Action):

@@ -7,10 +7,9 @@ import json
 import pytest
 from google.protobuf import struct_pb2
 
-from feaas.objects import AnyType, Receipt
+from feaas.objects import AnyType, Parameter, Receipt
 from feaas.objects import ParameterType as PT
 from feaas.psee.values import ConversionError, convert, from_any, is_empty, parameter_default, to_any, truthy
-from feaas.objects import Parameter
 
 TEXT_PTYPES = [PT.STRING, PT.KEY, PT.PREFIX, PT.FIXED_LIST_SINGLE_SELECT, PT.URL, PT.OBJECT_ID, PT.USERNAME,
                PT.HOSTNAME]
