@@ -135,7 +135,9 @@ class Engine:
                         continue  # nodes run inline may have made more nodes ready
                     if queue and len(running) < self.concurrency:
                         nid = queue.popleft()
-                        if pool is None:
+                        # The only runnable action with nothing in flight (a chain, say) runs on this
+                        # thread: nothing else can become ready before it ends, so a pool hop buys nothing.
+                        if pool is None or (not running and not queue):
                             began = time.perf_counter()
                             receipt, outputs = self._call(nid, graph, env, self._inputs(nid, graph, result))
                             self._finish_action(nid, graph, result, receipt, outputs, time.perf_counter() - began)

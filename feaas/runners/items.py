@@ -21,12 +21,12 @@ from typing import Any
 
 from feaas import metrics
 from feaas.dao.batch import BatchWriter, ItemWrite
-from feaas.dao.codec import message_to_plain, plain
+from feaas.dao.codec import message_to_plain, plain, to_dynamo_value
 from feaas.errors import InvalidScript, JobFailed, NamespaceViolation, StorageError
 from feaas.jobs import JobStatus, outcome_for_counts
 from feaas.logs import event
 from feaas.psee.engine import Engine, main_input_registers
-from feaas.psee.values import to_any
+from feaas.psee.values import to_any, to_json_value
 from feaas.runners.common import LARGE_VALUE_BYTES, Outcome, RunContext
 from feaas.runners.progressbar import ProgressReporter
 from feaas.runners.sources import (
@@ -53,6 +53,18 @@ class ItemResult:
     item: WorkItem
     write: ItemWrite | None  # None: stopped before it finished (not recorded, will rerun)
     success: bool = False
+
+
+def storable_attribute(value: Any) -> Any:
+    """A write-back value as DynamoDB will store it (receipts, sets and the like as their JSON
+    form); raises TypeError/ValueError when it cannot be stored at all."""
+    try:
+        to_dynamo_value(value)
+        return value
+    except TypeError:
+        value = to_json_value(value)
+        to_dynamo_value(value)
+        return value
 
 
 def run_all_stream_id(ctx: RunContext) -> str:
@@ -115,25 +127,35 @@ class ItemRun:
                             continue
                     if stop.stopped:
                         return
-        except StorageError as exc:
-            failure.append(exc)
-            self.ctx.stop.stop(JobFailed(f"reading {self.source.description} failed: {exc}"))
         except JobFailed as exc:
             failure.append(exc)
             self.ctx.stop.stop(exc)
+        except Exception as exc:  # StorageError after retries, or a bug: the run must not end "complete"
+            if not isinstance(exc, StorageError):
+                logger.exception("item_reader_crashed")
+            failure.append(exc)
+            self.ctx.stop.stop(JobFailed(f"reading {self.source.description} failed: {exc}"))
         finally:
             for _ in range(self.settings.concurrency):
                 work.put(_END)
 
     def _work(self, work: queue.Queue[Any], done: queue.Queue[Any]) -> None:
-        while True:
-            item = work.get()
-            if item is _END:
-                done.put(_END)
-                return
-            if self.ctx.stop.stopped:
-                continue  # drain without starting anything new
-            done.put(self._process(item))
+        try:
+            while True:
+                item = work.get()
+                if item is _END:
+                    return
+                if self.ctx.stop.stopped:
+                    continue  # drain without starting anything new
+                try:
+                    result = self._process(item)
+                except Exception as exc:  # a storage error or a bug fails this item, never the pipeline
+                    if not isinstance(exc, StorageError):
+                        logger.exception("item_crashed", extra={"fields": {"item": item.key}})
+                    result = self._result(item, False, f"{type(exc).__name__}: {exc}", {}, {}, time.perf_counter())
+                done.put(result)
+        finally:
+            done.put(_END)
 
     def _process(self, item: WorkItem) -> ItemResult:
         began = time.perf_counter()
@@ -157,6 +179,10 @@ class ItemRun:
         bad = sorted(k for k in values if k in protected or not k)
         if bad:
             success, error, values = False, f"UPDATE_VALUES cannot change {', '.join(bad)}", {}
+        try:
+            values = {k: storable_attribute(v) for k, v in values.items()}
+        except (TypeError, ValueError, ArithmeticError) as exc:
+            success, error, values = False, f"UPDATE_VALUES value cannot be stored: {exc}", {}
         row = {"object_id": item.key, "success": success, "error_message": error,
                "outputs": self._outputs(item, outputs), "duration_ms": round((time.perf_counter() - began) * 1000, 3),
                "attempt": self.attempt, "job_id": self.settings.job_id}
@@ -180,7 +206,9 @@ class ItemRun:
         recorded = [r for r in batch if r.write is not None]
         try:
             problems = self.writer.write([r.write for r in recorded])  # type: ignore[misc]
-        except StorageError as exc:
+        except Exception as exc:  # not stored: these items are neither counted nor lost (a resume reruns them)
+            if not isinstance(exc, StorageError):
+                logger.exception("receipt_write_crashed")
             self.ctx.stop.stop(JobFailed(f"could not record item receipts: {exc}"))
             return
         with self._lock:

@@ -135,3 +135,24 @@ def test_emf_metrics_lines_when_enabled(dao, put_job, run_worker):
     assert len(finished) == 1 and finished[0]["JobItems"] == 5 and finished[0]["Status"] == "SUCCEEDED"
     plain = run_worker(put_job(job_item(tag_script(), collection_owner=owner)), RUN_MODE="RUN_COLLECTION")
     assert not [line for line in plain.lines if "_aws" in line]
+
+
+def test_write_back_of_a_receipt_and_of_protected_attributes(dao, put_job, run_worker):
+    from tests.support.scripts import NT, action, node, script
+
+    owner = new_owner()
+    ids = seed_collection(dao, owner, 4, make=lambda i: {"n": i, "guard": i})
+    s = script([action("inc", "sys.math.add", b=1), node("uv", NT.UPDATE_VALUES)],
+               ["mainInput:n -> inc:a", "inc:receipt -> uv:last_receipt", "inc:sum -> uv:total"])
+    run = run_worker(put_job(job_item(s, collection_owner=owner)), RUN_MODE="RUN_COLLECTION")
+    assert run.code == 0, run.stdout[-2000:]
+    doc = dao.docs.get(ids[2])
+    assert doc["total"] == 3 and doc["last_receipt"]["success"] is True  # the receipt's JSON form
+    assert doc["last_receipt"]["outputs"]["sum"]["ival"] == "3"
+    bad = script([action("inc", "sys.math.add", b=1), node("uv", NT.UPDATE_VALUES)],
+                 ["mainInput:n -> inc:a", "inc:sum -> uv:owner"])
+    run = run_worker(put_job(job_item(bad, collection_owner=owner)), RUN_MODE="RUN_COLLECTION")
+    assert run.code == 1 and run.job["error_message"] == "4 of 4 items failed"
+    rows = [r for r in receipts(dao, f"{NAMESPACE}stream-run-all.{run.job['object_id'].rsplit('job.', 1)[1]}")]
+    assert all("UPDATE_VALUES cannot change owner" in r["error_message"] for r in rows)
+    assert all(dao.docs.get(i)["owner"] == owner for i in ids)
