@@ -22,7 +22,7 @@ ENV PIP_NO_CACHE_DIR=1 \
 RUN python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
 
-# Runtime dependencies of pyproject.toml (plus the `dataset` extra), pinned with their
+# Runtime dependencies of pyproject.toml (duckdb included), pinned with their
 # transitive dependencies so two builds of one commit get the same libraries.
 RUN pip install \
         boto3==1.43.11 \
