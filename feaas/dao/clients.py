@@ -19,13 +19,21 @@ class AwsClients:
     s3: Any
 
 
+#: Retries per request. botocore's "legacy" mode, on purpose: "standard" mode shares one retry
+#: quota per client (about 50 connection-error retries, refilled only by successes), so a worker
+#: with a dozen threads drains it within seconds of an outage and then fails every request at once.
+#: Legacy mode retries throttling, 5xx and connection errors per request with exponential backoff:
+#: DynamoDB from 50 ms doubling (11 retries ≈ 100 s of patience), S3 from up to 1 s doubling.
+DYNAMODB_RETRIES = 11
+S3_RETRIES = 8
+
+
 def make_clients(
     region: str,
     *,
     access_key: str | None = None,
     secret_key: str | None = None,
     max_pool: int = 32,
-    max_attempts: int = 10,
 ) -> AwsClients:
     """Build the DynamoDB and S3 clients. Endpoints come from ``AWS_ENDPOINT_URL_*`` (boto3 reads them)."""
     session = boto3.session.Session(
@@ -33,14 +41,11 @@ def make_clients(
         aws_access_key_id=access_key,
         aws_secret_access_key=secret_key,
     )
-    common = dict(
-        retries={"mode": "standard", "max_attempts": max_attempts},
-        max_pool_connections=max_pool,
-        connect_timeout=5,
-        read_timeout=30,
-        tcp_keepalive=True,
-    )
+    common: dict[str, Any] = {"max_pool_connections": max_pool, "connect_timeout": 5, "read_timeout": 30,
+                              "tcp_keepalive": True}
     # Parameter validation costs ~15% of a busy run's CPU; our requests are built by code, not users.
-    dynamodb = session.client("dynamodb", config=Config(parameter_validation=False, **common))  # type: ignore[arg-type]
-    s3 = session.client("s3", config=Config(s3={"addressing_style": "path"}, **common))  # type: ignore[arg-type]
+    dynamodb = session.client("dynamodb", config=Config(
+        parameter_validation=False, retries={"mode": "legacy", "max_attempts": DYNAMODB_RETRIES}, **common))
+    s3 = session.client("s3", config=Config(
+        s3={"addressing_style": "path"}, retries={"mode": "legacy", "max_attempts": S3_RETRIES}, **common))
     return AwsClients(dynamodb=dynamodb, s3=s3)
