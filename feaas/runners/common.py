@@ -15,16 +15,17 @@ from pathlib import Path
 from typing import Any
 
 from feaas.actions.base import ActionContext
-from feaas.actions.context import UserStorage, check_object_id, normalise_key
+from feaas.actions.context import UserStorage, normalise_key
 from feaas.actions.registry import Registry
 from feaas.dao import Dao
 from feaas.dao.codec import CodecError, message_to_plain, parse_message
-from feaas.errors import Cancelled, Interrupted, JobFailed, NamespaceViolation
+from feaas.errors import Cancelled, Interrupted, JobFailed
 from feaas.jobs import JobStatus, Progress
 from feaas.objects import AnyType, PlusScriptJob, Receipt
 from feaas.psee.engine import NodeEnvironment
 from feaas.psee.nodes import WriterTarget
 from feaas.psee.values import describe, from_any, to_any
+from feaas.runners.sources import check_in_namespace
 from feaas.settings import Settings
 from feaas.stopping import StopSignal
 
@@ -119,9 +120,7 @@ class RunContext:
 
 
 def check_stream_id(stream_id: str, namespace: str) -> str:
-    if not isinstance(stream_id, str) or not stream_id.startswith(namespace) or ".." in stream_id.split("/"):
-        raise NamespaceViolation(f"stream {stream_id!r} is outside your namespace {namespace!r}")
-    return stream_id
+    return check_in_namespace("stream", stream_id, namespace)
 
 
 def parse_job(item: Mapping[str, Any]) -> PlusScriptJob:
@@ -348,11 +347,4 @@ def document_budget(item: Mapping[str, Any]) -> int:
 def make_tmp_root() -> Path:
     return Path(tempfile.mkdtemp(prefix="plus-worker-"))
 
-
-def check_prefix(prefix: str, namespace: str) -> str:
-    return normalise_key(prefix, namespace, prefix=True)
-
-
-def check_owner(owner: str, namespace: str) -> str:
-    return check_object_id(owner + ("/" if not owner.endswith("/") else ""), namespace).rstrip("/")
 
