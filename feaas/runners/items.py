@@ -27,7 +27,7 @@ from feaas.jobs import JobStatus, outcome_for_counts
 from feaas.logs import event
 from feaas.psee.engine import Engine, main_input_registers
 from feaas.psee.values import to_any, to_json_value
-from feaas.runners.common import LARGE_VALUE_BYTES, Outcome, RunContext
+from feaas.runners.common import LARGE_VALUE_BYTES, Outcome, RunContext, job_limits
 from feaas.runners.progressbar import ProgressReporter
 from feaas.runners.sources import (
     CollectionSource,
@@ -108,7 +108,7 @@ class ItemRun:
 
     # --- stages -------------------------------------------------------------------------------
 
-    def _read(self, work: queue.Queue[Any], done_keys: set[str], failure: list[BaseException]) -> None:
+    def _read(self, work: queue.Queue[Any], done_keys: set[str]) -> None:
         shard, shards = self.settings.shard_index, self.settings.shard_count
         stop = self.ctx.stop
         try:
@@ -128,12 +128,10 @@ class ItemRun:
                     if stop.stopped:
                         return
         except JobFailed as exc:
-            failure.append(exc)
             self.ctx.stop.stop(exc)
         except Exception as exc:  # StorageError after retries, or a bug: the run must not end "complete"
             if not isinstance(exc, StorageError):
                 logger.exception("item_reader_crashed")
-            failure.append(exc)
             self.ctx.stop.stop(JobFailed(f"reading {self.source.description} failed: {exc}"))
         finally:
             for _ in range(self.settings.concurrency):
@@ -248,8 +246,7 @@ class ItemRun:
         concurrency = self.settings.concurrency
         work: queue.Queue[Any] = queue.Queue(maxsize=concurrency * 2)
         done: queue.Queue[Any] = queue.Queue(maxsize=concurrency * 2 + FLUSH_ITEMS)
-        failure: list[BaseException] = []
-        threads = [threading.Thread(target=self._read, args=(work, done_keys, failure), name="reader", daemon=True)]
+        threads = [threading.Thread(target=self._read, args=(work, done_keys), name="reader", daemon=True)]
         threads += [threading.Thread(target=self._work, args=(work, done), name=f"item-{i}", daemon=True)
                     for i in range(concurrency)]
         for thread in threads:
@@ -302,8 +299,9 @@ class ItemRun:
             return Outcome(JobStatus.FAILED, "", attrs, stopped=self.ctx.stop.reason)
         if self.settings.shard_count > 1:  # the shard that finishes last judges the whole job
             return Outcome(JobStatus.SUCCEEDED, "", attrs)
-        tolerated = self.ctx.item.get("tolerated_failure_percent")
-        tolerated = float(tolerated) if tolerated is not None else self.settings.tolerated_failure_percent
+        _, tolerated = job_limits(self.ctx.item)  # the one place that reads and checks it
+        if tolerated is None:
+            tolerated = self.settings.tolerated_failure_percent
         status, message, extra = outcome_for_counts(success, error, tolerated)
         if status is JobStatus.SUCCEEDED:
             attrs["percent"] = 100
