@@ -10,7 +10,7 @@ from typing import Any
 
 from feaas.actions.base import ActionCancelled
 from feaas.dao import Blobs, ConditionFailed, Documents, Update
-from feaas.dao.blobs import TransferCancelled
+from feaas.dao.blobs import BlobStat, TransferCancelled
 from feaas.errors import NamespaceViolation
 
 _PROTECTED_ATTRIBUTES = ("owner",)
@@ -87,6 +87,12 @@ class UserStorage:
 
     def size(self, key: str) -> int:
         return self.blobs.size(self.check_key(key))
+
+    def stat(self, key: str) -> BlobStat:
+        return self.blobs.stat(self.check_key(key))
+
+    def read_range(self, key: str, start: int, end: int, *, etag: str | None = None) -> Iterator[bytes]:
+        return self.blobs.read_range(self.check_key(key), start, end, etag=etag)
 
     def delete(self, key: str) -> None:
         self.blobs.delete(self.check_key(key))

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +18,18 @@ from feaas.errors import StorageError
 
 _TRANSFER = TransferConfig(multipart_threshold=16 * 1024 * 1024, multipart_chunksize=16 * 1024 * 1024,
                            max_concurrency=4, use_threads=True)
+
+
+#: Chunks of a streamed read: large enough to keep per-chunk costs small, small enough to stop soon.
+_READ_CHUNK = 1024 * 1024
+#: A ranged read whose connection breaks mid-body asks again for the rest, at most this often.
+_READ_ATTEMPTS = 4
+
+
+@dataclass(frozen=True)
+class BlobStat:
+    size: int
+    etag: str
 
 
 class BlobNotFound(KeyError):
@@ -90,10 +104,48 @@ class Blobs:
         with self._translated("copying", src_key):
             self.client.copy({"Bucket": self.bucket, "Key": src_key}, self.bucket, dest_key, Config=_TRANSFER)
 
+    def read_range(self, key: str, start: int, end: int, *, etag: str | None = None) -> Iterator[bytes]:
+        """Bytes ``start`` to ``end - 1`` of an object, streamed in chunks of up to 1 MB.
+
+        A connection that breaks mid-body is asked again for the rest (botocore retries only the
+        request itself). With ``etag``, a changed object fails the read instead of mixing versions.
+        """
+        position, breaks = start, 0
+        condition = {"IfMatch": etag} if etag else {}
+        with self._translated("reading", key):
+            while position < end:
+                try:
+                    response = self.client.get_object(Bucket=self.bucket, Key=key,
+                                                      Range=f"bytes={position}-{end - 1}", **condition)
+                except ClientError as exc:
+                    if exc.response.get("Error", {}).get("Code") in ("PreconditionFailed", "412"):
+                        raise StorageError(f"reading {key} failed: the object changed while it was read") from None
+                    raise
+                body, resumed_at = response["Body"], position
+                try:
+                    for chunk in body.iter_chunks(_READ_CHUNK):
+                        position += len(chunk)
+                        yield chunk
+                except BotoCoreError:
+                    breaks = 1 if position > resumed_at else breaks + 1  # consecutive breaks without progress
+                    if breaks >= _READ_ATTEMPTS:
+                        raise
+                    time.sleep(0.05 * 2**breaks)
+                    continue
+                finally:
+                    body.close()
+                if position < end:
+                    raise StorageError(f"reading {key} failed: the object ended at byte {position}, not {end}")
+
+    def stat(self, key: str) -> BlobStat:
+        """Size and ETag; raises :class:`BlobNotFound` when there is no object."""
+        with self._translated("reading", key):
+            head = self.client.head_object(Bucket=self.bucket, Key=key)
+            return BlobStat(size=int(head["ContentLength"]), etag=str(head.get("ETag", "")))
+
     def size(self, key: str) -> int:
         """Size in bytes; raises :class:`BlobNotFound` when there is no object."""
-        with self._translated("reading", key):
-            return int(self.client.head_object(Bucket=self.bucket, Key=key)["ContentLength"])
+        return self.stat(key).size
 
     def exists(self, key: str) -> bool:
         try:

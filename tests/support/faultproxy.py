@@ -3,7 +3,8 @@
 Each request is, with the configured probabilities, answered with DynamoDB's throttling error
 (HTTP 400 ``ThrottlingException``), answered with HTTP 500, cut by a TCP reset before it reaches
 the server, or forwarded and then cut by a reset *after* the server handled it (the reply is lost:
-the client must not double-apply its retry). Otherwise it is forwarded unchanged. One request per
+the client must not double-apply its retry), or forwarded and its reply cut by a reset half-way
+through the body (a download that breaks mid-stream). Otherwise it is forwarded unchanged. One request per
 connection (``Connection: close``), which every HTTP client handles.
 """
 
@@ -26,18 +27,19 @@ class FaultCounts:
     errors: int = 0
     resets_before: int = 0
     resets_after: int = 0
+    cut_bodies: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
     def injected(self) -> int:
-        return self.throttled + self.errors + self.resets_before + self.resets_after
+        return self.throttled + self.errors + self.resets_before + self.resets_after + self.cut_bodies
 
 
 class FaultProxy:
     def __init__(self, upstream_port: int, *, throttle: float = 0.0, error: float = 0.0, reset_before: float = 0.0,
-                 reset_after: float = 0.0, seed: int = 0) -> None:
+                 reset_after: float = 0.0, cut_body: float = 0.0, seed: int = 0) -> None:
         self.upstream_port = upstream_port
-        self.rates = (throttle, error, reset_before, reset_after)
+        self.rates = (throttle, error, reset_before, reset_after, cut_body)
         self.random = random.Random(seed)
         self.counts = FaultCounts()
         self.server = socket.create_server(("127.0.0.1", 0))
@@ -69,7 +71,7 @@ class FaultProxy:
         with self.counts.lock:
             self.counts.requests += 1
             roll = self.random.random()
-        names = ("throttled", "errors", "resets_before", "resets_after")
+        names = ("throttled", "errors", "resets_before", "resets_after", "cut_bodies")
         for name, rate in zip(names, self.rates, strict=True):
             if roll < rate:
                 with self.counts.lock:
@@ -94,6 +96,10 @@ class FaultProxy:
             else:
                 reply = self._forward(request)
                 if fault == "resets_after" or reply is None:
+                    _reset(conn)
+                elif fault == "cut_bodies":
+                    head, _, body = reply.partition(b"\r\n\r\n")
+                    conn.sendall(head + b"\r\n\r\n" + body[: len(body) // 2])
                     _reset(conn)
                 else:
                     conn.sendall(reply)
