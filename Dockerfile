@@ -22,7 +22,7 @@ ENV PIP_NO_CACHE_DIR=1 \
 RUN python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
 
-# Runtime dependencies of pyproject.toml (duckdb included), pinned with their
+# Runtime dependencies of pyproject.toml (duckdb and fsspec included), pinned with their
 # transitive dependencies so two builds of one commit get the same libraries.
 RUN pip install \
         boto3==1.43.11 \
@@ -40,7 +40,8 @@ RUN pip install \
         annotated-types==0.7.0 \
         typing-extensions==4.15.0 \
         typing-inspection==0.4.2 \
-        duckdb==2.0.1
+        duckdb==2.0.1 \
+        fsspec==2026.9.0
 
 # ---- runtime stage ---------------------------------------------------------------------------
 FROM ${PYTHON_IMAGE} AS runtime

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import threading
 import time
@@ -11,6 +12,7 @@ from typing import Any
 import pytest
 
 from feaas.actions.base import ActionCancelled, ActionFailed
+from feaas.actions.prefetch import PART_SIZE
 from src.actions.dataset import ACTIONS
 
 duckdb = pytest.importorskip("duckdb")
@@ -69,6 +71,8 @@ def test_jsonl_and_parquet_outputs(make_ctx, storage, tables, tmp_path, prefix):
     ("SELECT * FROM read_csv('/etc/passwd')", "query failed"),
     ("SELECT * FROM '/etc/hostname'", "query failed"),
     ("SELECT * FROM read_text('/proc/self/environ')", "query failed"),
+    ("SELECT * FROM read_csv('plussource://1.csv')", "query failed"),  # only this query's sources resolve
+    ("SELECT * FROM glob('plussource://*')", "query failed"),
     ("COPY sales TO '/tmp/stolen.csv'", "only read-only SELECT"),
     ("ATTACH '/tmp/x.db'", "only read-only SELECT"),
     ("INSTALL httpfs", "only read-only SELECT"),
@@ -81,6 +85,30 @@ def test_unsafe_or_bad_sql_fails_cleanly(make_ctx, storage, tables, sql, message
         run(make_ctx(), "sys.dataset.query", sources=[tables["sales"]], sql=sql, dest_key=dest)
     assert not storage.exists(dest)
     assert not Path("/tmp/stolen.csv").exists()
+
+
+def test_sources_of_every_format_spanning_many_parts_are_read_exactly(make_ctx, storage, tables, tmp_path, prefix):
+    """Sources stream in 8 MB parts while DuckDB reads them: a 20 MB CSV, a gzipped CSV, Parquet."""
+    big = tmp_path / "wide.csv"
+    with open(big, "w") as fh:
+        fh.write("id,grp,pad\n")
+        fh.writelines(f"{i},{i % 7},{'p' * 40}\n" for i in range(400_000))
+    assert big.stat().st_size > 2 * PART_SIZE  # three parts, the last one short
+    storage.upload(big, f"{prefix}data/wide.csv")
+    packed = tmp_path / "sales.csv.gz"
+    packed.write_bytes(gzip.compress(SALES_CSV.encode()))
+    storage.upload(packed, f"{prefix}data/packed.csv.gz")
+    ctx = make_ctx()
+    run(ctx, "sys.dataset.convert", src_key=tables["sales"], dest_key=f"{prefix}data/columns.parquet")
+    sql = ("SELECT (SELECT count(*) FROM wide) AS rows, (SELECT sum(id) FROM wide WHERE grp = 3) AS ids, "
+           "(SELECT sum(amount) FROM packed) AS packed, (SELECT sum(qty) FROM columns) AS qty")
+    out = run(ctx, "sys.dataset.query", sources=[f"{prefix}data/wide.csv", f"{prefix}data/packed.csv.gz",
+                                                 f"{prefix}data/columns.parquet"],
+              sql=sql, dest_key=f"{prefix}out/all.jsonl")
+    assert out["rows"] == 1
+    assert json.loads(storage.get_bytes(out["dest_key"])) == {
+        "rows": 400_000, "ids": sum(range(3, 400_000, 7)), "packed": 43.0, "qty": 12}
+    assert max(ctx.extra["progress"]) == 1.0 and list(ctx.tmp_dir.iterdir()) == []
 
 
 def test_errors_do_not_show_local_paths(make_ctx, tables, prefix):
@@ -155,4 +183,50 @@ def test_cancel_interrupts_a_running_query(make_ctx, storage, tables, prefix):
     assert not thread.is_alive()
     assert isinstance(outcome.get("error"), ActionCancelled)
     assert not storage.exists(f"{prefix}out/c.csv")
+    assert list(ctx.tmp_dir.iterdir()) == []
+
+
+class _SlowLink:
+    """The real storage behind a slow connection: every 1 MB chunk of a download takes 0.2 s more."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+
+    def read_range(self, key: str, start: int, end: int, *, etag: str | None = None) -> Any:
+        for chunk in self._inner.read_range(key, start, end, etag=etag):
+            time.sleep(0.2)
+            yield chunk
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+
+def test_cancel_while_duckdb_waits_for_a_source_still_downloading(make_ctx, storage, tmp_path, prefix):
+    big = tmp_path / "slow.csv"
+    with open(big, "w") as fh:
+        fh.write("id,pad\n")
+        fh.writelines(f"{i},{'p' * 50}\n" for i in range(600_000))  # ~36 MB: 5 parts, about 3 s on the slow link
+    storage.upload(big, f"{prefix}data/slow.csv")
+    cancel = threading.Event()
+    ctx = make_ctx(cancel=cancel)
+    ctx.storage = _SlowLink(storage)
+    outcome: dict[str, Any] = {}
+
+    def work() -> None:
+        try:
+            run(ctx, "sys.dataset.query", sources=[f"{prefix}data/slow.csv"], sql="SELECT count(*) FROM slow",
+                dest_key=f"{prefix}out/slow.csv")
+        except BaseException as exc:  # noqa: BLE001
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=work)
+    thread.start()
+    time.sleep(0.5)
+    cancel.set()
+    stopped = time.monotonic()
+    thread.join(10)
+    assert not thread.is_alive()
+    assert time.monotonic() - stopped < 2.0
+    assert isinstance(outcome.get("error"), ActionCancelled), outcome
+    assert not storage.exists(f"{prefix}out/slow.csv")
     assert list(ctx.tmp_dir.iterdir()) == []
