@@ -163,25 +163,33 @@ def test_query_over_a_csv_four_times_the_memory_limit(make_ctx, storage, tmp_pat
     assert got == {g: (sums[g], len(range(g, rows, 100)), len(range(g, rows, 100))) for g in range(100)}
 
 
-def test_cancel_interrupts_a_running_query(make_ctx, storage, tables, prefix):
-    cancel = threading.Event()
-    ctx = make_ctx(cancel=cancel)
-    sql = "SELECT count(*) FROM range(100000000000) a"
+def _cancelled_midway(ctx: Any, cancel: threading.Event, after_s: float, **inputs: Any) -> tuple[Any, float]:
+    """Run the query in a thread, cancel it after ``after_s``: (what it raised, seconds it took to stop)."""
     outcome: dict[str, Any] = {}
 
     def work() -> None:
         try:
-            run(ctx, "sys.dataset.query", sources=[tables["sales"]], sql=sql, dest_key=f"{prefix}out/c.csv")
+            run(ctx, "sys.dataset.query", **inputs)
         except BaseException as exc:  # noqa: BLE001
             outcome["error"] = exc
 
     thread = threading.Thread(target=work)
     thread.start()
-    time.sleep(1.0)
+    time.sleep(after_s)
     cancel.set()
-    thread.join(5)
+    stopped = time.monotonic()
+    thread.join(10)
     assert not thread.is_alive()
-    assert isinstance(outcome.get("error"), ActionCancelled)
+    return outcome.get("error"), time.monotonic() - stopped
+
+
+def test_cancel_interrupts_a_running_query(make_ctx, storage, tables, prefix):
+    cancel = threading.Event()
+    ctx = make_ctx(cancel=cancel)
+    error, took = _cancelled_midway(ctx, cancel, 1.0, sources=[tables["sales"]], dest_key=f"{prefix}out/c.csv",
+                                    sql="SELECT count(*) FROM range(100000000000) a")
+    assert isinstance(error, ActionCancelled)
+    assert took < 5.0
     assert not storage.exists(f"{prefix}out/c.csv")
     assert list(ctx.tmp_dir.iterdir()) == []
 
@@ -210,23 +218,9 @@ def test_cancel_while_duckdb_waits_for_a_source_still_downloading(make_ctx, stor
     cancel = threading.Event()
     ctx = make_ctx(cancel=cancel)
     ctx.storage = _SlowLink(storage)
-    outcome: dict[str, Any] = {}
-
-    def work() -> None:
-        try:
-            run(ctx, "sys.dataset.query", sources=[f"{prefix}data/slow.csv"], sql="SELECT count(*) FROM slow",
-                dest_key=f"{prefix}out/slow.csv")
-        except BaseException as exc:  # noqa: BLE001
-            outcome["error"] = exc
-
-    thread = threading.Thread(target=work)
-    thread.start()
-    time.sleep(0.5)
-    cancel.set()
-    stopped = time.monotonic()
-    thread.join(10)
-    assert not thread.is_alive()
-    assert time.monotonic() - stopped < 2.0
-    assert isinstance(outcome.get("error"), ActionCancelled), outcome
+    error, took = _cancelled_midway(ctx, cancel, 0.5, sources=[f"{prefix}data/slow.csv"],
+                                    sql="SELECT count(*) FROM slow", dest_key=f"{prefix}out/slow.csv")
+    assert isinstance(error, ActionCancelled), error
+    assert took < 2.0
     assert not storage.exists(f"{prefix}out/slow.csv")
     assert list(ctx.tmp_dir.iterdir()) == []
