@@ -8,8 +8,9 @@ stack (DynamoDB Local + SeaweedFS), then, in the same run and interleaved:
 * ``sys.dataset.query`` (DuckDB reading the source while it downloads, sandboxed, result uploaded)
   vs. the same SQL in DuckDB Python on the local file — target ratio ≤ 1.2. A third run, the
   *floor*, is the direct query while the same object is fetched from the store at the same time:
-  the best any worker could do on this machine, where the store shares the two cores. The CPU
-  time SeaweedFS spends serving the object is read from /proc and printed with it.
+  a bound no worker beats while the store shares its CPUs. The CPU time SeaweedFS spends serving
+  the object (from /proc) and when a plain GET delivers its first MB and its last byte are printed
+  with it.
 
 Medians of N runs each; prints a small table and a line explaining the dataset figures.
 """
@@ -123,8 +124,8 @@ def main(argv: list[str] | None = None) -> int:
             storage.upload(table, table_key)
             query = next(a for a in DATASET_ACTIONS if a.id == "sys.dataset.query")
 
-            def direct_query() -> None:
-                con = duckdb.connect(":memory:")
+            def direct_query() -> None:  # as many DuckDB threads as the action gets: one per usable CPU
+                con = duckdb.connect(":memory:", config={"threads": len(os.sched_getaffinity(0))})
                 con.execute(f"COPY ({SQL.format(table=f'read_csv({chr(39)}{table}{chr(39)})')}) "
                             f"TO '{tmp / 'direct.csv'}' (FORMAT csv, HEADER true)")
                 con.close()
@@ -152,33 +153,46 @@ def main(argv: list[str] | None = None) -> int:
                 direct_query()
                 fetcher.join()
 
-            totals, directs, floors, store_cpu = [], [], [], []
+            def timed_fetch() -> tuple[float, float, float]:
+                """A plain GET of the source: seconds until its first MB, half its bytes, its last byte."""
+                started, got, first, half = time.perf_counter(), 0, 0.0, 0.0
+                for chunk in clients.s3.get_object(Bucket=BUCKET, Key=table_key)["Body"].iter_chunks(1024 * 1024):
+                    got += len(chunk)
+                    first = first or time.perf_counter() - started
+                    half = half or (time.perf_counter() - started if 2 * got >= size else 0.0)
+                return first, half, time.perf_counter() - started
+
+            size = table.stat().st_size
+            totals, directs, floors, store_cpu, arrivals = [], [], [], [], []
             for _ in range(args.repeat):
                 before = cpu_seconds(stack.s3_pid)
                 totals.append(median_time(run_action, 1))
                 store_cpu.append(cpu_seconds(stack.s3_pid) - before)
                 directs.append(median_time(direct_query, 1))
                 floors.append(median_time(floor, 1))
+                arrivals.append(timed_fetch())
             med = statistics.median
             results.append((f"dataset query {args.rows:,} rows", med(totals), med(directs), 1.2))
-            results.append(("  floor: direct + concurrent fetch", med(floors), med(directs), 1.2))
-            results.append(("  action vs. that floor", med(totals), med(floors), 1.2))
-            size_mb = table.stat().st_size / 1e6
+            results.append(("  floor: direct + concurrent fetch", med(floors), med(directs), 0.0))
+            results.append(("  action vs. that floor", med(totals), med(floors), 0.0))
+            size_mb = size / 1e6
+            first, half, last = (med(a[i] for a in arrivals) for i in range(3))
             explain = (
-                f"dataset: DuckDB reads the {size_mb:.0f} MB source while it downloads. SeaweedFS spent "
-                f"{med(store_cpu):.2f} CPU-s serving it per run (it gzips text objects and un-gzips every "
-                f"read; S3 does that work on its own machines), against {med(directs):.2f} s for the whole "
-                f"direct query on the same two cores, so even the floor is {med(floors) / med(directs):.2f}× "
-                "the direct run here."
+                f"dataset: DuckDB reads the {size_mb:.0f} MB source while it downloads. Here the store is "
+                f"SeaweedFS on the same two cores: it gzips text objects and un-gzips every read, "
+                f"{med(store_cpu):.2f} CPU-s per action run taken from the cores the query runs on; a plain "
+                f"GET delivers its first MB after {first:.2f} s, half its bytes "
+                f"after {half:.2f} s, the last after {last:.2f} s — what a reader can overlap is bounded by "
+                "that. S3 serves from its own machines."
             )
         finally:
             localstack.stop(stack)
 
-    print(f"{'benchmark':<34} {'action s':>9} {'direct s':>9} {'ratio':>6} {'target':>7}")
+    print(f"{'benchmark':<40} {'action s':>9} {'direct s':>9} {'ratio':>6} {'target':>7}")
     for name, action_s, direct_s, target in results:
         ratio = action_s / direct_s
-        flag = "ok" if ratio <= target else "OVER"
-        print(f"{name:<34} {action_s:9.2f} {direct_s:9.2f} {ratio:6.2f} {'≤' + format(target, '.2f'):>7} {flag}")
+        verdict = (f"{'≤' + format(target, '.2f'):>7} {'ok' if ratio <= target else 'OVER'}") if target else ""
+        print(f"{name:<40} {action_s:9.2f} {direct_s:9.2f} {ratio:6.2f} {verdict}")
     print(explain)
     return 0
 
