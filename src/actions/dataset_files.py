@@ -9,6 +9,7 @@ bytes have arrived. Nothing can be written and no other name resolves.
 from __future__ import annotations
 
 import io
+import threading
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -25,9 +26,15 @@ def source_name(index: int, suffix: str) -> str:
 
 
 class _SourceFile(io.RawIOBase):
+    """One source, read-only. DuckDB may share a handle between its threads, and its positional read
+    is a ``seek`` and then a ``read``, each under the GIL on its own: another thread can seek in
+    between. So a seek is remembered per thread and used by that thread's next read; plain
+    sequential reads go on from wherever the last read ended."""
+
     def __init__(self, prefetch: Prefetch, index: int) -> None:
         super().__init__()
         self._prefetch, self._index, self._position = prefetch, index, 0
+        self._sought = threading.local()
 
     def readable(self) -> bool:
         return True
@@ -36,20 +43,24 @@ class _SourceFile(io.RawIOBase):
         return True
 
     def tell(self) -> int:
-        return self._position
+        sought = getattr(self._sought, "position", None)
+        return self._position if sought is None else sought
 
     def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._position, io.SEEK_END: self._prefetch.size(self._index)}[whence]
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self.tell(), io.SEEK_END: self._prefetch.size(self._index)}[whence]
         if base + offset < 0:
             raise OSError(f"negative seek position {base + offset}")
-        self._position = base + offset
-        return self._position
+        self._sought.position = self._position = base + offset
+        return base + offset
 
     def read(self, size: int | None = -1) -> bytes:
+        start = getattr(self._sought, "position", None)
+        self._sought.position = None
+        start = self._position if start is None else start
         if size is None or size < 0:
-            size = self._prefetch.size(self._index) - self._position
-        data = self._prefetch.read(self._index, self._position, size)
-        self._position += len(data)
+            size = self._prefetch.size(self._index) - start
+        data = self._prefetch.read(self._index, start, size)
+        self._position = start + len(data)
         return data
 
     def readall(self) -> bytes:

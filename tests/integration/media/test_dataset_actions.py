@@ -111,6 +111,22 @@ def test_sources_of_every_format_spanning_many_parts_are_read_exactly(make_ctx, 
     assert max(ctx.extra["progress"]) == 1.0 and list(ctx.tmp_dir.iterdir()) == []
 
 
+def test_a_parquet_source_of_many_row_groups_read_by_several_threads_is_exact(make_ctx, storage, tmp_path,
+                                                                                  prefix):
+    """DuckDB's threads share one handle on a Parquet source; every row group must come out right."""
+    local = tmp_path / "groups.parquet"
+    duckdb.execute(f"COPY (SELECT i AS id, i % 97 AS grp, (i * 13) % 1000 AS v FROM range(600000) t(i)) "
+                   f"TO '{local}' (FORMAT parquet, ROW_GROUP_SIZE 20000)")
+    storage.upload(local, f"{prefix}data/groups.parquet")
+    sql = "SELECT grp, count(*) AS n, sum(v) AS total, min(id) AS first FROM {} GROUP BY grp ORDER BY grp"
+    out = run(make_ctx(memory_limit_mb=1024), "sys.dataset.query", sources=[f"{prefix}data/groups.parquet"],
+              sql=sql.format("groups"), dest_key=f"{prefix}out/groups.csv")
+    assert out["rows"] == 97
+    want = duckdb.execute(sql.format(f"read_parquet('{local}')")).fetchall()
+    lines = storage.get_bytes(out["dest_key"]).decode().splitlines()[1:]
+    assert [tuple(int(x) for x in line.split(",")) for line in lines] == want
+
+
 def test_errors_do_not_show_local_paths(make_ctx, tables, prefix):
     ctx = make_ctx()
     with pytest.raises(ActionFailed) as info:
