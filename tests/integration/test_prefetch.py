@@ -17,6 +17,7 @@ from feaas.actions.context import UserStorage
 from feaas.actions.prefetch import Prefetch
 from feaas.dao import Blobs, make_clients
 from feaas.dao.blobs import BlobNotFound
+from feaas.errors import NamespaceViolation
 from tests.conftest import BUCKET, REGION
 from tests.support.faultproxy import FaultProxy
 from tests.support.scripts import NAMESPACE
@@ -139,3 +140,11 @@ def test_reads_wait_for_their_bytes_while_later_parts_arrive(user_storage, tmp_p
         for thread in threads:
             thread.join(30)
     assert b"".join(got[n] for n in range(8)) == data
+
+
+def test_ranges_and_stats_outside_the_namespace_are_refused_before_any_request(user_storage):
+    for key in ("plus_example_com/bob@example.com/x.csv", f"{NAMESPACE}../bob@example.com/x.csv"):
+        with pytest.raises(NamespaceViolation):
+            user_storage.read_range(key, 0, 10)
+        with pytest.raises(NamespaceViolation):
+            user_storage.stat(key)
