@@ -25,21 +25,15 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
-from feaas.dao import Blobs, Dao, Documents, Streams, make_clients
+from feaas.dao import Dao
 from feaas.settings import Settings
 from feaas.stopping import StopSignal
-from tests.bench.common import BUCKET, STREAMS_TABLE, TABLE, Row, bench_stack, print_table
+from tests.bench.common import BUCKET, STREAMS_TABLE, TABLE, Row, bench_stack, make_dao, print_table
 from tests.support.collections import nap_script, seed_collection, tag_script
 from tests.support.scripts import NAMESPACE, USERNAME, job_item
 
 ROOT = Path(__file__).resolve().parents[2]
 CONCURRENCY = 8
-
-
-def make_dao() -> Dao:
-    clients = make_clients("us-east-1")
-    return Dao(docs=Documents(clients.dynamodb, TABLE, "object_id", "ownerIndex"),
-               streams=Streams(clients.dynamodb, STREAMS_TABLE), blobs=Blobs(clients.s3, BUCKET))
 
 
 def settings_for(job_id: str, concurrency: int) -> Settings:

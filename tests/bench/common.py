@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
+from feaas.dao import Blobs, Dao, Documents, Streams, make_clients
 from tests.support import localstack
 
 TABLE, STREAMS_TABLE, BUCKET = "bench-docs", "bench-streams", "bench-bucket"
@@ -29,6 +30,13 @@ def bench_stack() -> Iterator[localstack.LocalStack]:
         yield stack
     finally:
         localstack.stop(stack)
+
+
+def make_dao() -> Dao:
+    """The benchmark stack's tables and bucket (the environment points at ``bench_stack``)."""
+    clients = make_clients(localstack.DEFAULT_REGION)
+    return Dao(docs=Documents(clients.dynamodb, TABLE, "object_id", "ownerIndex"),
+               streams=Streams(clients.dynamodb, STREAMS_TABLE), blobs=Blobs(clients.s3, BUCKET))
 
 
 def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
