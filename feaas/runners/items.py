@@ -307,27 +307,25 @@ class ItemRun:
             attrs["percent"] = 100
         return Outcome(status, message, {**attrs, **extra}, remove=() if extra else ("outcome",))
 
-def _setting_or_job(ctx: RunContext, setting: str | None, attribute: str) -> Any:
-    return setting or ctx.item.get(attribute)
+
+def _named_source(ctx: RunContext, setting: str | None, attribute: str, missing: str, kind: str) -> str:
+    """The setting, else the job's ``attribute``: text, present, and inside the user's namespace."""
+    value = setting or ctx.item.get(attribute)
+    if value and not isinstance(value, str):
+        raise JobFailed(f"the job's {attribute} must be text, got {type(value).__name__}")
+    if not value:
+        raise JobFailed(f"no {missing}: set {attribute.upper()} or the job's {attribute}")
+    check_in_namespace(kind, value, ctx.namespace)
+    return value
 
 
 def run_collection(ctx: RunContext) -> Outcome:
-    owner = _setting_or_job(ctx, ctx.settings.collection_owner, "collection_owner")
-    if owner and not isinstance(owner, str):
-        raise JobFailed(f"the job's collection_owner must be text, got {type(owner).__name__}")
-    if not owner:
-        raise JobFailed("no collection owner: set COLLECTION_OWNER or the job's collection_owner")
-    check_in_namespace("collection", owner, ctx.namespace)
+    owner = _named_source(ctx, ctx.settings.collection_owner, "collection_owner", "collection owner", "collection")
     return ItemRun(ctx, CollectionSource(ctx.dao.docs, owner), write_back=True).run()
 
 
 def run_stream(ctx: RunContext) -> Outcome:
-    stream_id = _setting_or_job(ctx, ctx.settings.stream_id, "stream_id")
-    if stream_id and not isinstance(stream_id, str):
-        raise JobFailed(f"the job's stream_id must be text, got {type(stream_id).__name__}")
-    if not stream_id:
-        raise JobFailed("no stream: set STREAM_ID or the job's stream_id")
-    check_in_namespace("stream", stream_id, ctx.namespace)
+    stream_id = _named_source(ctx, ctx.settings.stream_id, "stream_id", "stream", "stream")
     if stream_id == run_all_stream_id(ctx):
         raise JobFailed("a job cannot run over its own receipts stream")
     return ItemRun(ctx, StreamSource(ctx.dao.streams, stream_id), write_back=False).run()
