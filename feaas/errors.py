@@ -56,3 +56,7 @@ class Interrupted(BaseException):
     def __init__(self, signal_name: str) -> None:
         super().__init__(signal_name)
         self.signal_name = signal_name
+
+
+class StorageUnreachable(WorkerError):
+    """DynamoDB or S3 cannot be reached at start: refused or timed out (exit 69)."""

@@ -27,7 +27,9 @@ from feaas.errors import (
     LeaseLost,
     NamespaceViolation,
     StorageError,
+    StorageUnreachable,
 )
+from feaas.exitcodes import ExitCode
 from feaas.jobs import Heartbeat, JobRecord, JobStatus, Progress, record_for
 from feaas.logs import event
 from feaas.runners import select_runner
@@ -42,24 +44,25 @@ from feaas.runners.common import (
 )
 from feaas.settings import Settings, load_settings
 from feaas.stopping import StopSignal
+from feaas.usage import worker_usage
 from src.actions import default_registry
-
-EXIT_SUCCEEDED = 0  # job SUCCEEDED
-EXIT_FAILED = 1  # job FAILED and recorded as such
-EXIT_CONFIG = 2  # configuration invalid; nothing written
-EXIT_NOT_CLAIMABLE = 3  # not found, finished, or held by another live task; nothing changed
-EXIT_INTERNAL = 70  # internal error that could not be recorded on the job
-EXIT_INTERRUPTED = 75  # SIGTERM/SIGINT: progress saved, job left resumable
 
 logger = logging.getLogger("src.worker")
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if args:
+        if args[0] in ("-h", "--help"):
+            sys.stdout.write(worker_usage())
+            return ExitCode.SUCCEEDED
+        sys.stderr.write(f"plus-worker: no arguments expected (got {args[0]!r}); see --help\n")
+        return ExitCode.CONFIG
     try:
         settings = load_settings()
     except ConfigError as exc:
         sys.stderr.write(f"plus-worker: {exc}\n")
-        return EXIT_CONFIG
+        return ExitCode.CONFIG
     logs.configure(settings.effective_log_format.value, settings.log_level)
     logs.bind(job_id=settings.job_id, run_mode=settings.run_mode.value)
     stop = StopSignal()
@@ -73,20 +76,27 @@ def main() -> int:
 def run(settings: Settings, stop: StopSignal) -> int:
     """Claim the job, run it, record the outcome; returns the exit code."""
     started = time.monotonic()
-    dao = Dao.connect(settings)
+    try:
+        dao = Dao.connect(settings)
+    except ConfigError as exc:  # a table or the bucket does not exist
+        event(logger, "storage_missing", level=logging.ERROR, error=str(exc))
+        return ExitCode.CONFIG
+    except StorageUnreachable as exc:
+        event(logger, "storage_unreachable", level=logging.ERROR, error=str(exc))
+        return ExitCode.UNREACHABLE
     record = record_for(dao.docs, settings.job_id, lease_seconds=settings.lease_seconds,
                         shard_index=settings.shard_index, shard_count=settings.shard_count)
     if stop.stopped:  # interrupted before anything was claimed: leave the job as it is
         event(logger, "interrupted_before_claim", level=logging.WARNING)
-        return EXIT_INTERRUPTED
+        return ExitCode.INTERRUPTED
     try:
         item = record.claim()
     except JobNotClaimable as exc:
         event(logger, "job_not_claimable", level=logging.ERROR, reason=str(exc))
-        return EXIT_NOT_CLAIMABLE
+        return ExitCode.NOT_CLAIMABLE
     except StorageError as exc:
         event(logger, "job_claim_failed", level=logging.ERROR, error=explain_storage_error(exc, settings))
-        return EXIT_INTERNAL
+        return ExitCode.INTERNAL
     logs.bind(attempt=item.get("attempt"), shard=settings.shard_index if settings.shard_count > 1 else None)
     event(logger, "job_claimed", status=item.get("status"), task_arn=record.task_arn)
     try:
@@ -131,21 +141,21 @@ def _finish(settings: Settings, record: JobRecord, outcome: Outcome, progress: P
     """Write the terminal status; map it to the exit code."""
     if isinstance(outcome.stopped, LeaseLost):
         event(logger, "job_abandoned", level=logging.ERROR, reason=str(outcome.stopped))
-        return EXIT_NOT_CLAIMABLE
+        return ExitCode.NOT_CLAIMABLE
     attrs, remove, message = outcome.final(progress.snapshot()[1])
     interrupted = isinstance(outcome.stopped, Interrupted)
     try:
         written = record.finish(outcome.status, attrs, remove)
     except LeaseLost as exc:
         event(logger, "job_abandoned", level=logging.ERROR, reason=str(exc))
-        return EXIT_NOT_CLAIMABLE
+        return ExitCode.NOT_CLAIMABLE
     except StorageError as exc:
         event(logger, "job_finish_failed", level=logging.ERROR, error=str(exc))
-        return EXIT_INTERNAL
+        return ExitCode.INTERNAL
     duration_ms = round((time.monotonic() - started) * 1000, 1)
     if written is None:  # a shard finished its share; another shard writes the final status
         event(logger, "shard_finished", duration_ms=duration_ms, interrupted=interrupted)
-        return EXIT_INTERRUPTED if interrupted else EXIT_SUCCEEDED
+        return ExitCode.INTERRUPTED if interrupted else ExitCode.SUCCEEDED
     if metrics.is_enabled(settings.metrics):
         metrics.job_finished(duration_ms, written.value, int(attrs.get("item_count") or 0),
                              run_mode=settings.run_mode.value)
@@ -153,8 +163,8 @@ def _finish(settings: Settings, record: JobRecord, outcome: Outcome, progress: P
           **{k: attrs[k] for k in ("percent", "success_count", "error_count", "item_count", "action_count")
              if k in attrs})
     if interrupted:
-        return EXIT_INTERRUPTED
-    return EXIT_SUCCEEDED if written is JobStatus.SUCCEEDED else EXIT_FAILED
+        return ExitCode.INTERRUPTED
+    return ExitCode.SUCCEEDED if written is JobStatus.SUCCEEDED else ExitCode.FAILED
 
 
 if __name__ == "__main__":

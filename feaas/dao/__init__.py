@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from feaas.dao.blobs import BlobNotFound, Blobs
 from feaas.dao.clients import AwsClients, make_clients
 from feaas.dao.docs import ConditionFailed, Documents, Update
+from feaas.dao.preflight import check_storage
 from feaas.dao.streams import Streams
 
 if TYPE_CHECKING:
@@ -34,12 +35,18 @@ class Dao:
 
     @classmethod
     def connect(cls, settings: Settings) -> Dao:
-        """Clients and table/bucket handles as configured (explicit keys only when given)."""
+        """Clients and table/bucket handles as configured (explicit keys only when given), after a quick
+        check that the tables and the bucket exist and answer.
+
+        Raises :class:`StorageUnreachable` (exit 69) or :class:`ConfigError` (a missing table or bucket).
+        """
         key, secret = settings.access_key, settings.secret_key
         clients = make_clients(settings.region, access_key=key.get_secret_value() if key else None,
                                secret_key=secret.get_secret_value() if secret else None,
                                max_pool=settings.concurrency * 2 + 8)
         docs = Documents(clients.dynamodb, settings.dynamo_table, settings.dynamo_key_attribute,
                          settings.dynamo_owner_index)
+        check_storage(clients.session, table=settings.dynamo_table, streams_table=settings.dynamo_streams_table,
+                      bucket=settings.primary_bucket)
         return cls(docs=docs, streams=Streams(clients.dynamodb, settings.dynamo_streams_table),
                    blobs=Blobs(clients.s3, settings.primary_bucket))

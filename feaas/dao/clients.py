@@ -17,6 +17,7 @@ from botocore.config import Config
 class AwsClients:
     dynamodb: Any
     s3: Any
+    session: boto3.session.Session
 
 
 #: Retries per request. botocore's "legacy" mode, on purpose: "standard" mode shares one retry
@@ -48,4 +49,4 @@ def make_clients(
         parameter_validation=False, retries={"mode": "legacy", "max_attempts": DYNAMODB_RETRIES}, **common))
     s3 = session.client("s3", config=Config(
         s3={"addressing_style": "path"}, retries={"mode": "legacy", "max_attempts": S3_RETRIES}, **common))
-    return AwsClients(dynamodb=dynamodb, s3=s3)
+    return AwsClients(dynamodb=dynamodb, s3=s3, session=session)

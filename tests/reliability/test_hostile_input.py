@@ -304,10 +304,11 @@ CASES: list[Case] = [
     Case("job-not-found", missing_job, 3, ("not found",)),
     Case("job-already-finished", finished_job, 3, ("already finished (SUCCEEDED)",)),
     # --- missing tables and bucket ------------------------------------------------------------------
-    Case("documents-table-missing", env(DYNAMO_TABLE="does-not-exist"), 70,
-         ("does-not-exist", "ResourceNotFoundException")),
-    Case("bucket-missing", bucket_missing, 1, ("no-such-bucket-here", "NoSuchBucket"), check=node_failed),
-    Case("streams-table-missing", streams_table_missing, 1, ("no-such-streams-table",)),
+    # configuration (issue 11): exit 2 before the claim, the job untouched
+    Case("documents-table-missing", env(DYNAMO_TABLE="does-not-exist"), 2,
+         ("DYNAMO_TABLE='does-not-exist' does not exist", "ResourceNotFoundException")),
+    Case("bucket-missing", bucket_missing, 2, ("PRIMARY_BUCKET='no-such-bucket-here' does not exist",)),
+    Case("streams-table-missing", streams_table_missing, 2, ("DYNAMO_STREAMS_TABLE='no-such-streams-table'",)),
     # --- keys that try to leave the namespace -------------------------------------------------------
     Case("key-dotdot", act("sys.blob.get_text", {"key": f"{NAMESPACE}../../etc/passwd"}), 1,
          ("outside your namespace",), check=node_failed),

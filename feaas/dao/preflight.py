@@ -1,0 +1,70 @@
+"""One quick look at the tables and the bucket before the claim (issue 11, SPEC §8.4).
+
+Without it a stopped local stack or a wrong endpoint meant 100 s of botocore's patient retries and
+then an "internal error"; a wrong table or bucket name surfaced only mid-run. The check uses
+clients of its own that fail fast, inside a budget of a few seconds; the run's clients keep their
+patience for outages that start later.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError, ConnectTimeoutError, EndpointConnectionError
+
+from feaas.errors import ConfigError, StorageUnreachable
+
+BUDGET_S = 8.0
+_FAST = Config(connect_timeout=2, read_timeout=5, retries={"mode": "standard", "total_max_attempts": 1},
+               s3={"addressing_style": "path"})
+_MISSING = {"ResourceNotFoundException", "NoSuchBucket", "404", "NotFound"}
+
+
+def check_storage(session: boto3.session.Session, *, table: str, streams_table: str, bucket: str,
+                  budget_s: float = BUDGET_S) -> None:
+    """Raise :class:`StorageUnreachable` when an endpoint cannot be reached within ``budget_s``, and
+    :class:`ConfigError` when a table or the bucket does not exist. Other refusals (no permission
+    to describe, throttling) are left for the run itself to meet."""
+    dynamodb = session.client("dynamodb", config=_FAST)
+    s3 = session.client("s3", config=_FAST)
+    deadline = time.monotonic() + budget_s
+    checks: list[tuple[Any, str, Callable[[], object]]] = [
+        (dynamodb, f"DYNAMO_TABLE={table!r}", lambda: dynamodb.describe_table(TableName=table)),
+        (dynamodb, f"DYNAMO_STREAMS_TABLE={streams_table!r}",
+         lambda: dynamodb.describe_table(TableName=streams_table)),
+        (s3, f"PRIMARY_BUCKET={bucket!r}", lambda: s3.head_bucket(Bucket=bucket)),
+    ]
+    for client, setting, call in checks:
+        _check_one(client, setting, call, deadline)
+
+
+def _check_one(client: Any, setting: str, call: Callable[[], object], deadline: float) -> None:
+    service = client.meta.service_model.service_name
+    while True:
+        try:
+            call()
+            return
+        except ClientError as exc:
+            code = str(exc.response.get("Error", {}).get("Code", ""))
+            if code in _MISSING:
+                raise ConfigError(f"{setting} does not exist at {client.meta.endpoint_url} "
+                                  f"({code}): check the name and the region") from None
+            if not _transient(exc) or time.monotonic() >= deadline:
+                return  # e.g. AccessDenied on DescribeTable: the run's own requests will tell
+        except (EndpointConnectionError, ConnectTimeoutError) as exc:
+            if time.monotonic() >= deadline:
+                raise StorageUnreachable(f"cannot reach {service} at {client.meta.endpoint_url}: {exc}") from None
+        except BotoCoreError:  # a reset or a read timeout: the endpoint answers, the run will retry
+            if time.monotonic() >= deadline:
+                return
+        time.sleep(0.25)
+
+
+def _transient(exc: ClientError) -> bool:
+    status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
+    code = str(exc.response.get("Error", {}).get("Code", ""))
+    return status >= 500 or status == 429 or "Throttl" in code or code == "RequestLimitExceeded"

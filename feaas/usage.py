@@ -1,0 +1,45 @@
+"""The worker's ``--help``: what a person needs to start it by hand (issue 11)."""
+
+from __future__ import annotations
+
+from feaas.exitcodes import ExitCode
+from feaas.settings import RunMode
+
+VARIABLES = """\
+Required:
+  RUN_MODE                 one of {modes}
+  JOB_ID                   key of the job document in DYNAMO_TABLE
+  USERNAME                 the job's user (must match the job's username)
+  REGION                   AWS region
+  DYNAMO_TABLE             documents table (jobs, collections)
+  DYNAMO_STREAMS_TABLE     streams table (receipts of runs over many items)
+  PRIMARY_BUCKET           S3 bucket holding every user's files
+Per run mode:
+  ACTION_ID, ACTION_INPUT_JSON   RUN_ACTION: the action and its inputs (JSON object, default {{}})
+  COLLECTION_OWNER, STREAM_ID    RUN_COLLECTION / RUN_STREAM (default: from the job document)
+Optional:
+  ACCESS_KEY, SECRET_KEY   explicit keys, both or neither (default: the task role)
+  CONCURRENCY              items or action nodes in flight (default 8)
+  HEARTBEAT_SECONDS, LEASE_SECONDS   heartbeat period and lease (default 15, 90)
+  SHARD_INDEX, SHARD_COUNT           split a collection run over several tasks (default 0, 1)
+  MAX_RUNTIME_SECONDS      whole-job deadline (the job's timeout_seconds wins)
+  TOLERATED_FAILURE_PERCENT  failure share above which a many-item run FAILS (default 100)
+  MEMORY_LIMIT_MB          memory budget of the dataset actions (default: the container's limit)
+  DYNAMO_KEY_ATTRIBUTE, DYNAMO_OWNER_INDEX   table key and owner index (object_id, ownerIndex)
+  LOG_FORMAT, LOG_LEVEL    json or text (default: text on a terminal), level name (INFO)
+  METRICS                  none or emf (CloudWatch Embedded Metric Format lines)
+  AWS_ENDPOINT_URL_DYNAMODB, AWS_ENDPOINT_URL_S3   local endpoints (read by boto3 itself)
+"""
+
+
+def worker_usage() -> str:
+    """The text of ``python -m src.worker --help``."""
+    codes = "\n".join(f"  {int(code):<3} {code.meaning}" for code in ExitCode)
+    modes = ", ".join(mode.value for mode in RunMode)
+    return (
+        "Usage: python -m src.worker\n\n"
+        "Claims one PlusScript job, runs it and records SUCCEEDED or FAILED on the job document.\n"
+        "All configuration comes from environment variables (docker run --env-file job.env).\n\n"
+        + VARIABLES.format(modes=modes)
+        + "\nExit codes:\n" + codes + "\n"
+    )
