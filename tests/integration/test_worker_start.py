@@ -22,12 +22,12 @@ def closed_port() -> int:
 
 
 def test_help_prints_variables_run_modes_and_exit_codes() -> None:
-    proc = subprocess.run([sys.executable, "-m", "src.worker", "--help"], check=False, cwd=ROOT, capture_output=True,
-                          text=True, timeout=60, env={"PATH": "/usr/bin:/bin"})
+    proc = subprocess.run([sys.executable, "-m", "src.worker", "--help"], check=False, cwd=ROOT,
+                          capture_output=True, text=True, timeout=60, env={"PATH": "/usr/bin:/bin"})
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith("Usage: python -m src.worker")
-    for word in ("RUN_MODE", "JOB_ID", "USERNAME", "DYNAMO_STREAMS_TABLE", "ACTION_INPUT_JSON", "RUN_COLLECTION",
-                 "RUN_FILES", "AWS_ENDPOINT_URL_S3"):
+    for word in ("RUN_MODE", "JOB_ID", "USERNAME", "DYNAMO_STREAMS_TABLE", "ACTION_INPUT_JSON",
+                 "RUN_COLLECTION", "RUN_FILES", "AWS_ENDPOINT_URL_S3"):
         assert word in proc.stdout
     for code in ExitCode:
         assert f"\n  {int(code):<3} {code.meaning}\n" in proc.stdout
@@ -35,8 +35,8 @@ def test_help_prints_variables_run_modes_and_exit_codes() -> None:
 
 
 def test_an_unexpected_argument_is_a_usage_error() -> None:
-    proc = subprocess.run([sys.executable, "-m", "src.worker", "--job"], check=False, cwd=ROOT, capture_output=True, text=True,
-                          timeout=60)
+    proc = subprocess.run([sys.executable, "-m", "src.worker", "--job"], check=False, cwd=ROOT,
+                          capture_output=True, text=True, timeout=60)
     assert proc.returncode == ExitCode.CONFIG
     assert "see --help" in proc.stderr
 
@@ -66,12 +66,12 @@ def test_a_missing_table_or_bucket_is_configuration(variable, value, dao, put_jo
 
 
 def test_catalogue_help_and_ids() -> None:
-    help_proc = subprocess.run([sys.executable, "-m", "src.catalogue", "--help"], check=False, cwd=ROOT, capture_output=True,
-                               text=True, timeout=60)
+    help_proc = subprocess.run([sys.executable, "-m", "src.catalogue", "--help"], check=False, cwd=ROOT,
+                               capture_output=True, text=True, timeout=60)
     assert help_proc.returncode == 0 and help_proc.stdout.startswith("usage: python -m src.catalogue")
     assert len(help_proc.stdout) < 2000  # usage, not the catalogue
-    ids = subprocess.run([sys.executable, "-m", "src.catalogue", "--ids"], check=False, cwd=ROOT, capture_output=True, text=True,
-                         timeout=60)
+    ids = subprocess.run([sys.executable, "-m", "src.catalogue", "--ids"], check=False, cwd=ROOT,
+                         capture_output=True, text=True, timeout=60)
     assert ids.returncode == 0, ids.stderr
     assert "sys.math.add(a, b) -> sum\n" in ids.stdout
     assert "sys.debug.echo(any) -> \n" in ids.stdout
