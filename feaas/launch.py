@@ -324,35 +324,67 @@ def _error_code(exc: BaseException) -> str | None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m feaas.launch create-job ...``: write a job document, print its id.
+    """Write a job document as plus-engine does, or show one readably.
 
-    Used by ``test_scripts/success.sh --aws``; AWS settings come from the usual boto3 chain.
+    ``create-job`` prints the new job's id; ``show-job`` prints the record as indented JSON.
+    Defaults come from the worker's own variables (DYNAMO_TABLE, REGION, USERNAME), so after
+    ``set -a; . test_scripts/job.env; set +a`` no option but the script is needed. AWS settings
+    (endpoints, keys) come from the usual boto3 chain.
     """
     import argparse
     import json
+    import os
+    import sys
 
     import boto3
 
-    parser = argparse.ArgumentParser(prog="python -m feaas.launch", description=main.__doc__)
+    from feaas.jobview import job_summary
+
+    env = os.environ
+    parser = argparse.ArgumentParser(prog="python -m feaas.launch", description=main.__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
-    create = sub.add_parser("create-job", help="write a new INITIALIZING job document")
-    create.add_argument("--table", required=True)
-    create.add_argument("--region", required=True)
-    create.add_argument("--hostname", required=True)
-    create.add_argument("--username", required=True)
-    create.add_argument("--script-json", required=True, help="the PlusScript as JSON")
+    create = sub.add_parser("create-job", help="write a new INITIALIZING job document; print its id")
+    show = sub.add_parser("show-job", help="print a job document readably (status, output, receipts)")
+    for p in (create, show):
+        p.add_argument("--table", default=env.get("DYNAMO_TABLE"), required="DYNAMO_TABLE" not in env,
+                       help="documents table (default: $DYNAMO_TABLE)")
+        region = env.get("REGION") or env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION")
+        p.add_argument("--region", default=region, required=region is None, help="default: $REGION")
+    create.add_argument("--username", default=env.get("USERNAME"), required="USERNAME" not in env,
+                        help="the job's user (default: $USERNAME)")
+    create.add_argument("--hostname", default=env.get("PLUS_HOSTNAME", "plus_example_com"),
+                        help="the frontend's host name (default: $PLUS_HOSTNAME or plus_example_com)")
+    script = create.add_mutually_exclusive_group(required=True)
+    script.add_argument("--script-json", help="the PlusScript as JSON text")
+    script.add_argument("--script-file", help="a file holding the PlusScript as JSON ('-' for stdin)")
     create.add_argument("--input-json", default="{}", help="input_data as a JSON object")
     create.add_argument("--label", default="")
+    show.add_argument("job_id")
+    show.add_argument("--raw", action="store_true", help="the whole stored document instead of a summary")
     args = parser.parse_args(argv)
 
+    table = boto3.resource("dynamodb", region_name=args.region).Table(args.table)
+    if args.command == "show-job":
+        found = table.get_item(Key={"object_id": args.job_id}, ConsistentRead=True).get("Item")
+        if found is None:
+            sys.stderr.write(f"job {args.job_id} not found in {args.table}\n")
+            return 1
+        view = plain_document(found) if args.raw else job_summary(found)
+        sys.stdout.write(json.dumps(view, indent=2, default=str, ensure_ascii=False) + "\n")
+        return 0
+    if args.script_file is not None:
+        with (sys.stdin if args.script_file == "-" else open(args.script_file, encoding="utf-8")) as f:
+            script_json = f.read()
+    else:
+        script_json = args.script_json
     item = new_job_item(
         hostname=args.hostname,
         username=args.username,
-        script=json.loads(args.script_json),
+        script=json.loads(script_json),
         input_data=json.loads(args.input_json),
         label=args.label,
     )
-    table = boto3.resource("dynamodb", region_name=args.region).Table(args.table)
     table.put_item(
         Item=to_dynamodb(item),
         ConditionExpression="attribute_not_exists(#key)",
@@ -360,6 +392,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     print(item["object_id"])
     return 0
+
+
+def plain_document(item: Mapping[str, Any]) -> dict[str, Any]:
+    """A stored document with DynamoDB's Decimals as plain numbers."""
+    from feaas.dao.codec import plain
+
+    return dict(plain(dict(item)))
 
 
 if __name__ == "__main__":

@@ -947,7 +947,8 @@ def main(argv: list[str] | None = None) -> int:
     p_stop = sub.add_parser("stop", help="stop the stack")
     p_env = sub.add_parser("env", help="print the environment of the running stack")
     for p in (p_start, p_stop, p_env):
-        p.add_argument("--state-dir", default=".local-stack", type=Path)
+        p.add_argument("--state-dir", default=os.environ.get("PLUS_WORKER_STACK_DIR", ".local-stack"), type=Path,
+                       help="where the stack keeps its data and pids (default: $PLUS_WORKER_STACK_DIR or .local-stack)")
     p_start.add_argument("--persistent", action="store_true", help="keep data across restarts (-dbPath)")
     p_start.add_argument("--create-resources", action="store_true", help="create the tables and the bucket")
     p_start.add_argument("--table", default="plus-docs")
