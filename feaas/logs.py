@@ -2,6 +2,10 @@
 
 Use ``event(logger, "name", key=value, ...)``; the formatter adds ``ts``, ``level`` and the
 fields bound with :func:`bind` (``job_id``, ``run_mode``, ``attempt``).
+
+A terminal may also show one live line below the log (the progress bar of many-item runs). It
+registers with :func:`show_live_line`; the console handler erases it before each log line and draws
+it again after, all under :data:`terminal_lock`, so a log line never lands on the bar (issue 11 §5).
 """
 
 from __future__ import annotations
@@ -9,11 +13,33 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import threading
 import time
-from typing import Any, TextIO
+from typing import Any, Protocol, TextIO
 
 _bound: dict[str, Any] = {}
 _RESERVED = ("ts", "level", "event")
+# One writer at a time on the terminal: log lines and live-line frames come from several threads.
+# Nothing may log while holding it (the console handler takes it inside the handler's own lock).
+terminal_lock = threading.RLock()
+
+
+class LiveLine(Protocol):
+    """A line kept at the bottom of the terminal; log lines are written above it."""
+
+    def erase(self) -> None: ...
+
+    def redraw(self) -> None: ...
+
+
+_live_line: LiveLine | None = None
+
+
+def show_live_line(line: LiveLine | None) -> None:
+    """Register ``line`` as the terminal's live line (``None``: there is none any more)."""
+    global _live_line
+    with terminal_lock:
+        _live_line = line
 
 
 def bind(**fields: Any) -> None:
@@ -55,9 +81,22 @@ class TextFormatter(logging.Formatter):
         return f"{text} {extra}" if extra else text
 
 
+class ConsoleHandler(logging.StreamHandler[TextIO]):
+    """A stream handler that writes each log line above the live line, if one is shown."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        with terminal_lock:
+            live = _live_line
+            if live is not None:
+                live.erase()
+            super().emit(record)
+            if live is not None:
+                live.redraw()
+
+
 def configure(fmt: str, level: str, stream: TextIO | None = None) -> None:
     """Route all logging to ``stream`` (stdout) in the chosen format. Called once by the entrypoint."""
-    handler = logging.StreamHandler(stream or sys.stdout)
+    handler = ConsoleHandler(stream or sys.stdout)
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]

@@ -39,6 +39,10 @@ logger = logging.getLogger(__name__)
 
 
 class EngineHooks(Protocol):
+    """Observers of a run. ``before_node`` is called on the thread that runs the node, right before
+    it runs (never for skipped or resumed nodes); ``after_node`` once for each node that ran, was
+    skipped or was resumed."""
+
     def before_node(self, node_id: str, node: PlusScriptNode) -> None: ...
 
     def after_node(self, node_id: str, node: PlusScriptNode, outcome: str, receipt: Receipt | None,
@@ -171,6 +175,7 @@ class Engine:
               inputs: dict[str, Any]) -> tuple[Receipt, dict[str, Any]]:
         """Run one action node (on a pool thread, or inline when ``concurrency == 1``)."""
         node = graph.nodes[nid]
+        self._notify_before(nid, node)  # here, not when queued: the action starts now (issue 11 §5)
         params = {p.var_name: p for p in node.inputs if p.var_name}
         return run_action(nid, self.registry.get(node.action_id), inputs, params, env.make_context, env.tmp_root)
 
@@ -183,16 +188,15 @@ class Engine:
             self._notify_after(nid, node, "skipped", None, 0.0)
             scheduler.done(nid)
             return
-        for hook in self.hooks:
-            hook.before_node(nid, node)
         if node.ntype == NT.ACTION:
             previous = result.receipts.get(nid)
             if previous is not None and previous.success:  # resume: done in an earlier attempt
                 self._finish_action(nid, graph, result, previous, None, 0.0, resumed=True)
                 scheduler.done(nid)
             else:
-                queue.append(nid)
+                queue.append(nid)  # before_node fires when it actually starts, in _call
             return
+        self._notify_before(nid, node)
         began = time.perf_counter()
         try:
             produced = HANDLERS[node.ntype](node, self._inputs(nid, graph, result), env.writer)
@@ -244,6 +248,10 @@ class Engine:
         # skipped when every node that feeds it is skipped, or failed without feeding its receipt
         return all(states.get(e.source) == "skipped"
                    or (states.get(e.source) == "failed" and e.source_handle != "receipt") for e in feeding)
+
+    def _notify_before(self, nid: str, node: PlusScriptNode) -> None:
+        for hook in self.hooks:
+            hook.before_node(nid, node)
 
     def _notify_after(self, nid: str, node: PlusScriptNode, outcome: str, receipt: Receipt | None,
                       duration_s: float) -> None:

@@ -117,8 +117,7 @@ class ItemRun:
                     if shards > 1 and shard_of(item.key, shards) != shard:
                         continue
                     if item.key in done_keys:
-                        self.skipped += 1
-                        continue
+                        continue  # done by an earlier attempt: already counted in self.skipped
                     while not stop.stopped:
                         try:
                             work.put(item, timeout=0.2)
@@ -229,7 +228,7 @@ class ItemRun:
         self.ctx.progress.update(percent=round(min(100.0, 100.0 * done / self.total), 2) if self.total else 0,
                                  success_count=self.success + self.skipped, error_count=self.error,
                                  item_count=self.total)
-        self.progress.tick(done, self.total, self.error)
+        self.progress.tick(done, self.total, self.error, skipped=self.skipped)
 
     # --- the run ------------------------------------------------------------------------------
 
@@ -238,6 +237,11 @@ class ItemRun:
         streams = ctx.dao.streams
         streams.start_after_newest(self.stream_id)
         done_keys = latest_successes(ctx, self.stream_id) if self.attempt > 1 else set()
+        shard, shards = self.settings.shard_index, self.settings.shard_count
+        if shards > 1:
+            done_keys = {key for key in done_keys if shard_of(key, shards) == shard}
+        # Counted before the reader starts, so the first report (and the bar) already shows them as done.
+        self.skipped = len(done_keys)
         self.total = self.source.total()
         event(logger, "items_started", source=self.source.description, item_count=self.total,
               already_done=len(done_keys), concurrency=self.settings.concurrency,

@@ -257,3 +257,18 @@ def test_five_hundred_actions_run_and_five_hundred_and_one_are_refused(put_job, 
     assert ran.code == 0, ran.stdout[-2000:]
     assert ran.job["output"]["total"]["ival"] == "500" and ran.job["action_count"] == 500
     assert item_size(ran.job) < ITEM_LIMIT
+
+
+def test_node_started_is_logged_when_the_node_starts_not_when_it_is_queued(put_job, run_worker):
+    # Given two independent naps, both ready at once, and one slot (issue 11 §5)
+    s = script([static("s", 0.2), action("a", "sys.debug.nap"), action("b", "sys.debug.nap")],
+               ["s:value -> a:seconds", "s:value -> b:seconds"])
+    # When the worker runs it
+    run = run_worker(put_job(job_item(s)), CONCURRENCY=1)
+    # Then the second nap is announced only after the first one finished
+    assert run.code == 0, run.stdout + run.stderr
+    naps = [(line["event"], line["node"]) for line in run.lines
+            if line.get("event") in ("node_started", "node_finished")]
+    first, second = naps[0][1], "b" if naps[0][1] == "a" else "a"
+    assert naps == [("node_started", first), ("node_finished", first),
+                    ("node_started", second), ("node_finished", second)]

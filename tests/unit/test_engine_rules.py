@@ -194,3 +194,62 @@ def test_every_action_gets_an_empty_work_dir_and_leftovers_are_removed(tmp_path)
     assert result.success, result.error_message
     assert [files for _, files in seen] == [[]] * 6  # never sees another action's files
     assert not list(tmp_path.rglob("left.bin"))  # a dirty directory is removed, not reused
+
+
+class Timeline:
+    """Engine hook recording ``start:<node>`` / ``end:<node>`` and the thread each start ran on."""
+
+    def __init__(self) -> None:
+        self.events: list[str] = []
+        self.start_threads: dict[str, str] = {}
+
+    def before_node(self, node_id, _node):
+        self.start_threads[node_id] = threading.current_thread().name
+        self.events.append(f"start:{node_id}")
+
+    def after_node(self, node_id, *_):
+        self.events.append(f"end:{node_id}")
+
+
+def test_a_queued_action_is_announced_when_it_starts_not_when_it_is_queued(tmp_path):
+    # Given two independent naps, both ready at once, and one slot (issue 11 §5)
+    timeline = Timeline()
+    stop = StopSignal()
+    engine = Engine(Registry(BUILTIN_ACTIONS), concurrency=1, hooks=[timeline])
+    s = script([static("s", 0.01), action("a", "sys.debug.nap"), action("b", "sys.debug.nap")],
+               ["s:value -> a:seconds", "s:value -> b:seconds"])
+    # When it runs
+    result = engine.run(engine.prepare(s), make_env(tmp_path, stop), stop)
+    # Then the second nap starts only after the first one ended
+    assert result.success, result.error_message
+    naps = [e for e in timeline.events if e.endswith((":a", ":b"))]
+    first, second = naps[0].split(":")[1], "b" if naps[0].endswith(":a") else "a"
+    assert naps == [f"start:{first}", f"end:{first}", f"start:{second}", f"end:{second}"]
+
+
+def test_before_node_runs_on_the_thread_that_runs_the_action(tmp_path):
+    # Given two independent actions and two slots (so they run on the pool)
+    Recorder.log.clear()
+    timeline = Timeline()
+    stop = StopSignal()
+    engine = Engine(Registry([*BUILTIN_ACTIONS, Recorder()]), concurrency=2, hooks=[timeline])
+    s = script([action("r1", "test.record"), action("r2", "test.record")], [])
+    # When it runs
+    result = engine.run(engine.prepare(s), make_env(tmp_path, stop), stop)
+    # Then each start was announced on a pool thread, the threads the actions ran on
+    assert result.success, result.error_message
+    assert all(name.startswith("node") for name in timeline.start_threads.values()), timeline.start_threads
+    assert set(timeline.start_threads.values()) <= {name for name, _, _ in Recorder.log}
+
+
+def test_a_resumed_or_skipped_action_is_not_announced_as_started(tmp_path):
+    from feaas.objects import Receipt
+
+    timeline = Timeline()
+    stop = StopSignal()
+    engine = Engine(Registry([*BUILTIN_ACTIONS, Recorder()]), concurrency=1, hooks=[timeline])
+    s = script([action("done", "test.record"), action("fresh", "test.record")], ["done:y -> fresh:x"])
+    graph = engine.prepare(s)
+    result = engine.run(graph, make_env(tmp_path, stop), stop, receipts={"done": Receipt(success=True)})
+    assert result.success, result.error_message
+    assert timeline.events == ["end:done", "start:fresh", "end:fresh"]
