@@ -76,9 +76,14 @@ class TextFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         stamp = time.strftime("%H:%M:%S", time.localtime(record.created))
         fields = getattr(record, "fields", None) or {}
-        extra = " ".join(f"{k}={v}" for k, v in fields.items())
+        # For people: absent values are left out, 100.0 reads 100 (the JSON lines keep every field).
+        extra = " ".join(f"{k}={_tidy(v)}" for k, v in fields.items() if v is not None)
         text = f"{stamp} {record.levelname:<7} {record.getMessage()}"
         return f"{text} {extra}" if extra else text
+
+
+def _tidy(value: Any) -> Any:
+    return int(value) if isinstance(value, float) and value.is_integer() else value
 
 
 class ConsoleHandler(logging.StreamHandler[TextIO]):
