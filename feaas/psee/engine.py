@@ -92,8 +92,10 @@ def supplied_inputs(script: PlusScript, input_data: Mapping[str, Any], registers
     prefilled: dict[str, Any] = {}
     for param in script.inputs:
         name = param.var_name
+        if not name:
+            continue
         for register in (f"{MAIN_INPUT}:{name}", name):
-            if name and register in registers:
+            if register in registers:
                 prefilled[name] = registers[register]
                 break
     return {**prefilled, **input_data, **(item or {})}

@@ -97,17 +97,18 @@ def test_pending_job_from_the_upstream_launch_scripts_is_claimed_and_succeeds(pu
 
 
 def test_collection_item_attribute_beats_the_register(dao, put_job, run_worker):
-    # Given items with n (and one without), and n pre-filled in the job's registers
+    # Given items with n (and one without), n pre-filled in the job's registers, and a
+    # required input with a default that nothing supplies
     owner = new_owner()
     ids = seed_collection(dao, owner, 4, make=lambda i: {"n": i * 10} if i < 3 else {"other": "no n"})
     s = tag_script()
-    s.inputs.append(Parameter(var_name="n", ptype=PT.INTEGER))
+    s.inputs.extend([Parameter(var_name="n", ptype=PT.INTEGER), Parameter(var_name="label", sdefault="unused")])
     item = job_item(s, collection_owner=owner,
                     registers=start_script_registers(n={"ptype": "INTEGER", "ival": "100"}))
     # When the worker runs the script over the collection
     job_id = put_job(item)
     run = run_worker(job_id, RUN_MODE="RUN_COLLECTION")
-    # Then items use their own n, and the one without n uses the register's
+    # Then items use their own n, the one without n uses the register's, and the default counts
     assert run.code == 0, run.stdout[-3000:] + run.stderr[-3000:]
     assert (run.job["success_count"], run.job["error_count"]) == (4, 0)
     job_uuid = job_id.rsplit("job.", 1)[1]
