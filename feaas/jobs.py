@@ -41,12 +41,15 @@ ALLOWED_TRANSITIONS: dict[JobStatus, frozenset[JobStatus]] = {
 
 _STATUS_NUMBERS = {JobStatus.INITIALIZING: 0, JobStatus.RUNNING: 1, JobStatus.FAILED: 2, JobStatus.SUCCEEDED: 3}
 LEASE_ATTRIBUTES = ("lease_owner", "lease_expires_at")
+#: How a job nobody has claimed yet stores its status (an absent status counts too): the name, its
+#: number, empty, or "PENDING" as the upstream project's own launch scripts write it (SPEC §8.1).
+INITIAL_STATUSES: tuple[str | int, ...] = ("INITIALIZING", 0, "", "PENDING")
 
 
 def status_of(item: Mapping[str, Any]) -> JobStatus:
-    """The status as stored: a name, a number, or absent (= INITIALIZING)."""
+    """The status as stored: a name, a number, or absent (= INITIALIZING, like "PENDING")."""
     raw = item.get("status")
-    if raw is None or raw == "":
+    if raw is None or (isinstance(raw, str) and raw in INITIAL_STATUSES):
         return JobStatus.INITIALIZING
     if isinstance(raw, (int, float)) and not isinstance(raw, bool):
         for status, number in _STATUS_NUMBERS.items():
@@ -110,7 +113,7 @@ class JobRecord:
             upd.set["fargate_task_arn"] = self.task_arn
         status, lease_owner, expires, resumable = (upd.name(n) for n in
                                                    ("status", "lease_owner", "lease_expires_at", "resumable"))
-        init = " OR ".join(f"{status} = {upd.value(v)}" for v in ("INITIALIZING", 0, ""))
+        init = " OR ".join(f"{status} = {upd.value(v)}" for v in INITIAL_STATUSES)
         running = " OR ".join(f"{status} = {upd.value(v)}" for v in ("RUNNING", 1))
         failed = " OR ".join(f"{status} = {upd.value(v)}" for v in ("FAILED", 2))
         upd.condition = (
@@ -131,7 +134,8 @@ class JobRecord:
         if old is None:
             return f"job {self.job_id} not found"
         raw = old.get("status")
-        if raw not in (None, "") and str(raw) not in JobStatus.__members__ and raw not in _STATUS_NUMBERS.values():
+        if (raw is not None and raw not in INITIAL_STATUSES and str(raw) not in JobStatus.__members__
+                and raw not in _STATUS_NUMBERS.values()):
             return f"job {self.job_id} has an unrecognised status {str(raw)[:80]!r}; it was left unchanged"
         status = status_of(old)
         if status in (JobStatus.SUCCEEDED, JobStatus.FAILED):
@@ -312,7 +316,7 @@ class ShardedJobRecord(JobRecord):
         status, resumable = upd.name("status"), upd.name("resumable")
         shard, state, expires = upd.name(self._path()), upd.name(self._path("state")), upd.name(self._path("lease_expires_at"))
         job_open = " OR ".join([f"attribute_not_exists({status})"] + [f"{status} = {upd.value(v)}"
-                                                                     for v in ("INITIALIZING", 0, "", "RUNNING", 1)])
+                                                                     for v in (*INITIAL_STATUSES, "RUNNING", 1)])
         upd.condition = (
             f"(({job_open}) OR ({status} = {upd.value('FAILED')} AND {resumable} = {upd.value(True)}))"
             f" AND (attribute_not_exists({shard}) OR {state} = {upd.value(ShardState.INTERRUPTED.value)}"

@@ -79,8 +79,35 @@ class NodeEnvironment:
     tmp_root: Path | None = None
 
 
+#: Always holds the job's user (STRING), as the upstream worker sets it (SPEC §8.1).
+USERNAME_REGISTER = "username"
+
+
+def supplied_inputs(script: PlusScript, input_data: Mapping[str, Any], registers: Mapping[str, Any] | None = None,
+                    item: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The script inputs a run was given, highest precedence first (SPEC §8.1): the item's attribute
+    (runs over many items) > ``input_data`` > a pre-filled ``mainInput:{var}`` register > a pre-filled
+    bare ``{var}`` register. The input's default comes last, in :func:`main_input_registers`.
+
+    plus-engine's ``start_script`` writes each declared input into both registers before it launches
+    the task, often with no ``input_data``; only declared inputs are looked up there.
+    """
+    registers = registers or {}
+    prefilled: dict[str, Any] = {}
+    for param in script.inputs:
+        name = param.var_name
+        if not name:
+            continue
+        for register in (f"{MAIN_INPUT}:{name}", name):
+            if register in registers:
+                prefilled[name] = registers[register]
+                break
+    return {**prefilled, **input_data, **(item or {})}
+
+
 def main_input_registers(script: PlusScript, given: Mapping[str, Any]) -> dict[str, Any]:
-    """``mainInput:{var}`` registers: given values converted to declared ptypes, else defaults."""
+    """``mainInput:{var}`` registers: given values (see :func:`supplied_inputs`) converted to
+    declared ptypes, else defaults. Raises :class:`InvalidScript` naming the input and value."""
     registers = {f"{MAIN_INPUT}:{k}": v for k, v in given.items()}
     for param in script.inputs:
         name = param.var_name

@@ -90,6 +90,11 @@ class RunContext:
     def job_uuid(self) -> str:
         return self.settings.job_id.rsplit("job.", 1)[-1].replace("/", "_") or "job"
 
+    def job_values(self) -> JobValues:
+        """The codec of this job's registers, receipts and output; large values go under the job's prefix."""
+        return JobValues(self.storage, f"{self.namespace}.plus-worker/jobs/{self.job_uuid}/",
+                         budget_bytes=min(INLINE_BUDGET_BYTES, document_budget(self.item)))
+
     def node_environment(self) -> NodeEnvironment:
         return NodeEnvironment(make_context=self.action_context, writer=self.writer_target(), tmp_root=self.tmp_root)
 

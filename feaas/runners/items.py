@@ -25,8 +25,8 @@ from feaas.dao.codec import message_to_plain, plain, to_dynamo_value
 from feaas.errors import InvalidScript, JobFailed, NamespaceViolation, StorageError
 from feaas.jobs import JobStatus, outcome_for_counts
 from feaas.logs import event
-from feaas.psee.engine import Engine, main_input_registers
-from feaas.psee.values import to_any, to_json_value
+from feaas.psee.engine import USERNAME_REGISTER, Engine, main_input_registers, supplied_inputs
+from feaas.psee.values import parameter_default, to_any, to_json_value
 from feaas.runners.common import LARGE_VALUE_BYTES, Outcome, RunContext, job_limits
 from feaas.runners.progressbar import ProgressReporter
 from feaas.runners.sources import (
@@ -91,11 +91,13 @@ class ItemRun:
         script = ctx.job.script
         # Item runs get their inputs from each item, so required inputs are checked per item.
         self.graph = self.engine.prepare(script, provided_inputs=[p.var_name for p in script.inputs])
-        self.required = [p.var_name for p in script.inputs if p.var_name and not p.optional]
+        self.required = [p.var_name for p in script.inputs
+                         if p.var_name and not p.optional and not parameter_default(p)[0]]
         base = plain(ctx.item.get("input_data") or {})
         if not isinstance(base, dict):
             raise JobFailed("input_data must be a map of script inputs")
         self.base_inputs: dict[str, Any] = base
+        self.prefilled = ctx.job_values().decode(ctx.item, ctx.job)[0]  # registers plus-engine wrote
         self.env = ctx.node_environment()
         self.writer = BatchWriter(ctx.dao.docs.client, ctx.dao.streams, ctx.dao.docs)
         self.attempt = int(ctx.item.get("attempt") or 1)
@@ -156,12 +158,14 @@ class ItemRun:
 
     def _process(self, item: WorkItem) -> ItemResult:
         began = time.perf_counter()
-        inputs = {**self.base_inputs, **item.inputs}
+        script = self.ctx.job.script
+        inputs = supplied_inputs(script, self.base_inputs, self.prefilled, item.inputs)
         try:
             missing = [name for name in self.required if name not in inputs]
             if missing:
                 raise InvalidScript(f"required script inputs missing: {', '.join(missing)}")
-            registers = main_input_registers(self.ctx.job.script, inputs)
+            registers = main_input_registers(script, inputs)
+            registers[USERNAME_REGISTER] = self.settings.username
         except InvalidScript as exc:
             return self._result(item, False, str(exc), {}, {}, began)
         result = self.engine.run(self.graph, self.env, self.ctx.stop, registers=registers)

@@ -13,10 +13,10 @@ from feaas.errors import InvalidScript, JobFailed
 from feaas.jobs import JobStatus, Progress
 from feaas.logs import event
 from feaas.objects import Link, PlusScript, PlusScriptNode, PlusScriptNodeType, Receipt
-from feaas.psee.engine import Engine, main_input_registers
+from feaas.psee.engine import USERNAME_REGISTER, Engine, main_input_registers, supplied_inputs
 from feaas.psee.graph import MAIN_INPUT
 from feaas.psee.values import parse_json_text
-from feaas.runners.common import INLINE_BUDGET_BYTES, JobValues, Outcome, RunContext, document_budget
+from feaas.runners.common import JobValues, Outcome, RunContext
 from feaas.stopping import StopSignal
 
 logger = logging.getLogger(__name__)
@@ -83,12 +83,13 @@ def run_script(ctx: RunContext, script: PlusScript | None = None, main_inputs: d
         main_inputs = plain(ctx.item.get("input_data") or {})
         if not isinstance(main_inputs, dict):
             raise JobFailed("input_data must be a map of script inputs")
+    values = ctx.job_values()
+    registers, receipts = values.decode(ctx.item, ctx.job)
+    main_inputs = supplied_inputs(script, main_inputs, registers)
     engine = Engine(ctx.registry, concurrency=ctx.settings.concurrency)
     graph = engine.prepare(script, provided_inputs=main_inputs)
-    values = JobValues(ctx.storage, f"{ctx.namespace}.plus-worker/jobs/{ctx.job_uuid}/",
-                       budget_bytes=min(INLINE_BUDGET_BYTES, document_budget(ctx.item)))
-    registers, receipts = values.decode(ctx.item, ctx.job)
     registers.update(main_input_registers(script, main_inputs))
+    registers[USERNAME_REGISTER] = ctx.settings.username
     resumed = sum(1 for n in graph.action_nodes if n in receipts and receipts[n].success)
     hook = ScriptProgress(ctx.progress, len(graph.action_nodes), values, resumed, ctx.stop)
     hook.receipts.update(receipts)

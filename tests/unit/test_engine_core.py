@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from pathlib import Path
@@ -13,9 +14,9 @@ from feaas.actions.base import Action, ActionContext, Param
 from feaas.actions.builtin import BUILTIN_ACTIONS
 from feaas.actions.registry import Registry
 from feaas.errors import Cancelled, InvalidScript
+from feaas.objects import Parameter, Receipt
 from feaas.objects import ParameterType as PT
-from feaas.objects import Receipt
-from feaas.psee.engine import Engine, NodeEnvironment, main_input_registers
+from feaas.psee.engine import Engine, NodeEnvironment, main_input_registers, supplied_inputs
 from feaas.psee.nodes import WriterTarget
 from feaas.stopping import StopSignal
 from tests.support.scripts import NAMESPACE, NT, action, node, script, static
@@ -214,3 +215,64 @@ def test_stop_signal_stops_a_running_nap_and_starts_nothing_new(tmp_path):
     assert time.perf_counter() - began < 5
     assert isinstance(result.stopped, Cancelled)
     assert "after" not in result.receipts
+
+
+# --- script inputs: item attribute > input_data > mainInput:{var} register > bare {var} register > default ---
+
+LEVELS = ("item", "input_data", "main_register", "bare_register", "default")
+
+
+def resolve(present: tuple[str, ...]) -> dict[str, Any]:
+    """Resolve input ``x`` given a value at each level in ``present`` (1 for item … 5 for default)."""
+    value = {level: n for n, level in enumerate(LEVELS, start=1)}
+    param = Parameter(var_name="x", ptype=PT.INTEGER, idefault=value["default"] if "default" in present else 0)
+    s = script([], inputs=[param])
+    registers: dict[str, Any] = {}
+    if "main_register" in present:
+        registers["mainInput:x"] = str(value["main_register"])  # a STRING register converts to INTEGER
+    if "bare_register" in present:
+        registers["x"] = str(value["bare_register"])
+    given = supplied_inputs(s, {"x": value["input_data"]} if "input_data" in present else {}, registers,
+                            {"x": value["item"]} if "item" in present else None)
+    return main_input_registers(s, given)
+
+
+@pytest.mark.parametrize("present", [
+    *itertools.combinations(LEVELS, 2),  # every pair, e.g. item > main_register: a collection run on registers
+    LEVELS, LEVELS[1:], LEVELS[2:],  # whole chains
+    ("default",),
+], ids=lambda present: " > ".join(present))
+def test_each_input_source_beats_the_ones_below_it(present):
+    # Given a value for input x at each level in `present`, When inputs are resolved,
+    # Then the highest level wins, converted to the declared INTEGER
+    assert resolve(present)["mainInput:x"] == LEVELS.index(present[0]) + 1
+
+
+def test_an_input_only_in_the_registers_is_supplied_and_the_script_runs(tmp_path):
+    # Given plus-engine's registers (mainInput:{var} and bare {var}) and no input_data
+    s = script([action("add", "sys.math.add")], ["mainInput:a -> add:a", "mainInput:b -> add:b",
+                                                 "add:sum -> mainOutput:sum"],
+               inputs=[Parameter(var_name="a", ptype=PT.INTEGER), Parameter(var_name="b", ptype=PT.INTEGER)])
+    registers = {"mainInput:a": 2, "a": 2, "b": "3"}
+    given = supplied_inputs(s, {}, registers)
+    # When the script is validated and run, Then neither input is missing and both are integers
+    result = run(s, tmp_path, given, registers=registers)
+    assert result.success, result.error_message
+    assert result.output == {"sum": 5}
+
+
+def test_without_any_source_a_required_input_is_still_reported(tmp_path):
+    s = script([], inputs=[Parameter(var_name="x", ptype=PT.INTEGER)])
+    with pytest.raises(InvalidScript, match="script input 'x' is required and has no value or default"):
+        run(s, tmp_path, supplied_inputs(s, {}, {"y": 1, "other:x": 2}))
+
+
+def test_registers_of_undeclared_names_are_not_inputs():
+    s = script([], inputs=[Parameter(var_name="x")])
+    assert supplied_inputs(s, {"q": 1}, {"mainInput:y": 2, "z": 3, "n:x": 4}) == {"q": 1}
+
+
+def test_a_register_that_cannot_convert_names_the_input_and_value():
+    s = script([], inputs=[Parameter(var_name="x", ptype=PT.INTEGER, idefault=9)])
+    with pytest.raises(InvalidScript, match="script input 'x' expects INTEGER, got 'many'"):
+        main_input_registers(s, supplied_inputs(s, {}, {"x": "many"}))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from feaas.errors import JobFailed
+from feaas.jobs import JobStatus, status_of
 from feaas.objects import ParameterType as PT
 from feaas.psee.values import MAX_DEPTH, ConversionError, convert, parse_json_text, too_deep
 from feaas.runners.common import bounded, job_identity, job_limits, parse_job
@@ -67,3 +68,15 @@ def test_messages_are_bounded():
     assert bounded("short") == "short"
     long = bounded("x" * 100_000)
     assert len(long) < 2100 and long.endswith("(98000 more characters)")
+
+
+@pytest.mark.parametrize("raw", [None, "", "INITIALIZING", 0, "PENDING"])
+def test_initial_statuses_including_upstream_pending_count_as_initializing(raw):
+    assert status_of({} if raw is None else {"status": raw}) is JobStatus.INITIALIZING
+
+
+def test_an_upstream_pending_document_parses_once_claimed():
+    # the claim replaces "PENDING"; the rest (ms timestamps, explicit defaults) parses as it is
+    job = parse_job({"object_id": f"{OWNER}.1", "owner": OWNER, "status": "RUNNING", "created_at": 1764633600123,
+                     "updated_at": "1764633600123", "request_cancel": False, "error_message": ""})
+    assert job.created_at == 1764633600123 and not job.request_cancel and job.error_message == ""
