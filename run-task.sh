@@ -137,7 +137,7 @@ print(json.dumps({
     "clientToken": "run-task-" + digest[:40],
 }))
 PY
-    )"
+    )" || die "$EX_CONFIG" "could not build the RunTask request (python3 failed)"
     result="$(awst ecs run-task --cluster "$CLUSTER" --task-definition "$TASK_DEFINITION" \
         --launch-type FARGATE --count 1 --started-by plus-worker-run-task \
         --cli-input-json "$request" --query '[tasks[0].taskArn, failures[0].reason]')" \
