@@ -4,6 +4,9 @@
 set -euo pipefail
 
 SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+PROG=run-task
+# shellcheck source=test_scripts/ops_common.sh
+source "$SCRIPT_DIR/test_scripts/ops_common.sh"
 
 usage() {
     cat <<'USAGE'
@@ -28,14 +31,16 @@ Usage: ./run-task.sh --job-id JOB_ID --username USER [options]
   --no-wait                  print the task ARNs and exit 0 without waiting
   --help                     show this help
 
-Exit code: the worker container's exit code (the first non-zero one across shards);
-70 when a task stopped without one (for example the image could not be pulled).
+Exit code: the worker container's exit code (the first non-zero one across shards:
+0 SUCCEEDED, 1 FAILED, 2 bad configuration, 3 not claimable, 70 internal error,
+75 interrupted); 70 also when a task stopped without one (e.g. the image could not be
+pulled). This script's own errors use codes the worker never returns:
+  64  bad command line (unknown option, missing or invalid value)
+  69  an AWS call failed (for example RunTask), or the tasks ran longer than 24 h
+  78  configuration: env file or settings missing, no aws CLI, no AWS credentials
 USAGE
 }
 
-die() { printf 'run-task: error: %s\n' "$*" >&2; exit 1; }
-say() { printf 'run-task: %s\n' "$*"; }
-need_value() { [[ $# -ge 2 && -n "$2" ]] || die "$1 needs a value"; }
 
 RUN_MODE=RUN_JOB; JOB_ID=""; USERNAME=""; COLLECTION_OWNER=""; STREAM_ID=""; ACTION_ID=""
 ACTION_INPUT_JSON=""; SHARDS=1; TASK_DEFINITION=""; CLUSTER_OPT=""; REGION_OPT=""; WAIT=1
@@ -57,40 +62,39 @@ while [[ $# -gt 0 ]]; do
         --env-file) need_value "$@"; ENV_FILE="$2"; shift 2 ;;
         --no-wait) WAIT=0; shift ;;
         --help|-h) usage; exit 0 ;;
-        *) usage >&2; die "unknown option: $1" ;;
+        *) usage >&2; die "$EX_USAGE" "unknown option: $1" ;;
     esac
 done
-[[ -n "$JOB_ID" && -n "$USERNAME" ]] || { usage >&2; die "--job-id and --username are required"; }
+[[ -n "$JOB_ID" && -n "$USERNAME" ]] || { usage >&2; die "$EX_USAGE" "--job-id and --username are required"; }
 case "$RUN_MODE" in
     RUN_JOB|RUN_SCRIPT|RUN_COLLECTION|RUN_ACTION|RUN_STREAM|RUN_FILES) ;;
-    *) die "unknown --run-mode: $RUN_MODE" ;;
+    *) die "$EX_USAGE" "unknown --run-mode: $RUN_MODE" ;;
 esac
-[[ "$SHARDS" =~ ^[1-9][0-9]*$ ]] || die "--shards must be a positive integer"
+[[ "$SHARDS" =~ ^[1-9][0-9]*$ ]] || die "$EX_USAGE" "--shards must be a positive integer"
 for pair in "${EXTRA_ENV[@]}"; do
-    [[ "$pair" =~ ^[A-Z_][A-Z0-9_]*= ]] || die "--env wants NAME=VALUE, got: $pair"
+    [[ "$pair" =~ ^[A-Z_][A-Z0-9_]*= ]] || die "$EX_USAGE" "--env wants NAME=VALUE, got: $pair"
     case "${pair%%=*}" in
         ACCESS_KEY|SECRET_KEY|AWS_ACCESS_KEY_ID|AWS_SECRET_ACCESS_KEY|AWS_SESSION_TOKEN)
-            die "${pair%%=*} is not passed to tasks: they use the task role" ;;
+            die "$EX_USAGE" "${pair%%=*} is not passed to tasks: they use the task role" ;;
     esac
 done
 
 ENV_FILE="${ENV_FILE:-$SCRIPT_DIR/.env.deploy}"
-[[ -f "$ENV_FILE" ]] || die "$ENV_FILE not found: run ./setup.sh first"
+[[ -f "$ENV_FILE" ]] || die "$EX_CONFIG" "$ENV_FILE not found: run ./setup.sh first"
 declare -A CFG=()
-while IFS='=' read -r key value; do
-    [[ "$key" =~ ^[A-Z_][A-Z0-9_]*$ ]] && CFG[$key]="$value"
-done <"$ENV_FILE"
+read_settings "$ENV_FILE"
 REGION="${REGION_OPT:-${CFG[REGION]:-}}"
 CLUSTER="${CLUSTER_OPT:-${CFG[CLUSTER]:-}}"
 TASK_DEFINITION="${TASK_DEFINITION:-${CFG[TASK_FAMILY]:-}}"
 CONTAINER_NAME="${CFG[CONTAINER_NAME]:-worker}"
 for name in REGION CLUSTER TASK_DEFINITION; do
-    [[ -n "${!name}" ]] || die "$name unknown: pass it or run ./setup.sh"
+    [[ -n "${!name}" ]] || die "$EX_CONFIG" "$name unknown: pass it or run ./setup.sh"
 done
 [[ -n "${CFG[SUBNETS]:-}" && -n "${CFG[SECURITY_GROUPS]:-}" ]] \
-    || die "SUBNETS and SECURITY_GROUPS missing from $ENV_FILE: run ./setup.sh"
+    || die "$EX_CONFIG" "SUBNETS and SECURITY_GROUPS missing from $ENV_FILE: run ./setup.sh"
+require_aws "$REGION"
 
-awst() { aws --region "$REGION" --output text "$@"; }
+awst() { aws_cli --region "$REGION" --output text "$@"; }
 
 # One RunTask per shard: each task's environment differs (SHARD_INDEX), which RunTask's
 # `count` cannot express. The client token makes a retried call start no second task.
@@ -133,12 +137,13 @@ print(json.dumps({
     "clientToken": "run-task-" + digest[:40],
 }))
 PY
-    )"
+    )" || die "$EX_CONFIG" "could not build the RunTask request (python3 failed)"
     result="$(awst ecs run-task --cluster "$CLUSTER" --task-definition "$TASK_DEFINITION" \
         --launch-type FARGATE --count 1 --started-by plus-worker-run-task \
-        --cli-input-json "$request" --query '[tasks[0].taskArn, failures[0].reason]')"
+        --cli-input-json "$request" --query '[tasks[0].taskArn, failures[0].reason]')" \
+        || die "$EX_AWS" "RunTask failed for shard $shard (see the aws error above)"
     read -r arn reason <<<"$result"
-    [[ -n "$arn" && "$arn" != None ]] || die "shard $shard did not start: $reason"
+    [[ -n "$arn" && "$arn" != None ]] || die "$EX_AWS" "shard $shard did not start: $reason"
     say "started shard $shard/$SHARDS: $arn"
     TASK_ARNS+=("$arn")
 done
@@ -154,11 +159,12 @@ for ((round = 1; ; round++)); do
     if aws --region "$REGION" ecs wait tasks-stopped --cluster "$CLUSTER" --tasks "${TASK_ARNS[@]}"; then
         break
     fi
-    [[ $round -lt 144 ]] || die "tasks still running after 24 h"
+    [[ $round -lt 144 ]] || die "$EX_AWS" "tasks still running after 24 h"
     say "still running"
 done
 
-summary="$(aws --region "$REGION" --output json ecs describe-tasks --cluster "$CLUSTER" --tasks "${TASK_ARNS[@]}")"
+summary="$(aws_cli --region "$REGION" --output json ecs describe-tasks --cluster "$CLUSTER" \
+    --tasks "${TASK_ARNS[@]}")" || die "$EX_AWS" "could not describe the stopped tasks"
 EXIT_CODE=0
 for arn in "${TASK_ARNS[@]}"; do
     "$SCRIPT_DIR/show_logs.sh" --env-file "$ENV_FILE" --region "$REGION" --task "$arn" \

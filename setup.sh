@@ -7,6 +7,9 @@
 set -euo pipefail
 
 SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+PROG=setup
+# shellcheck source=test_scripts/ops_common.sh
+source "$SCRIPT_DIR/test_scripts/ops_common.sh"
 
 usage() {
     cat <<'EOF'
@@ -42,16 +45,16 @@ environment, which wins over an existing .env.deploy, which wins over the defaul
 
 No access keys are stored anywhere: the task gets its credentials from the task role, whose
 policy allows only the two DynamoDB tables (and the owner index) and the bucket.
+
+Exit codes: 0 done; 64 bad command line (or no terminal without --yes, or cancelled);
+69 an AWS call failed; 78 configuration (settings missing or invalid, no default VPC,
+no aws CLI, no AWS credentials).
 EOF
 }
 
-die() { printf 'setup: error: %s\n' "$*" >&2; exit 1; }
-say() { printf 'setup: %s\n' "$*"; }
 
 CHANGES=0
 changed() { CHANGES=$((CHANGES + 1)); say "$*"; }
-
-need_value() { [[ $# -ge 2 && -n "$2" ]] || die "$1 needs a value"; }
 
 # ---- options ---------------------------------------------------------------------------------
 YES=0
@@ -75,19 +78,16 @@ while [[ $# -gt 0 ]]; do
         --env-file) need_value "$@"; ENV_FILE="$2"; shift 2 ;;
         --yes|-y) YES=1; shift ;;
         --help|-h) usage; exit 0 ;;
-        *) usage >&2; die "unknown option: $1" ;;
+        *) usage >&2; die "$EX_USAGE" "unknown option: $1" ;;
     esac
 done
 
 ENV_FILE="${ENV_FILE:-$SCRIPT_DIR/.env.deploy}"
 
 # Values from an earlier run (KEY=VALUE lines; nothing in it is executed).
-declare -A FILE=()
+declare -A CFG=()
 if [[ -f "$ENV_FILE" ]]; then
-    while IFS='=' read -r key value; do
-        [[ "$key" =~ ^[A-Z_][A-Z0-9_]*$ ]] || continue
-        FILE[$key]="$value"
-    done < "$ENV_FILE"
+    read_settings "$ENV_FILE"
 fi
 
 # setting NAME DEFAULT: option > environment > env file > default
@@ -97,8 +97,8 @@ setting() {
         printf -v "$name" '%s' "${OPT[$name]}"
     elif [[ -n "${!name:-}" ]]; then
         : # already set in the environment
-    elif [[ -n "${FILE[$name]:-}" ]]; then
-        printf -v "$name" '%s' "${FILE[$name]}"
+    elif [[ -n "${CFG[$name]:-}" ]]; then
+        printf -v "$name" '%s' "${CFG[$name]}"
     else
         printf -v "$name" '%s' "$default"
     fi
@@ -123,7 +123,7 @@ SETTINGS=(REGION CLUSTER SUBNETS SECURITY_GROUPS ASSIGN_PUBLIC_IP DYNAMO_TABLE D
           DYNAMO_OWNER_INDEX PRIMARY_BUCKET TASK_CPU TASK_MEMORY TASK_FAMILY LOG_GROUP LOG_RETENTION_DAYS)
 
 if [[ $YES -eq 0 ]]; then
-    [[ -t 0 ]] || die "stdin is not a terminal: pass --yes and the settings as options or env vars"
+    [[ -t 0 ]] || die "$EX_USAGE" "stdin is not a terminal: pass --yes and the settings as options or env vars"
     say "press Enter to keep the value in brackets"
     for name in "${SETTINGS[@]}"; do
         read -r -p "  $name [${!name}]: " answer
@@ -135,18 +135,18 @@ missing=()
 for name in REGION DYNAMO_TABLE DYNAMO_STREAMS_TABLE PRIMARY_BUCKET; do
     [[ -n "${!name}" ]] || missing+=("$name")
 done
-[[ ${#missing[@]} -eq 0 ]] || die "missing settings: ${missing[*]} (see --help)"
+[[ ${#missing[@]} -eq 0 ]] || die "$EX_CONFIG" "missing settings: ${missing[*]} (see --help)"
 for name in "${SETTINGS[@]}"; do
     # Values end up in JSON documents and in .env.deploy: keep them to plain characters.
-    [[ "${!name}" =~ ^[A-Za-z0-9_./,:@-]*$ ]] || die "$name has characters that are not allowed: ${!name}"
+    [[ "${!name}" =~ ^[A-Za-z0-9_./,:@-]*$ ]] || die "$EX_CONFIG" "$name has characters that are not allowed: ${!name}"
 done
-[[ "$TASK_CPU" =~ ^[0-9]+$ && "$TASK_MEMORY" =~ ^[0-9]+$ ]] || die "--cpu and --memory must be integers"
-[[ "$LOG_RETENTION_DAYS" =~ ^[0-9]+$ ]] || die "--log-retention-days must be an integer"
+[[ "$TASK_CPU" =~ ^[0-9]+$ && "$TASK_MEMORY" =~ ^[0-9]+$ ]] || die "$EX_CONFIG" "--cpu and --memory must be integers"
+[[ "$LOG_RETENTION_DAYS" =~ ^[0-9]+$ ]] || die "$EX_CONFIG" "--log-retention-days must be an integer"
 [[ "$ASSIGN_PUBLIC_IP" == ENABLED || "$ASSIGN_PUBLIC_IP" == DISABLED ]] \
-    || die "--assign-public-ip must be ENABLED or DISABLED"
+    || die "$EX_CONFIG" "--assign-public-ip must be ENABLED or DISABLED"
 
-awsr() { aws --region "$REGION" --output json "$@"; }
-awst() { aws --region "$REGION" --output text "$@"; }
+awsr() { aws_cli --region "$REGION" --output json "$@"; }
+awst() { aws_cli --region "$REGION" --output text "$@"; }
 
 # Canonical JSON (sorted keys) so documents can be compared with what AWS returns.
 json_canon() { python3 -c 'import json, sys; print(json.dumps(json.load(sys.stdin), sort_keys=True))'; }
@@ -155,13 +155,14 @@ WORK="$(mktemp -d)"
 trap 'rm -rf "$WORK"' EXIT
 
 # ---- identity and network --------------------------------------------------------------------
-read -r ACCOUNT_ID CALLER_ARN < <(awst sts get-caller-identity --query '[Account, Arn]')
+require_aws "$REGION"
+ACCOUNT_ID="$CALLER_ACCOUNT"
 PARTITION="$(cut -d: -f2 <<<"$CALLER_ARN")"
 say "account $ACCOUNT_ID, region $REGION"
 
 if [[ -z "$SUBNETS" || -z "$SECURITY_GROUPS" ]]; then
     VPC_ID="$(awst ec2 describe-vpcs --filters Name=isDefault,Values=true --query 'Vpcs[0].VpcId')"
-    [[ -n "$VPC_ID" && "$VPC_ID" != None ]] || die "no default VPC: pass --subnets and --security-groups"
+    [[ -n "$VPC_ID" && "$VPC_ID" != None ]] || die "$EX_CONFIG" "no default VPC: pass --subnets and --security-groups"
     if [[ -z "$SUBNETS" ]]; then
         SUBNETS="$(awst ec2 describe-subnets \
             --filters "Name=vpc-id,Values=$VPC_ID" Name=default-for-az,Values=true \
@@ -174,12 +175,12 @@ if [[ -z "$SUBNETS" || -z "$SECURITY_GROUPS" ]]; then
     fi
     say "default VPC $VPC_ID: subnets $SUBNETS, security groups $SECURITY_GROUPS"
 fi
-[[ -n "$SUBNETS" && "$SUBNETS" != None ]] || die "no subnets found: pass --subnets"
-[[ -n "$SECURITY_GROUPS" && "$SECURITY_GROUPS" != None ]] || die "no security group found: pass --security-groups"
+[[ -n "$SUBNETS" && "$SUBNETS" != None ]] || die "$EX_CONFIG" "no subnets found: pass --subnets"
+[[ -n "$SECURITY_GROUPS" && "$SECURITY_GROUPS" != None ]] || die "$EX_CONFIG" "no security group found: pass --security-groups"
 
 if [[ $YES -eq 0 ]]; then
     read -r -p "Create or update the resources in account $ACCOUNT_ID ($REGION)? [y/N] " answer
-    [[ "$answer" == y || "$answer" == Y || "$answer" == yes ]] || die "cancelled"
+    [[ "$answer" == y || "$answer" == Y || "$answer" == yes ]] || die "$EX_USAGE" "cancelled"
 fi
 
 EXECUTION_ROLE="$TASK_FAMILY-execution"

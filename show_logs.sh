@@ -4,6 +4,9 @@
 set -euo pipefail
 
 SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+PROG=show_logs
+# shellcheck source=test_scripts/ops_common.sh
+source "$SCRIPT_DIR/test_scripts/ops_common.sh"
 
 usage() {
     cat <<'USAGE'
@@ -21,11 +24,12 @@ Usage: ./show_logs.sh (--job JOB_ID | --task TASK_ID) [options]
   --region REGION      AWS region (default: REGION from the env file)
   --env-file PATH      settings written by setup.sh (ENV_FILE; default ./.env.deploy)
   --help               show this help
+
+Exit codes: 0 done; 64 bad command line; 69 an AWS call failed (e.g. no such log stream);
+78 configuration (no region or log group, no aws CLI, no AWS credentials).
 USAGE
 }
 
-die() { printf 'show_logs: error: %s\n' "$*" >&2; exit 1; }
-need_value() { [[ $# -ge 2 && -n "$2" ]] || die "$1 needs a value"; }
 
 JOB=""; TASK=""; SINCE=""; FOLLOW=0; RAW=0; POLL_SECONDS=5; LOG_GROUP_OPT=""; REGION_OPT=""
 while [[ $# -gt 0 ]]; do
@@ -40,29 +44,27 @@ while [[ $# -gt 0 ]]; do
         --region) need_value "$@"; REGION_OPT="$2"; shift 2 ;;
         --env-file) need_value "$@"; ENV_FILE="$2"; shift 2 ;;
         --help|-h) usage; exit 0 ;;
-        *) usage >&2; die "unknown option: $1" ;;
+        *) usage >&2; die "$EX_USAGE" "unknown option: $1" ;;
     esac
 done
-[[ -n "$JOB" || -n "$TASK" ]] || { usage >&2; die "pass --job or --task"; }
-[[ -z "$JOB" || -z "$TASK" ]] || die "pass only one of --job and --task"
-[[ "$POLL_SECONDS" =~ ^[0-9]+$ ]] || die "--poll-seconds must be an integer"
+[[ -n "$JOB" || -n "$TASK" ]] || { usage >&2; die "$EX_USAGE" "pass --job or --task"; }
+[[ -z "$JOB" || -z "$TASK" ]] || die "$EX_USAGE" "pass only one of --job and --task"
+[[ "$POLL_SECONDS" =~ ^[0-9]+$ ]] || die "$EX_USAGE" "--poll-seconds must be an integer"
 
 ENV_FILE="${ENV_FILE:-$SCRIPT_DIR/.env.deploy}"
 declare -A CFG=()
 if [[ -f "$ENV_FILE" ]]; then
-    while IFS='=' read -r key value; do
-        [[ "$key" =~ ^[A-Z_][A-Z0-9_]*$ ]] && CFG[$key]="$value"
-    done <"$ENV_FILE"
+    read_settings "$ENV_FILE"
 fi
 REGION="${REGION_OPT:-${CFG[REGION]:-${AWS_REGION:-${AWS_DEFAULT_REGION:-}}}}"
 LOG_GROUP="${LOG_GROUP_OPT:-${CFG[LOG_GROUP]:-}}"
 CONTAINER_NAME="${CFG[CONTAINER_NAME]:-worker}"
-[[ -n "$REGION" ]] || die "no region: pass --region or run ./setup.sh"
-[[ -n "$LOG_GROUP" ]] || die "no log group: pass --log-group or run ./setup.sh"
+[[ -n "$REGION" ]] || die "$EX_CONFIG" "no region: pass --region or run ./setup.sh"
+[[ -n "$LOG_GROUP" ]] || die "$EX_CONFIG" "no log group: pass --log-group or run ./setup.sh"
 
 START_MS=""
 if [[ -n "$SINCE" ]]; then
-    [[ "$SINCE" =~ ^([0-9]+)([smhd])$ ]] || die "--since wants a duration like 30s, 15m, 2h or 7d"
+    [[ "$SINCE" =~ ^([0-9]+)([smhd])$ ]] || die "$EX_USAGE" "--since wants a duration like 30s, 15m, 2h or 7d"
     case "${BASH_REMATCH[2]}" in
         s) unit=1 ;; m) unit=60 ;; h) unit=3600 ;; d) unit=86400 ;;
     esac
@@ -70,6 +72,7 @@ if [[ -n "$SINCE" ]]; then
 elif [[ -n "$JOB" ]]; then
     START_MS=$(( ($(date +%s) - 3600) * 1000 ))
 fi
+require_aws "$REGION"
 
 # print_events: read a logs API response (JSON) on stdin, print each event's message.
 print_events() {
@@ -94,7 +97,7 @@ for e in json.load(sys.stdin).get("events", []):
 # json_get EXPR: evaluate a Python expression over the JSON document `d` read from stdin.
 json_get() { python3 -c "import json, sys; d = json.load(sys.stdin); v = $1; print('' if v is None else v)"; }
 
-awsj() { aws --region "$REGION" --output json "$@"; }
+awsj() { aws_cli --region "$REGION" --output json "$@"; }
 
 if [[ -n "$TASK" ]]; then
     # awslogs stream names are <prefix>/<container>/<task id>; setup.sh uses prefix "worker".
@@ -107,7 +110,7 @@ if [[ -n "$TASK" ]]; then
             resp="$(awsj "${args[@]}" --next-token "$token")"
         elif ! resp="$(awsj "${args[@]}" 2>"${TMPDIR:-/tmp}/show_logs.$$")"; then
             err="$(cat "${TMPDIR:-/tmp}/show_logs.$$")"; rm -f "${TMPDIR:-/tmp}/show_logs.$$"
-            [[ $FOLLOW -eq 1 && "$err" == *ResourceNotFound* ]] || die "no logs for task: $err"
+            [[ $FOLLOW -eq 1 && "$err" == *ResourceNotFound* ]] || die "$EX_AWS" "no logs for task: $err"
             sleep "$POLL_SECONDS"; continue
         fi
         rm -f "${TMPDIR:-/tmp}/show_logs.$$"

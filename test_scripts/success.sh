@@ -2,6 +2,7 @@
 # test_scripts/success.sh — run a job that must succeed and check its final record.
 # test_scripts/fail.sh runs this script with --scenario fail (a job that must fail).
 #
+# Everything runs with .venv/bin/python (built by bootstrap.sh when missing).
 # Local (default): `python test_scripts/demo.py --scenario success|fail` starts the local stack,
 # runs the worker and prints the final job record as JSON on its last stdout line.
 # AWS (--aws): writes a job document to DYNAMO_TABLE, launches it with run-task.sh and reads the
@@ -9,7 +10,7 @@
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-PYTHON="${PYTHON:-python3}"
+PYTHON="$ROOT/.venv/bin/python"
 DEMO="${DEMO:-$ROOT/test_scripts/demo.py}"
 
 usage() {
@@ -48,6 +49,9 @@ case "$SCENARIO" in
     fail) NAME=fail.sh; WANT_STATUS=FAILED; WANT_CODE=1 ;;
     *) NAME=success.sh; die "unknown scenario: $SCENARIO" ;;
 esac
+[[ -x "$PYTHON" ]] || "$ROOT/test_scripts/bootstrap.sh" || die "could not build $ROOT/.venv"
+# The venv's tools first: its aws CLI for --aws (here and in run-task.sh).
+export PATH="$ROOT/.venv/bin:$PATH"
 
 # check_record CODE RECORD_JSON: compare the exit code and the final job record with the scenario.
 check_record() {

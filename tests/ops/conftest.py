@@ -20,6 +20,10 @@ from tests.support.tools import find_tool, path_with_venv
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPTS = ("setup.sh", "deploy.sh", "run-task.sh", "show_logs.sh")
 REGION = "us-east-1"
+# The operations scripts' own exit codes (test_scripts/ops_common.sh, each script's --help).
+EX_USAGE = 64
+EX_AWS = 69
+EX_CONFIG = 78
 
 
 def _free_port() -> int:

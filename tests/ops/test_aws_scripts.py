@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.ops.conftest import REGION, ROOT, run_script
+from tests.ops.conftest import EX_AWS, EX_CONFIG, EX_USAGE, REGION, ROOT, run_script
 
 FAMILY = "ops-test"
 CLUSTER = "ops-test-cluster"
@@ -191,10 +191,10 @@ def test_setup_second_run_changes_nothing(
 
 def test_setup_requires_settings_and_yes(aws_env: dict[str, str], tmp_path: Path, client: Any) -> None:
     missing = run_script(["./setup.sh", "--yes", "--env-file", str(tmp_path / "e")], aws_env, check=False)
-    assert missing.returncode == 1
+    assert missing.returncode == EX_CONFIG
     assert "DYNAMO_TABLE DYNAMO_STREAMS_TABLE PRIMARY_BUCKET" in missing.stderr
     no_tty = run_script(["./setup.sh", "--env-file", str(tmp_path / "e")], aws_env, check=False)
-    assert no_tty.returncode == 1 and "--yes" in no_tty.stderr
+    assert no_tty.returncode == EX_USAGE and "--yes" in no_tty.stderr
     assert not (tmp_path / "e").exists()
 
 
@@ -321,7 +321,7 @@ def test_run_task_refuses_credentials(deployed: dict[str, Any], aws_env: dict[st
         aws_env,
         check=False,
     )
-    assert proc.returncode == 1
+    assert proc.returncode == EX_USAGE  # not 1: that would mean the job FAILED
     assert "task role" in proc.stderr and "hunter2" not in proc.stderr + proc.stdout
     assert c("ecs").list_tasks(cluster=CLUSTER)["taskArns"] == before
 
@@ -348,13 +348,13 @@ def test_show_logs_by_job_and_task(deployed: dict[str, Any], aws_env: dict[str, 
     assert len(lines) == 3 and json.loads(lines[0])["event"] == "job_claimed"
 
     missing = run_script(["./show_logs.sh", "--env-file", env_file, "--task", "nope"], aws_env, check=False)
-    assert missing.returncode == 1 and "no logs for task" in missing.stderr
+    assert missing.returncode == EX_AWS and "no logs for task" in missing.stderr
     bad = run_script(
         ["./show_logs.sh", "--env-file", env_file, "--job", job_id, "--since", "yesterday"],
         aws_env,
         check=False,
     )
-    assert bad.returncode == 1 and "--since" in bad.stderr
+    assert bad.returncode == EX_USAGE and "--since" in bad.stderr
 
 
 def test_setup_applies_a_changed_setting(
