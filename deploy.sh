@@ -25,7 +25,7 @@ SHA tag (so a later push of :latest never changes what a revision runs).
   --help             show this help
 
 Exit codes: 0 done; 64 bad command line (or uncommitted changes without --allow-dirty);
-69 an AWS or docker step failed; 78 configuration (env file, settings or task definition
+74 an AWS or docker step failed; 78 configuration (env file, settings or task definition
 missing, no git commit, no aws CLI, no AWS credentials).
 USAGE
 }

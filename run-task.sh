@@ -32,11 +32,11 @@ Usage: ./run-task.sh --job-id JOB_ID --username USER [options]
   --help                     show this help
 
 Exit code: the worker container's exit code (the first non-zero one across shards:
-0 SUCCEEDED, 1 FAILED, 2 bad configuration, 3 not claimable, 70 internal error,
-75 interrupted); 70 also when a task stopped without one (e.g. the image could not be
+0 SUCCEEDED, 1 FAILED, 2 bad configuration, 3 not claimable, 69 storage unreachable,
+70 internal error, 75 interrupted); 70 also when a task stopped without one (e.g. the image could not be
 pulled). This script's own errors use codes the worker never returns:
   64  bad command line (unknown option, missing or invalid value)
-  69  an AWS call failed (for example RunTask), or the tasks ran longer than 24 h
+  74  an AWS call failed (for example RunTask), or the tasks ran longer than 24 h
   78  configuration: env file or settings missing, no aws CLI, no AWS credentials
 USAGE
 }

@@ -47,7 +47,7 @@ No access keys are stored anywhere: the task gets its credentials from the task 
 policy allows only the two DynamoDB tables (and the owner index) and the bucket.
 
 Exit codes: 0 done; 64 bad command line (or no terminal without --yes, or cancelled);
-69 an AWS call failed; 78 configuration (settings missing or invalid, no default VPC,
+74 an AWS call failed; 78 configuration (settings missing or invalid, no default VPC,
 no aws CLI, no AWS credentials).
 EOF
 }

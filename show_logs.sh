@@ -25,7 +25,7 @@ Usage: ./show_logs.sh (--job JOB_ID | --task TASK_ID) [options]
   --env-file PATH      settings written by setup.sh (ENV_FILE; default ./.env.deploy)
   --help               show this help
 
-Exit codes: 0 done; 64 bad command line; 69 an AWS call failed (e.g. no such log stream);
+Exit codes: 0 done; 64 bad command line; 74 an AWS call failed (e.g. no such log stream);
 78 configuration (no region or log group, no aws CLI, no AWS credentials).
 USAGE
 }

@@ -1,6 +1,7 @@
 """Run one real job on the local stack and print its final record (see test_scripts/demo.sh).
 
-The last line of stdout is the final job record as JSON; the exit code is the worker's.
+stdout is the final job record as indented JSON (the summary `python -m feaas.launch show-job`
+prints); the worker's log goes to stderr; the exit code is the worker's.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from feaas.dao import Documents, make_clients  # noqa: E402
+from feaas.jobview import job_summary  # noqa: E402
 from tests.support import localstack  # noqa: E402
 from tests.support.scripts import USERNAME, action, add_and_nap_script, job_item, script  # noqa: E402
 
@@ -56,7 +58,7 @@ def main() -> int:
         code = subprocess.call([sys.executable, "-m", "src.worker"], cwd=ROOT, env=env, stdout=sys.stderr)
         final = docs.get(job_id)
         print(f"worker exit code {code}; final job record:", file=sys.stderr)
-        print(json.dumps(final, default=str, sort_keys=True))
+        print(json.dumps(job_summary(final or {}), indent=2, default=str, ensure_ascii=False))
         return code
     finally:
         if started_here and not args.keep_stack:

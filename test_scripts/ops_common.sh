@@ -5,7 +5,7 @@
 # Exit codes of the operations scripts' own errors. They avoid 0-3, 70 and 75, which are the
 # worker's exit codes that run-task.sh passes through (1 = the job FAILED).
 EX_USAGE=64   # bad command line: unknown option, missing or invalid value
-EX_AWS=69     # an AWS call failed (the aws CLI's message is printed above)
+EX_AWS=74     # an AWS call failed (the aws CLI's message is printed above)
 EX_CONFIG=78  # configuration: settings or .env.deploy missing, no aws CLI, no AWS credentials
 
 # die CODE MESSAGE...: print "<PROG>: error: MESSAGE" on stderr and exit with CODE.

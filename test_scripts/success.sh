@@ -58,7 +58,9 @@ check_record() {
     local code="$1" record="$2"
     WANT_STATUS="$WANT_STATUS" "$PYTHON" -c '
 import json, os, sys
-record = json.loads(sys.argv[1])
+text = sys.argv[1].strip()
+start = text.rfind("\n{\n")  # the demo ends with the record as indented JSON
+record = json.loads(text[start + 1:] if start >= 0 else text.splitlines()[-1])
 status = record.get("status") or "INITIALIZING"
 want = os.environ["WANT_STATUS"]
 problems = []
@@ -83,7 +85,7 @@ if [[ $AWS -eq 0 ]]; then
     code=0
     (cd "$ROOT" && "$PYTHON" "$DEMO" --scenario "$SCENARIO") | tee "$out" || code=$?
     [[ -s "$out" ]] || die "the demo printed nothing"
-    check_record "$code" "$(tail -n 1 "$out")"
+    check_record "$code" "$(cat "$out")"
     exit 0
 fi
 

@@ -22,7 +22,7 @@ SCRIPTS = ("setup.sh", "deploy.sh", "run-task.sh", "show_logs.sh")
 REGION = "us-east-1"
 # The operations scripts' own exit codes (test_scripts/ops_common.sh, each script's --help).
 EX_USAGE = 64
-EX_AWS = 69
+EX_AWS = 74
 EX_CONFIG = 78
 
 

@@ -151,7 +151,7 @@ def test_run_task_help_documents_its_codes() -> None:
         assert f"\n  {code}  " in out
 
 
-def test_run_task_aws_failure_is_69_not_255(aws_env: dict[str, str], tmp_path: Path) -> None:
+def test_run_task_aws_failure_is_74_not_255(aws_env: dict[str, str], tmp_path: Path) -> None:
     """Against the emulator: credentials work, RunTask fails (no such cluster)."""
     env_file = tmp_path / "settings"
     shutil.copy(EXAMPLE, env_file)

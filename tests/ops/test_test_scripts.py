@@ -27,7 +27,7 @@ def fake_demo(tmp_path: Path, record: dict[str, object], code: int) -> Path:
         "import sys\n"
         "assert sys.argv[1:2] == ['--scenario']\n"
         "print('stack up, worker ran for', sys.argv[2])\n"
-        f"print({json.dumps(json.dumps(record))})\n"
+        f"print({json.dumps(json.dumps(record, indent=2))})\n"
         f"sys.exit({code})\n"
     )
     return path
