@@ -106,6 +106,9 @@ def test_command_is_nostdin_with_progress_on_stdout():
 
 def test_inputs_are_local_files_read_by_the_probed_demuxer():
     assert SOURCE == ["-protocol_whitelist", "file", "-format_whitelist", "mov", "-f", "mov", "-i", "/w/in.mp4"]
+    jpg = input_args(Path("/w/in%d.jpg"), MediaInfo(duration_s=None, format_name="image2", bitrate=None,
+                                                      demuxer="image2"))
+    assert jpg[jpg.index("-pattern_type") + 1] == "none" and jpg[-2:] == ["-i", "/w/in%d.jpg"]
     with pytest.raises(ActionFailed, match="format is unknown"):
         input_args(Path("/w/in.mp4"), MediaInfo(duration_s=None, format_name="", bitrate=None))
 

@@ -334,7 +334,9 @@ def input_args(path: Path, info: MediaInfo) -> list[str]:
     """
     if not info.demuxer:
         raise ActionFailed("the input's format is unknown")
-    return ["-protocol_whitelist", demuxers.INPUT_PROTOCOLS, "-format_whitelist", info.demuxer,
+    # image2 would read a name holding %d or * as a pattern of several files; ours is one file.
+    literal = ["-pattern_type", "none"] if info.demuxer == "image2" else []
+    return ["-protocol_whitelist", demuxers.INPUT_PROTOCOLS, *literal, "-format_whitelist", info.demuxer,
             "-f", info.demuxer, "-i", str(path)]
 
 

@@ -213,10 +213,19 @@ def test_the_attack_files_are_real(tmp_path, secret, listener, attack):
     assert [s["codec_name"] for s in data["streams"]][:1] == ["pcm_s16le"]  # the secret's stream
 
 
-def test_a_real_file_is_still_read_with_the_forced_demuxer(make_ctx, put, fetch):
-    """The allow-list keeps ordinary media working; the output carries the input's audio."""
-    out = BY_ID["vendor.ffmpeg.convert"].run(make_ctx(), {"key": put("tone.wav"), "format": "flac", "dest_key": ""})
-    assert fetch(out["dest_key"]).stat().st_size > 0
+def test_ordinary_media_is_still_read_with_the_forced_demuxer(make_ctx, put, fetch):
+    """The allow-lists keep ordinary media working: wav (``wav``), png (``png_pipe``), jpg (``image2``,
+    read literally), mkv (``matroska``)."""
+    ctx = make_ctx()
+    flac = BY_ID["vendor.ffmpeg.convert"].run(ctx, {"key": put("tone.wav"), "format": "flac", "dest_key": ""})
+    assert fetch(flac["dest_key"]).stat().st_size > 0
+    jpg = BY_ID["vendor.ffmpeg.convert"].run(ctx, {"key": put("logo.png"), "format": "jpg", "dest_key": ""})
+    small = BY_ID["vendor.ffmpeg.resize"].run(ctx, {"key": jpg["dest_key"], "width": 50, "height": 0,
+                                                    "keep_aspect": True, "dest_key": ""})
+    assert small["dest_key"].endswith("logo_converted_resized.jpg") and fetch(small["dest_key"]).stat().st_size > 0
+    mkv = BY_ID["vendor.ffmpeg.convert"].run(ctx, {"key": put("clip.mp4"), "format": "mkv", "dest_key": ""})
+    probed = BY_ID["vendor.ffmpeg.probe"].run(ctx, {"key": mkv["dest_key"]})
+    assert probed["format"] == "matroska,webm" and probed["codec"] == "h264"
 
 
 def test_a_media_file_of_the_wrong_kind_names_what_the_action_reads(make_ctx, put):
