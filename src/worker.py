@@ -36,6 +36,7 @@ from feaas.runners import select_runner
 from feaas.runners.common import (
     Outcome,
     RunContext,
+    check_identity_before_claim,
     explain_storage_error,
     job_identity,
     job_limits,
@@ -90,6 +91,7 @@ def run(settings: Settings, stop: StopSignal) -> int:
         event(logger, "interrupted_before_claim", level=logging.WARNING)
         return ExitCode.INTERRUPTED
     try:
+        check_identity_before_claim(dao.docs.get(settings.job_id), settings.job_id, settings.username)
         item = record.claim()
     except JobNotClaimable as exc:
         event(logger, "job_not_claimable", level=logging.ERROR, reason=str(exc))
@@ -126,7 +128,7 @@ def run(settings: Settings, stop: StopSignal) -> int:
 
 def _run_job(settings: Settings, dao: Dao, item: dict[str, Any], progress: Progress, stop: StopSignal) -> Outcome:
     job = parse_job(item)
-    hostname, namespace = job_identity(item, job, settings.username)
+    hostname, namespace = job_identity(item, job, settings.username, settings.job_id)
     runner = select_runner(settings.run_mode, item, settings.shard_count)
     ctx = RunContext(settings=settings, dao=dao, registry=default_registry(), item=item, job=job,
                      hostname=hostname, namespace=namespace, progress=progress, stop=stop,

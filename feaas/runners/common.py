@@ -19,7 +19,7 @@ from feaas.actions.context import UserStorage, normalise_key
 from feaas.actions.registry import Registry
 from feaas.dao import Dao
 from feaas.dao.codec import CodecError, message_to_plain, parse_message
-from feaas.errors import Cancelled, Interrupted, JobFailed
+from feaas.errors import Cancelled, Interrupted, JobFailed, JobNotClaimable
 from feaas.jobs import JobStatus, Progress
 from feaas.objects import AnyType, PlusScriptJob, Receipt
 from feaas.psee.engine import NodeEnvironment
@@ -136,27 +136,66 @@ def parse_job(item: Mapping[str, Any]) -> PlusScriptJob:
         raise JobFailed(f"invalid job document: {exc}") from None
 
 
-def job_identity(item: Mapping[str, Any], job: PlusScriptJob, username: str) -> tuple[str, str]:
+def _id_parts(job_id: str) -> tuple[str, str] | None:
+    """``(hostname, username)`` of a job id ``{hostname}/{username}/job.{uuid}``, or ``None``."""
+    parts = job_id.split("/")
+    if len(parts) < 3 or not parts[0] or not parts[1] or parts[0] in (".", "..") or parts[1] in (".", ".."):
+        return None
+    return parts[0], parts[1]
+
+
+def _names_a_user(item: Mapping[str, Any]) -> bool:
+    """Whether the stored job has a ``username`` or an ``owner`` of the form ``{hostname}/{username}/…``."""
+    username, owner = item.get("username"), item.get("owner")
+    return (isinstance(username, str) and bool(username)) or (isinstance(owner, str) and owner.count("/") >= 2)
+
+
+def check_identity_before_claim(item: Mapping[str, Any] | None, job_id: str, username: str) -> None:
+    """Refuse, before anything is written, a job that names no user outside the task's namespace.
+
+    A job with neither ``username`` nor a parseable ``owner`` belongs to whoever its id names
+    (``{hostname}/{username}/job.{uuid}``); a task for another user must not claim it, run it in its
+    own namespace, or even record it FAILED (issue 13 §6, SPEC §8.3). A missing job passes: the
+    claim reports it. Raises :class:`JobNotClaimable`.
+    """
+    if item is None or _names_a_user(item):
+        return
+    parts = _id_parts(job_id)
+    if parts is None or parts[1] != username:
+        raise JobNotClaimable(
+            f"job {job_id} names no user (neither username nor owner) and its id is not in the namespace of "
+            f"{describe(username)}; it was left unchanged")
+
+
+def job_identity(item: Mapping[str, Any], job: PlusScriptJob, username: str, job_id: str) -> tuple[str, str]:
     """``(hostname, namespace)`` of the job's user; refuses a username mismatch (SPEC §1.1).
 
     The job's owner (``{hostname}/{username}/job``) names its user too: a task for another user,
-    or a ``hostname`` attribute naming another host than the owner, is refused as well."""
+    or a ``hostname`` attribute naming another host than the owner, is refused as well. A job that
+    names no user at all is identified by its id (:func:`check_identity_before_claim`)."""
     if job.username and job.username != username:
         raise JobFailed(f"username mismatch: the job belongs to {describe(job.username)}, "
                         f"the task runs for {describe(username)}")
     owner_host, owner_user = "", ""
+    origin = f"owner {describe(job.owner)}"
     if job.owner.count("/") >= 2:
         owner_host, owner_user = job.owner.split("/")[:2]
         if owner_user != username:
             raise JobFailed(f"username mismatch: the job's owner {describe(job.owner)} belongs to "
                             f"{describe(owner_user)}, the task runs for {describe(username)}")
+    elif not job.username:
+        parts = _id_parts(job_id)
+        if parts is None or parts[1] != username:  # refused before the claim; kept as a second lock
+            raise JobFailed(f"the job names no user and its id {describe(job_id)} is not in the namespace of "
+                            f"{describe(username)}")
+        owner_host, origin = parts[0], f"id {describe(job_id)}"
     hostname = item.get("hostname") or owner_host
     if not isinstance(hostname, str) or not hostname or "/" in hostname or hostname in (".", ".."):
         raise JobFailed(f"the job has no usable hostname (hostname attribute {describe(item.get('hostname'))}, "
-                        f"owner {describe(job.owner)})")
+                        f"{origin})")
     if owner_host and hostname != owner_host:
         raise JobFailed(f"hostname mismatch: the job's hostname attribute says {describe(hostname)}, "
-                        f"its owner {describe(job.owner)} says {describe(owner_host)}")
+                        f"its {origin} says {describe(owner_host)}")
     return hostname, f"{hostname}/{username}/"
 
 

@@ -33,7 +33,8 @@ from feaas.actions.context import UserStorage
 from feaas.dao import make_clients
 from src.actions.dataset import ACTIONS as DATASET_ACTIONS
 from src.actions.ffmpeg import ACTIONS as FFMPEG_ACTIONS
-from src.actions.ffmpeg.runner import ffmpeg_command
+from src.actions.ffmpeg import demuxers
+from src.actions.ffmpeg.runner import ffmpeg_command, input_args, probe
 from src.actions.ffmpeg.transcode import convert_args
 from tests.bench.common import BUCKET, bench_stack, make_dao, timed
 from tests.support.scripts import NAMESPACE
@@ -101,7 +102,8 @@ def main(argv: list[str] | None = None) -> int:
         storage.upload(clip, clip_key)
         convert = next(a for a in FFMPEG_ACTIONS if a.id == "vendor.ffmpeg.convert")
         direct_out = tmp / "direct.mp4"
-        direct_cmd = ffmpeg_command(convert_args(clip, direct_out, ".mp4", has_video=True, has_audio=True))
+        source = input_args(clip, probe(clip, demuxers.ANY_MEDIA))  # opened exactly as the action opens it
+        direct_cmd = ffmpeg_command(convert_args(source, direct_out, ".mp4", has_video=True, has_audio=True))
 
         table = tmp / "sales.csv"
         make_csv(table, args.rows)

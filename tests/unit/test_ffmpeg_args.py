@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from feaas.actions.base import ActionFailed
-from src.actions.ffmpeg import ACTIONS, formats
+from src.actions.ffmpeg import ACTIONS, demuxers, formats
 from src.actions.ffmpeg.audio import (
     loudnorm_second_pass,
     mix_filter,
@@ -25,6 +25,7 @@ from src.actions.ffmpeg.runner import (
     explain_failure,
     ffmpeg_command,
     format_ext,
+    input_args,
     output_key,
     parse_probe,
     split_key,
@@ -92,24 +93,74 @@ def test_format_ext_rejects_junk(raw):
 # --- the command line --------------------------------------------------------------------------
 
 
+MP4 = MediaInfo(duration_s=4.0, format_name="mov,mp4,m4a,3gp,3g2,mj2", bitrate=None, demuxer="mov")
+SOURCE = input_args(Path("/w/in.mp4"), MP4)
+
+
 def test_command_is_nostdin_with_progress_on_stdout():
-    cmd = ffmpeg_command(["-i", "/w/in.mp4", "/w/out.mp4"])
+    cmd = ffmpeg_command([*SOURCE, "/w/out.mp4"])
     assert cmd[0] == "ffmpeg" and "-nostdin" in cmd
     assert cmd[cmd.index("-progress") + 1] == "pipe:1"
     assert cmd.index("-y") < cmd.index("-i") and cmd[-1] == "/w/out.mp4"
 
 
+def test_inputs_are_local_files_read_by_the_probed_demuxer():
+    assert SOURCE == ["-protocol_whitelist", "file", "-format_whitelist", "mov", "-f", "mov", "-i", "/w/in.mp4"]
+    jpg = input_args(Path("/w/in%d.jpg"), MediaInfo(duration_s=None, format_name="image2", bitrate=None,
+                                                      demuxer="image2"))
+    assert jpg[jpg.index("-pattern_type") + 1] == "none" and jpg[-2:] == ["-i", "/w/in%d.jpg"]
+    with pytest.raises(ActionFailed, match="format is unknown"):
+        input_args(Path("/w/in.mp4"), MediaInfo(duration_s=None, format_name="", bitrate=None))
+
+
+@pytest.mark.parametrize("args", [
+    ["-i", "/w/in.mp4", "/w/out.mp4"],
+    ["-f", "mov", "-i", "/w/in.mp4", "/w/out.mp4"],
+    ["-protocol_whitelist", "file,http", "-format_whitelist", "mov", "-f", "mov", "-i", "/w/in.mp4", "/w/o.mp4"],
+    ["-protocol_whitelist", "file", "-format_whitelist", "hls,mov", "-f", "mov", "-i", "/w/in.mp4", "/w/o.mp4"],
+    [*SOURCE, "-i", "/w/second.mp4", "/w/out.mp4"],
+    ["-protocol_whitelist", "file", "-i", "/w/in.mp4", "-format_whitelist", "mov", "-f", "mov", "/w/o.mp4"],
+])
+def test_command_refuses_an_input_without_whitelist_and_forced_demuxer(args):
+    with pytest.raises(ValueError, match="input_args"):
+        ffmpeg_command(args)
+
+
+def test_command_accepts_several_guarded_inputs_and_seeks():
+    cmd = ffmpeg_command(["-ss", "1.0", *SOURCE, *input_args(Path("/w/b.png"), MediaInfo(
+        duration_s=None, format_name="png_pipe", bitrate=None, demuxer="png_pipe")), "-f", "null", "-"])
+    assert cmd.count("-i") == 2
+
+
+def test_probe_names_the_demuxer_and_allow_lists_hold_no_playlist():
+    info = parse_probe({"format": {"format_name": "matroska,webm"}, "streams": [{"codec_type": "audio",
+                                                                                 "codec_name": "opus"}]})
+    assert info.demuxer == "matroska"
+    for accept in (demuxers.VIDEO, demuxers.AUDIO, demuxers.IMAGE, demuxers.ANY_MEDIA):
+        assert not accept & (demuxers.REFERENCING | {"lavfi", "tty", "image2pipe", "ffmetadata", "mpl2"})
+    assert "hls" not in demuxers.whitelist(demuxers.ANY_MEDIA).split(",")
+
+
+def test_refusal_messages():
+    assert demuxers.refusal("hls", "a/clip.mp4", demuxers.VIDEO) == (
+        "unsupported input format 'hls' for a/clip.mp4: playlists and manifests are not accepted, "
+        "upload the media file itself")
+    assert demuxers.refusal("png_pipe", "a/x.mp4", demuxers.VIDEO).endswith("this action reads video files")
+    assert "video or audio" in demuxers.refusal("tty", "a/x.mp4", demuxers.AUDIO_VIDEO)
+
+
 def test_convert_args_per_container():
-    webm = convert_args(Path("/w/in.mp4"), Path("/w/out.webm"), ".webm", has_video=True, has_audio=True)
+    webm = convert_args(SOURCE, Path("/w/out.webm"), ".webm", has_video=True, has_audio=True)
+    assert webm[:len(SOURCE)] == SOURCE
     assert webm[webm.index("-c:v") + 1] == "libvpx-vp9" and webm[webm.index("-c:a") + 1] == "libopus"
-    mp4 = convert_args("/w/in.mkv", "/w/out.mp4", ".mp4", has_video=True, has_audio=False)
+    mp4 = convert_args(SOURCE, "/w/out.mp4", ".mp4", has_video=True, has_audio=False)
     assert "libx264" in mp4 and "-an" in mp4 and "+faststart" in mp4
-    mp3 = convert_args("/w/in.mp4", "/w/out.mp3", ".mp3", has_video=True, has_audio=True)
+    mp3 = convert_args(SOURCE, "/w/out.mp3", ".mp3", has_video=True, has_audio=True)
     assert "-vn" in mp3 and mp3[mp3.index("-map") + 1] == "0:a:0"
-    png = convert_args("/w/in.mp4", "/w/out.png", ".png", has_video=True, has_audio=True)
+    png = convert_args(SOURCE, "/w/out.png", ".png", has_video=True, has_audio=True)
     assert png[png.index("-frames:v") + 1] == "1"
     with pytest.raises(ActionFailed, match="no audio"):
-        convert_args("/w/in.mp4", "/w/out.mp3", ".mp3", has_video=True, has_audio=False)
+        convert_args(SOURCE, "/w/out.mp3", ".mp3", has_video=True, has_audio=False)
 
 
 def test_require_supported_lists_formats():

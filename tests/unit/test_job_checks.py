@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from feaas.errors import JobFailed
+from feaas.errors import JobFailed, JobNotClaimable
 from feaas.jobs import JobStatus, status_of
 from feaas.objects import ParameterType as PT
 from feaas.psee.values import MAX_DEPTH, ConversionError, convert, parse_json_text, too_deep
-from feaas.runners.common import bounded, job_identity, job_limits, parse_job
+from feaas.runners.common import bounded, check_identity_before_claim, job_identity, job_limits, parse_job
 
 OWNER = "plus_example_com/alice@example.com/job"
+JOB_ID = f"{OWNER}.0b7c9a52-6f0e-4d55-9d8f-1c2a3b4c5d6e"
 
 
 def nested(depth: int) -> list:
@@ -56,12 +57,42 @@ def test_job_limits_accept_numbers_and_text_numbers():
 
 def test_owner_and_hostname_must_agree_with_the_task():
     job = parse_job({"owner": OWNER})  # no username field: the owner names the user
-    assert job_identity({"hostname": "plus_example_com"}, job, "alice@example.com") == (
+    assert job_identity({"hostname": "plus_example_com"}, job, "alice@example.com", JOB_ID) == (
         "plus_example_com", "plus_example_com/alice@example.com/")
     with pytest.raises(JobFailed, match="username mismatch"):
-        job_identity({}, job, "bob@example.com")
+        job_identity({}, job, "bob@example.com", JOB_ID)
     with pytest.raises(JobFailed, match="hostname mismatch"):
-        job_identity({"hostname": "evil_example_net"}, job, "alice@example.com")
+        job_identity({"hostname": "evil_example_net"}, job, "alice@example.com", JOB_ID)
+
+
+@pytest.mark.parametrize("item", [
+    {"username": "alice@example.com"},
+    {"owner": OWNER},
+    {"username": "bob@example.com"},  # a mismatch is recorded FAILED after the claim, not refused here
+    {"owner": "plus_example_com/bob@example.com/job"},
+    None,  # not found: the claim says so
+])
+def test_a_job_naming_a_user_passes_the_pre_claim_check(item):
+    check_identity_before_claim(item, "plus_example_com/bob@example.com/job.1", "alice@example.com")
+
+
+@pytest.mark.parametrize("item", [{}, {"username": ""}, {"owner": "job"}, {"owner": "x/y"}, {"username": 7},
+                                  {"hostname": "plus_example_com"}])
+def test_a_job_naming_no_user_runs_only_in_its_ids_namespace(item):
+    check_identity_before_claim(item, JOB_ID, "alice@example.com")
+    for job_id in ("plus_example_com/bob@example.com/job.1", "job.1", "plus_example_com/job.1", "/alice@example.com/j"):
+        with pytest.raises(JobNotClaimable, match="names no user .* left unchanged"):
+            check_identity_before_claim(item, job_id, "alice@example.com")
+
+
+def test_a_job_naming_no_user_takes_its_hostname_from_its_id():
+    job = parse_job({})
+    assert job_identity({}, job, "alice@example.com", JOB_ID) == (
+        "plus_example_com", "plus_example_com/alice@example.com/")
+    with pytest.raises(JobFailed, match="hostname mismatch"):
+        job_identity({"hostname": "evil_example_net"}, job, "alice@example.com", JOB_ID)
+    with pytest.raises(JobFailed, match="names no user"):
+        job_identity({"hostname": "plus_example_com"}, job, "alice@example.com", "plus_example_com/bob/job.1")
 
 
 def test_messages_are_bounded():

@@ -12,7 +12,7 @@ from typing import Any
 
 from feaas.actions.base import Action, ActionContext, ActionFailed, Param
 from feaas.objects import ParameterType as PT
-from src.actions.ffmpeg import formats
+from src.actions.ffmpeg import demuxers, formats
 from src.actions.ffmpeg.runner import (
     DEST_KEY,
     TIMEOUT,
@@ -20,6 +20,7 @@ from src.actions.ffmpeg.runner import (
     ProgressParser,
     Workspace,
     format_ext,
+    input_args,
     key_ext,
     legacy_aliases,
     optional_number,
@@ -42,7 +43,7 @@ def _audio_source(ws: Workspace, inputs: dict[str, Any], suffix: str) -> tuple[s
     ext = formats.require_supported(key_ext(src), formats.VIDEO_EXTS | formats.AUDIO_EXTS)
     dest = resolve_dest(ws, inputs, output_key(src, suffix))
     local = ws.fetch(src)
-    info = probe(local)
+    info = probe(local, demuxers.AUDIO_VIDEO, what=src)
     if not info.has_audio:
         raise ActionFailed("the input has no audio stream")
     return dest, ext, local, info
@@ -71,11 +72,12 @@ class ExtractAudio(Action):
             src = ws.check_key(inputs.get("key", ""))
             dest = resolve_dest(ws, inputs, output_key(src, "audio", ext))
             local = ws.fetch(src)
-            info = probe(local)
+            info = probe(local, demuxers.AUDIO_VIDEO, what=src)
             if not info.has_audio:
                 raise ActionFailed("the input has no audio stream")
             out = ws.path("output" + ext)
-            args = ["-i", str(local), "-map", "0:a:0", *formats.encode_args(ext, video=False, audio=True), str(out)]
+            args = [*input_args(local, info), "-map", "0:a:0",
+                    *formats.encode_args(ext, video=False, audio=True), str(out)]
             run_ffmpeg(ctx, args, work_dir=ws.dir, duration_s=info.duration_s,
                        timeout_s=timeout_for(inputs, info.duration_s))
             ws.publish(out, dest)
@@ -155,14 +157,15 @@ class NormalizeAudio(Action):
             budget_s = timeout_for(inputs, info.duration_s, passes=2)
             started = time.monotonic()
             measure = run_ffmpeg(
-                ctx, ["-i", str(local), "-map", "0:a:0", "-af",
+                ctx, [*input_args(local, info), "-map", "0:a:0", "-af",
                       f"loudnorm=I={target:g}:TP={peak:g}:LRA={lra:g}:print_format=json", "-f", "null", "-"],
                 work_dir=ws.dir, duration_s=info.duration_s, timeout_s=budget_s, loglevel="info",
                 progress=ProgressParser(info.duration_s, offset=0.0, scale=0.5),
             )
             second = loudnorm_second_pass(target, peak, lra, parse_loudnorm(measure.stderr))
             out = ws.path("output" + ext)
-            args = ["-i", str(local), *_keep_video(info, ext), "-map", "0:a:0", "-af", second, "-ar", "48000",
+            args = [*input_args(local, info), *_keep_video(info, ext), "-map", "0:a:0", "-af", second,
+                    "-ar", "48000",
                     *formats.audio_args(ext), *formats.container_args(ext), str(out)]
             run_ffmpeg(ctx, args, work_dir=ws.dir, duration_s=info.duration_s,
                        timeout_s=max(1.0, budget_s - (time.monotonic() - started)),
@@ -233,7 +236,7 @@ class MixAudio(Action):
             ext = key_ext(keys[0]) if formats.is_audio_ext(key_ext(keys[0])) else ".m4a"
             dest = resolve_dest(ws, inputs, output_key(keys[0], "mix", ext))
             locals_ = [ws.fetch(k, "keys") for k in keys]
-            infos = [probe(p) for p in locals_]
+            infos = [probe(p, demuxers.AUDIO_VIDEO, what=k) for p, k in zip(locals_, keys)]
             for key, info in zip(keys, infos):
                 if not info.has_audio:
                     raise ActionFailed(f"{key} has no audio stream")
@@ -241,8 +244,8 @@ class MixAudio(Action):
             expected = {"longest": max(lengths), "shortest": min(lengths), "first": lengths[0]}[duration]
             out = ws.path("output" + ext)
             args: list[str] = []
-            for path in locals_:
-                args += ["-i", str(path)]
+            for path, info in zip(locals_, infos):
+                args += input_args(path, info)
             args += ["-filter_complex", graph, "-map", "[a]", *formats.encode_args(ext, video=False, audio=True),
                      str(out)]
             run_ffmpeg(ctx, args, work_dir=ws.dir, duration_s=expected, timeout_s=timeout_for(inputs, expected))
@@ -288,7 +291,7 @@ class AdjustVolume(Action):
         with workspace(ctx) as ws:
             dest, ext, local, info = _audio_source(ws, inputs, "volume")
             out = ws.path("output" + ext)
-            args = ["-i", str(local), *_keep_video(info, ext), "-map", "0:a:0", "-af", af,
+            args = [*input_args(local, info), *_keep_video(info, ext), "-map", "0:a:0", "-af", af,
                     *formats.audio_args(ext), *formats.container_args(ext), str(out)]
             run_ffmpeg(ctx, args, work_dir=ws.dir, duration_s=info.duration_s,
                        timeout_s=timeout_for(inputs, info.duration_s))
@@ -362,20 +365,20 @@ class TrimSilence(Action):
                     raise ActionFailed("mode 'all' works on audio files only; use 'edges' for video")
                 af = (f"silenceremove=start_periods=1:start_threshold={threshold:g}dB:start_silence=0"
                       f":stop_periods=-1:stop_duration={min_silence:g}:stop_threshold={threshold:g}dB")
-                args = ["-i", str(local), "-map", "0:a:0", "-af", af,
+                args = [*input_args(local, info), "-map", "0:a:0", "-af", af,
                         *formats.encode_args(ext, video=False, audio=True), str(out)]
                 run_ffmpeg(ctx, args, work_dir=ws.dir, duration_s=info.duration_s, timeout_s=budget_s)
             else:
                 started = time.monotonic()
                 detect = run_ffmpeg(
-                    ctx, ["-i", str(local), "-map", "0:a:0", "-af",
+                    ctx, [*input_args(local, info), "-map", "0:a:0", "-af",
                           f"silencedetect=noise={threshold:g}dB:duration={min_silence:g}", "-f", "null", "-"],
                     work_dir=ws.dir, duration_s=info.duration_s, timeout_s=budget_s, loglevel="info",
                     progress=ProgressParser(info.duration_s, offset=0.0, scale=0.5),
                 )
                 start, end = sound_window(parse_silences(detect.stderr), info.duration_s or 0.0)
                 maps = (["-map", "0:v:0"] if video else []) + ["-map", "0:a:0"]
-                args = ["-ss", f"{start:.6f}", "-i", str(local), "-t", f"{end - start:.6f}", *maps,
+                args = ["-ss", f"{start:.6f}", *input_args(local, info), "-t", f"{end - start:.6f}", *maps,
                         *formats.encode_args(ext, video=video, audio=True), str(out)]
                 run_ffmpeg(ctx, args, work_dir=ws.dir, duration_s=end - start,
                            timeout_s=max(1.0, budget_s - (time.monotonic() - started)),

@@ -6,11 +6,12 @@ from typing import Any
 
 from feaas.actions.base import Action, ActionContext, ActionFailed, Param
 from feaas.objects import ParameterType as PT
-from src.actions.ffmpeg import formats
+from src.actions.ffmpeg import demuxers, formats
 from src.actions.ffmpeg.runner import (
     DEST_KEY,
     TIMEOUT,
     MediaInfo,
+    input_args,
     key_ext,
     legacy_aliases,
     optional_number,
@@ -68,13 +69,13 @@ class Trim(Action):
             ext = formats.require_supported(key_ext(src), formats.VIDEO_EXTS | formats.AUDIO_EXTS)
             dest = resolve_dest(ws, inputs, output_key(src, "trimmed"))
             local = ws.fetch(src)
-            info = probe(local)
+            info = probe(local, demuxers.AUDIO_VIDEO, what=src)
             start, length = trim_window(start, end, length, info.duration_s)
             out = ws.path("output" + ext)
             video = info.has_video and formats.is_video_ext(ext)
             maps = (["-map", "0:v:0"] if video else []) + (["-map", "0:a:0"] if info.has_audio else [])
             window = ["-t", f"{length:.6f}"] if length is not None else []
-            args = ["-ss", f"{start:.6f}", "-i", str(local), *window, *maps,
+            args = ["-ss", f"{start:.6f}", *input_args(local, info), *window, *maps,
                     *formats.encode_args(ext, video=video, audio=info.has_audio), str(out)]
             expected = length if length is not None else (info.duration_s or 0) - start
             run_ffmpeg(ctx, args, work_dir=ws.dir, duration_s=expected,
@@ -140,7 +141,7 @@ class Concat(Action):
             ext = formats.require_supported(key_ext(keys[0]), formats.VIDEO_EXTS | formats.AUDIO_EXTS)
             dest = resolve_dest(ws, inputs, output_key(keys[0], "concat"))
             locals_ = [ws.fetch(k, "keys") for k in keys]
-            infos = [probe(p) for p in locals_]
+            infos = [probe(p, demuxers.AUDIO_VIDEO, what=k) for p, k in zip(locals_, keys)]
             first = infos[0]
             width = (first.width or 1280) // 2 * 2
             height = (first.height or 720) // 2 * 2
@@ -150,8 +151,8 @@ class Concat(Action):
             total = sum(i.duration_s or 0 for i in infos)
             out = ws.path("output" + ext)
             args: list[str] = []
-            for path in locals_:
-                args += ["-i", str(path)]
+            for path, info in zip(locals_, infos):
+                args += input_args(path, info)
             args += ["-filter_complex", graph]
             for label in outs:
                 args += ["-map", label]
@@ -217,9 +218,10 @@ class Overlay(Action):
             ext = formats.require_supported(key_ext(src), formats.VIDEO_EXTS)
             dest = resolve_dest(ws, inputs, output_key(src, "overlay"))
             base = ws.fetch(src)
-            top = ws.fetch(inputs.get("overlay_key", ""), "overlay_key")
-            info = probe(base)
-            top_info = probe(top)
+            top_key = ws.check_key(inputs.get("overlay_key", ""), "overlay_key")
+            top = ws.fetch(top_key, "overlay_key")
+            info = probe(base, demuxers.VIDEO, what=src)
+            top_info = probe(top, demuxers.VISUAL, what=top_key)
             if not info.has_video or info.is_image:
                 raise ActionFailed("key must be a video")
             if not top_info.has_video:
@@ -230,7 +232,8 @@ class Overlay(Action):
                                    1.0 if opacity is None else opacity, width)
             audio = ["-map", "0:a:0", "-c:a", "copy"] if info.has_audio else ["-an"]
             out = ws.path("output" + ext)
-            args = ["-i", str(base), "-i", str(top), "-filter_complex", graph, "-map", "[v]", *audio,
+            args = [*input_args(base, info), *input_args(top, top_info), "-filter_complex", graph,
+                    "-map", "[v]", *audio,
                     *formats.video_args(ext), *formats.container_args(ext), str(out)]
             if info.duration_s:
                 args[-1:-1] = ["-t", f"{info.duration_s:.6f}"]
@@ -264,8 +267,10 @@ class MergeAudioVideo(Action):
             ext = formats.require_supported(key_ext(video_key), formats.VIDEO_EXTS)
             dest = resolve_dest(ws, inputs, output_key(video_key, "merged"))
             video = ws.fetch(video_key, "video_key")
-            audio = ws.fetch(inputs.get("audio_key", ""), "audio_key")
-            vinfo, ainfo = probe(video), probe(audio)
+            audio_key = ws.check_key(inputs.get("audio_key", ""), "audio_key")
+            audio = ws.fetch(audio_key, "audio_key")
+            vinfo = probe(video, demuxers.VIDEO, what=video_key)
+            ainfo = probe(audio, demuxers.AUDIO_VIDEO, what=audio_key)
             if not vinfo.has_video or vinfo.is_image:
                 raise ActionFailed("video_key has no video stream")
             if not ainfo.has_audio:
@@ -274,7 +279,8 @@ class MergeAudioVideo(Action):
             durations = [d for d in (vinfo.duration_s, ainfo.duration_s) if d]
             expected = (min(durations) if shortest else max(durations)) if durations else None
             out = ws.path("output" + ext)
-            args = ["-i", str(video), "-i", str(audio), "-map", "0:v:0", "-map", "1:a:0", "-c:v", "copy",
+            args = [*input_args(video, vinfo), *input_args(audio, ainfo),
+                    "-map", "0:v:0", "-map", "1:a:0", "-c:v", "copy",
                     *formats.audio_args(ext), *(["-shortest"] if shortest else []),
                     *formats.container_args(ext), str(out)]
             run_ffmpeg(ctx, args, work_dir=ws.dir, duration_s=expected, timeout_s=timeout_for(inputs, expected))

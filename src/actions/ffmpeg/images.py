@@ -8,11 +8,12 @@ from typing import Any
 
 from feaas.actions.base import Action, ActionCancelled, ActionContext, ActionFailed, Param
 from feaas.objects import ParameterType as PT
-from src.actions.ffmpeg import formats
+from src.actions.ffmpeg import demuxers, formats
 from src.actions.ffmpeg.runner import (
     DEST_KEY,
     TIMEOUT,
     format_ext,
+    input_args,
     key_ext,
     legacy_aliases,
     optional_number,
@@ -66,7 +67,7 @@ class Thumbnail(Action):
             src = ws.check_key(inputs.get("key", ""))
             dest = resolve_dest(ws, inputs, output_key(src, "thumb", ext))
             local = ws.fetch(src)
-            info = probe(local)
+            info = probe(local, demuxers.VISUAL, what=src)
             if not info.has_video:
                 raise ActionFailed("the input has no video stream")
             duration = info.duration_s or 0.0
@@ -75,7 +76,7 @@ class Thumbnail(Action):
                 raise ActionFailed(f"time {at:g} s is past the end of the video ({duration:.2f} s)")
             out = ws.path("output" + ext)
             scale = ["-vf", f"scale={width}:-1"] if width else []
-            args = ["-ss", f"{at:.6f}", "-i", str(local), "-map", "0:v:0", *scale,
+            args = ["-ss", f"{at:.6f}", *input_args(local, info), "-map", "0:v:0", *scale,
                     *formats.encode_args(ext, video=True, audio=False), str(out)]
             run_ffmpeg(ctx, args, work_dir=ws.dir, duration_s=None, timeout_s=timeout_for(inputs, 60.0))
             ws.publish(out, dest)
@@ -130,14 +131,15 @@ class Thumbnails(Action):
             prefix = prefix.rstrip("/") + "/"
             ws.check_key(prefix + "frame", "dest_prefix")
             local = ws.fetch(src)
-            info = probe(local)
+            info = probe(local, demuxers.VIDEO, what=src)
             if not info.has_video or info.is_image:
                 raise ActionFailed("the input is not a video")
             step, frames = thumbnails_interval(info.duration_s, int(count) if count else None, interval)
             frames_dir = ws.path("frames")
             frames_dir.mkdir()
             vf = f"fps=1/{step:.6f}" + (f",scale={width}:-1" if width else "")
-            args = ["-i", str(local), "-map", "0:v:0", "-vf", vf, "-frames:v", str(frames), *formats.image_args(ext),
+            args = [*input_args(local, info), "-map", "0:v:0", "-vf", vf, "-frames:v", str(frames),
+                    *formats.image_args(ext),
                     str(frames_dir / f"frame_%04d{ext}")]
             run_ffmpeg(ctx, args, work_dir=ws.dir, duration_s=info.duration_s,
                        timeout_s=timeout_for(inputs, info.duration_s))
@@ -194,7 +196,7 @@ class ToGif(Action):
             src = ws.check_key(inputs.get("key", ""))
             dest = resolve_dest(ws, inputs, output_key(src, "animated", ".gif"))
             local = ws.fetch(src)
-            info = probe(local)
+            info = probe(local, demuxers.VIDEO, what=src)
             if not info.has_video or info.is_image:
                 raise ActionFailed("the input is not a video")
             media = info.duration_s or 0.0
@@ -204,7 +206,8 @@ class ToGif(Action):
             if span > MAX_GIF_SECONDS:
                 raise ActionFailed(f"a GIF can be at most {MAX_GIF_SECONDS:g} s long; set start and duration")
             out = ws.path("output.gif")
-            args = ["-ss", f"{start:.6f}", "-t", f"{span:.6f}", "-i", str(local), "-filter_complex", graph,
+            args = ["-ss", f"{start:.6f}", "-t", f"{span:.6f}", *input_args(local, info),
+                    "-filter_complex", graph,
                     "-map", "[v]", "-loop", "0", str(out)]
             run_ffmpeg(ctx, args, work_dir=ws.dir, duration_s=span, timeout_s=timeout_for(inputs, span))
             ws.publish(out, dest)
@@ -248,11 +251,11 @@ class Waveform(Action):
             dest = resolve_dest(ws, inputs, output_key(src, "waveform", ".png"))
             ext = key_ext(dest) if formats.is_image_ext(key_ext(dest)) else ".png"
             local = ws.fetch(src)
-            info = probe(local)
+            info = probe(local, demuxers.AUDIO_VIDEO, what=src)
             if not info.has_audio:
                 raise ActionFailed("the input has no audio stream")
             out = ws.path("output" + ext)
-            args = ["-i", str(local), "-filter_complex", graph, "-map", "[v]",
+            args = [*input_args(local, info), "-filter_complex", graph, "-map", "[v]",
                     *formats.encode_args(ext, video=True, audio=False), str(out)]
             run_ffmpeg(ctx, args, work_dir=ws.dir, duration_s=info.duration_s,
                        timeout_s=timeout_for(inputs, info.duration_s))

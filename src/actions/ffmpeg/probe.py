@@ -6,6 +6,7 @@ from typing import Any
 
 from feaas.actions.base import Action, ActionContext, Param
 from feaas.objects import ParameterType as PT
+from src.actions.ffmpeg import demuxers
 from src.actions.ffmpeg.runner import legacy_aliases, probe, workspace
 
 
@@ -26,7 +27,8 @@ class Probe(Action):
 
     def run(self, ctx: ActionContext, inputs: dict[str, Any]) -> dict[str, Any]:
         with workspace(ctx) as ws:
-            info = probe(ws.fetch(inputs.get("key", "")))
+            key = ws.check_key(inputs.get("key", ""))
+            info = probe(ws.fetch(key), demuxers.ANY_MEDIA, what=key)
         return {
             "duration": round(info.duration_s or 0.0, 3),
             "width": info.width or 0,

@@ -7,6 +7,9 @@ Everything an ffmpeg action does outside its own argument list lives here:
 * running ``ffprobe``/``ffmpeg`` as argument lists (never a shell) with ``-nostdin``, a timeout,
   ``-progress pipe:1`` parsed into ``ctx.report_progress``, and a clean stop on cancellation
   (one SIGINT, then SIGKILL after a grace period);
+* reading user files safely (issue 13 §5): every input is opened with ``-protocol_whitelist file``
+  and the one demuxer the probe found on the action's allow-list (:mod:`.demuxers`), and ffmpeg
+  runs with the minimal environment of :func:`feaas.actions.childenv.child_env`;
 * turning ffmpeg's stderr into :class:`ActionFailed` messages a user can act on.
 
 A partial output is never uploaded: outputs are written to the work directory, uploaded only after
@@ -17,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import itertools
 import json
 import math
 import mimetypes
@@ -34,8 +38,10 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from feaas.actions.base import ActionCancelled, ActionContext, ActionFailed, Param
+from feaas.actions.childenv import child_env, find_executable
 from feaas.errors import NamespaceViolation
 from feaas.objects import ParameterType as PT
+from src.actions.ffmpeg import demuxers
 
 FFMPEG = "ffmpeg"
 FFPROBE = "ffprobe"
@@ -209,6 +215,8 @@ class MediaInfo:
     audio_codec: str = ""
     fps: float | None = None
     is_image: bool = False
+    #: The demuxer that read the file (``mov`` for ``mov,mp4,…``); real runs force exactly this one.
+    demuxer: str = ""
     raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
@@ -271,31 +279,65 @@ def parse_probe(data: dict[str, Any]) -> MediaInfo:
         audio_codec=str(audio.get("codec_name", "")) if audio else "",
         fps=None if (video is None or is_image) else _rate(video.get("avg_frame_rate") or video.get("r_frame_rate")),
         is_image=is_image,
+        demuxer=demuxers.demuxer_name(format_name),
         raw=data,
     )
 
 
-def probe(path: Path, timeout_s: float = PROBE_TIMEOUT_S) -> MediaInfo:
-    """Run ffprobe on a local file. Raises :class:`ActionFailed` when it is not media."""
-    cmd = [FFPROBE, "-v", "error", "-print_format", "json", "-show_format", "-show_streams", str(path)]
+#: ffmpeg's log line when the probed format is not on ``-format_whitelist``; the log context in
+#: brackets is the demuxer the content asked for (``[hls @ 0x…] Format not on whitelist '…'``).
+_NOT_ON_WHITELIST = re.compile(r"^\[([\w,]+) @ 0x[0-9a-f]+\] Format not on whitelist", re.MULTILINE)
+
+
+def probe(path: Path, accept: frozenset[str], *, what: str = "the input",
+          timeout_s: float = PROBE_TIMEOUT_S) -> MediaInfo:
+    """Run ffprobe on a local file that only demuxers in ``accept`` may read.
+
+    ``what`` (the user's key) names the file in messages. Raises :class:`ActionFailed` when the
+    file is not media, or when its content is another format (a playlist or manifest, whatever
+    its extension): ffprobe refuses such a format before it opens anything the file names.
+    """
+    exe = find_executable(FFPROBE)
+    if exe is None:
+        raise ActionFailed("ffprobe is not installed on this worker")
+    cmd = [exe, "-v", "error", "-protocol_whitelist", demuxers.INPUT_PROTOCOLS,
+           "-format_whitelist", demuxers.whitelist(accept),
+           "-print_format", "json", "-show_format", "-show_streams", str(path)]
     try:
         proc = subprocess.run(
-            cmd, stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout_s, check=False
+            cmd, stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout_s, check=False,
+            cwd=path.parent, env=child_env(path.parent),
         )
     except subprocess.TimeoutExpired as exc:
         raise ActionFailed(f"ffprobe timed out after {timeout_s:.0f} s") from exc
-    except FileNotFoundError as exc:
-        raise ActionFailed("ffprobe is not installed on this worker") from exc
     if proc.returncode != 0:
+        refused = _NOT_ON_WHITELIST.search(proc.stderr.decode("utf-8", "replace"))
+        if refused is not None:
+            raise ActionFailed(demuxers.refusal(demuxers.demuxer_name(refused.group(1)), what, accept))
         raise ActionFailed("not a media file (or the file is damaged)")
     try:
         data = json.loads(proc.stdout or b"{}")
     except json.JSONDecodeError as exc:
         raise ActionFailed("ffprobe returned unreadable output") from exc
     info = parse_probe(data)
+    if info.demuxer not in accept:
+        raise ActionFailed(demuxers.refusal(info.demuxer, what, accept))
     if not info.has_video and not info.has_audio:
         raise ActionFailed("not a media file: no audio or video stream found")
     return info
+
+
+def input_args(path: Path, info: MediaInfo) -> list[str]:
+    """The ffmpeg options that open ``path``: local file only, with the demuxer the probe found.
+
+    Forcing ``-f`` means ffmpeg never guesses again, so no other demuxer can read the file.
+    """
+    if not info.demuxer:
+        raise ActionFailed("the input's format is unknown")
+    # image2 would read a name holding %d or * as a pattern of several files; ours is one file.
+    literal = ["-pattern_type", "none"] if info.demuxer == "image2" else []
+    return ["-protocol_whitelist", demuxers.INPUT_PROTOCOLS, *literal, "-format_whitelist", info.demuxer,
+            "-f", info.demuxer, "-i", str(path)]
 
 
 # --------------------------------------------------------------------------------------------
@@ -312,14 +354,35 @@ class FfmpegResult:
     elapsed_s: float
 
 
-def ffmpeg_command(args: Sequence[str], loglevel: str = "error") -> list[str]:
+def check_inputs(args: Sequence[str]) -> None:
+    """Refuse an argument list with an input not opened by :func:`input_args`.
+
+    A guard against a future action writing a bare ``-i``: each input must carry the protocol
+    whitelist and a forced demuxer among its own options. Raises :class:`ValueError`.
+    """
+    start = 0
+    for index, arg in enumerate(args):
+        if arg != "-i":
+            continue
+        options = list(args[start:index])
+        pairs = set(itertools.pairwise(options))
+        demuxer = options[-1] if len(options) >= 2 and options[-2] == "-f" else ""
+        if ("-protocol_whitelist", demuxers.INPUT_PROTOCOLS) not in pairs or not demuxer \
+                or ("-format_whitelist", demuxer) not in pairs:
+            raise ValueError(f"ffmpeg input {args[index + 1:index + 2]} is not opened with input_args()")
+        start = index + 2
+
+
+def ffmpeg_command(args: Sequence[str], loglevel: str = "error", executable: str = FFMPEG) -> list[str]:
     """The full ffmpeg command line around action-specific ``args``.
 
     ``-nostdin`` keeps ffmpeg from reading (or waiting on) the worker's stdin; ``-progress
     pipe:1`` writes machine-readable progress to stdout; ``-y`` is safe because every output path
-    is inside the action's private work directory.
+    is inside the action's private work directory. Raises :class:`ValueError` when an input is
+    not opened with :func:`input_args`.
     """
-    return [FFMPEG, "-hide_banner", "-nostdin", "-loglevel", loglevel, "-nostats",
+    check_inputs(args)
+    return [executable, "-hide_banner", "-nostdin", "-loglevel", loglevel, "-nostats",
             "-progress", "pipe:1", "-y", *args]
 
 
@@ -354,7 +417,10 @@ def run_ffmpeg(
     first), :class:`ActionFailed` on timeout or a non-zero exit (with an explained message).
     """
     ctx.check_cancelled()
-    cmd = ffmpeg_command(args, loglevel)
+    exe = find_executable(FFMPEG)
+    if exe is None:
+        raise ActionFailed("ffmpeg is not installed on this worker")
+    cmd = ffmpeg_command(args, loglevel, exe)
     parser = progress or ProgressParser(duration_s)
     report = on_progress or ctx.report_progress
     stderr_path = work_dir / f"ffmpeg-{time.monotonic_ns()}.log"
@@ -362,15 +428,12 @@ def run_ffmpeg(
     deadline = started + timeout_s
     ctx.log.debug("ffmpeg %s", cmd)
     with open(stderr_path, "wb") as stderr_file:
-        try:
-            # A new session: a Ctrl-C at the terminal reaches the worker, which then stops
-            # ffmpeg itself, instead of killing ffmpeg behind the worker's back.
-            proc = subprocess.Popen(
-                cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=stderr_file,
-                cwd=work_dir, start_new_session=True,
-            )
-        except FileNotFoundError as exc:
-            raise ActionFailed("ffmpeg is not installed on this worker") from exc
+        # A new session: a Ctrl-C at the terminal reaches the worker, which then stops
+        # ffmpeg itself, instead of killing ffmpeg behind the worker's back.
+        proc = subprocess.Popen(
+            cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=stderr_file,
+            cwd=work_dir, start_new_session=True, env=child_env(work_dir),
+        )
         assert proc.stdout is not None
         fd = proc.stdout.fileno()
         buffer = b""

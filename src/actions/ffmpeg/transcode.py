@@ -7,12 +7,13 @@ from typing import Any
 
 from feaas.actions.base import Action, ActionContext, ActionFailed, Param
 from feaas.objects import ParameterType as PT
-from src.actions.ffmpeg import formats
+from src.actions.ffmpeg import demuxers, formats
 from src.actions.ffmpeg.runner import (
     DEST_KEY,
     TIMEOUT,
     ProgressParser,
     format_ext,
+    input_args,
     key_ext,
     legacy_aliases,
     optional_number,
@@ -47,29 +48,32 @@ class Convert(Action):
             src = ws.check_key(inputs.get("key", ""))
             dest = resolve_dest(ws, inputs, output_key(src, "converted", ext))
             local = ws.fetch(src)
-            info = probe(local)
+            info = probe(local, demuxers.ANY_MEDIA, what=src)
             out = ws.path("output" + ext)
-            run_ffmpeg(ctx, convert_args(local, out, ext, has_video=info.has_video, has_audio=info.has_audio),
-                       work_dir=ws.dir, duration_s=info.duration_s, timeout_s=timeout_for(inputs, info.duration_s))
+            args = convert_args(input_args(local, info), out, ext, has_video=info.has_video,
+                                has_audio=info.has_audio)
+            run_ffmpeg(ctx, args, work_dir=ws.dir, duration_s=info.duration_s,
+                       timeout_s=timeout_for(inputs, info.duration_s))
             ws.publish(out, dest)
         ctx.report_progress(1.0)
         return {"dest_key": dest}
 
 
-def convert_args(src: Any, out: Any, ext: str, *, has_video: bool, has_audio: bool) -> list[str]:
-    """ffmpeg arguments that re-encode ``src`` into ``out`` (a file of type ``ext``)."""
+def convert_args(source: list[str], out: Any, ext: str, *, has_video: bool, has_audio: bool) -> list[str]:
+    """ffmpeg arguments that re-encode the input opened by ``source`` (:func:`input_args`) into
+    ``out`` (a file of type ``ext``)."""
     if formats.is_image_ext(ext):
         if not has_video:
             raise ActionFailed("the input has no video or image stream to convert to an image")
-        return ["-i", str(src), "-map", "0:v:0", *formats.encode_args(ext, video=True, audio=False), str(out)]
+        return [*source, "-map", "0:v:0", *formats.encode_args(ext, video=True, audio=False), str(out)]
     if formats.is_audio_ext(ext):
         if not has_audio:
             raise ActionFailed("the input has no audio stream")
-        return ["-i", str(src), "-map", "0:a:0", *formats.encode_args(ext, video=False, audio=True), str(out)]
+        return [*source, "-map", "0:a:0", *formats.encode_args(ext, video=False, audio=True), str(out)]
     if not has_video:
         raise ActionFailed("the input has no video stream; convert it to an audio format instead")
     maps = ["-map", "0:v:0"] + (["-map", "0:a:0"] if has_audio else [])
-    return ["-i", str(src), *maps, *formats.encode_args(ext, video=True, audio=has_audio), str(out)]
+    return [*source, *maps, *formats.encode_args(ext, video=True, audio=has_audio), str(out)]
 
 
 def scale_filter(width: int | None, height: int | None, *, keep_aspect: bool, even: bool) -> str:
@@ -121,7 +125,7 @@ class Resize(Action):
             ext = formats.require_supported(key_ext(src), formats.VIDEO_EXTS | formats.IMAGE_EXTS)
             dest = resolve_dest(ws, inputs, output_key(src, "resized"))
             local = ws.fetch(src)
-            info = probe(local)
+            info = probe(local, demuxers.VISUAL, what=src)
             if not info.has_video:
                 raise ActionFailed("the input has no video or image stream")
             image = info.is_image or formats.is_image_ext(ext)
@@ -129,10 +133,12 @@ class Resize(Action):
                               keep_aspect=bool(inputs.get("keep_aspect", True)), even=not image)
             out = ws.path("output" + ext)
             if image:
-                args = ["-i", str(local), "-map", "0:v:0", "-vf", vf, *formats.encode_args(ext, video=True, audio=False)]
+                args = [*input_args(local, info), "-map", "0:v:0", "-vf", vf,
+                        *formats.encode_args(ext, video=True, audio=False)]
             else:
                 maps = ["-map", "0:v:0"] + (["-map", "0:a:0", "-c:a", "copy"] if info.has_audio else ["-an"])
-                args = ["-i", str(local), *maps, "-vf", vf, *formats.video_args(ext), *formats.container_args(ext)]
+                args = [*input_args(local, info), *maps, "-vf", vf, *formats.video_args(ext),
+                        *formats.container_args(ext)]
             run_ffmpeg(ctx, [*args, str(out)], work_dir=ws.dir, duration_s=info.duration_s,
                        timeout_s=timeout_for(inputs, info.duration_s))
             ws.publish(out, dest)
@@ -188,7 +194,7 @@ class Compress(Action):
             ext = key_ext(src) if key_ext(src) in _COMPRESS_EXTS else ".mp4"
             dest = resolve_dest(ws, inputs, output_key(src, "compressed", ext))
             local = ws.fetch(src)
-            info = probe(local)
+            info = probe(local, demuxers.VIDEO, what=src)
             if not info.has_video or info.is_image:
                 raise ActionFailed("compress needs a video; use convert for audio files")
             out = ws.path("output" + ext)
@@ -196,7 +202,7 @@ class Compress(Action):
             common = ["-c:v", "libx264", "-preset", preset, "-pix_fmt", "yuv420p"]
             if target_mb is None:
                 audio = ["-c:a", "aac", "-b:a", "128k"] if info.has_audio else ["-an"]
-                args = ["-i", str(local), *maps, *common, "-crf", str(int(crf or 28)), *audio,
+                args = [*input_args(local, info), *maps, *common, "-crf", str(int(crf or 28)), *audio,
                         *formats.container_args(ext), str(out)]
                 run_ffmpeg(ctx, args, work_dir=ws.dir, duration_s=info.duration_s,
                            timeout_s=timeout_for(inputs, info.duration_s))
@@ -214,11 +220,12 @@ class Compress(Action):
         rate = ["-b:v", f"{video_kbps}k", "-passlogfile", passlog]
         budget_s = timeout_for(inputs, info.duration_s, passes=2)
         started = time.monotonic()
-        run_ffmpeg(ctx, ["-i", str(local), "-map", "0:v:0", *common, *rate, "-pass", "1", "-an", "-f", "null", "-"],
+        run_ffmpeg(ctx, [*input_args(local, info), "-map", "0:v:0", *common, *rate, "-pass", "1", "-an",
+                         "-f", "null", "-"],
                    work_dir=work_dir, duration_s=info.duration_s, timeout_s=budget_s,
                    progress=ProgressParser(info.duration_s, offset=0.0, scale=0.5))
         audio = ["-c:a", "aac", "-b:a", f"{audio_kbps}k"] if info.has_audio else ["-an"]
-        run_ffmpeg(ctx, ["-i", str(local), *maps, *common, *rate, "-pass", "2", *audio,
+        run_ffmpeg(ctx, [*input_args(local, info), *maps, *common, *rate, "-pass", "2", *audio,
                          *formats.container_args(ext), str(out)],
                    work_dir=work_dir, duration_s=info.duration_s,
                    timeout_s=max(1.0, budget_s - (time.monotonic() - started)),
