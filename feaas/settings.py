@@ -7,9 +7,10 @@ import sys
 from collections.abc import Mapping
 from typing import Any, Literal
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, model_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from feaas.actions.netpolicy import parse_allow_list
 from feaas.errors import ConfigError
 
 
@@ -67,6 +68,18 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     memory_limit_mb: int | None = Field(default=None, gt=0)
     metrics: Literal["none", "emf"] = "none"  # "emf": CloudWatch Embedded Metric Format lines on stdout
+    #: Test-only: loopback ``IP:PORT`` servers that web.screenshot may reach (default: none).
+    screenshot_allow_hosts: str = ""
+
+    @field_validator("screenshot_allow_hosts")
+    @classmethod
+    def _loopback_servers_only(cls, value: str) -> str:
+        parse_allow_list(value)  # ValueError (without the value) when an entry is not loopback IP:PORT
+        return value
+
+    @property
+    def screenshot_allowed(self) -> frozenset[tuple[str, int]]:
+        return parse_allow_list(self.screenshot_allow_hosts)
 
     @model_validator(mode="after")
     def _check_combinations(self) -> Settings:

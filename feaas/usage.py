@@ -28,6 +28,7 @@ Optional:
   DYNAMO_KEY_ATTRIBUTE, DYNAMO_OWNER_INDEX   table key and owner index (object_id, ownerIndex)
   LOG_FORMAT, LOG_LEVEL    json or text (default: text on a terminal), level name (INFO)
   METRICS                  none or emf (CloudWatch Embedded Metric Format lines)
+  SCREENSHOT_ALLOW_HOSTS   test-only: loopback IP:PORT servers web.screenshot may reach (default none)
   AWS_ENDPOINT_URL_DYNAMODB, AWS_ENDPOINT_URL_S3   local endpoints (read by boto3 itself)
 """
 

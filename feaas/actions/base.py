@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
+from feaas.actions.netpolicy import NetworkPolicy
 from feaas.objects import ParameterType as PT
 
 if TYPE_CHECKING:
@@ -51,7 +52,8 @@ class Storage(Protocol):
 
     def check_key(self, key: str) -> str: ...
     def get_bytes(self, key: str) -> bytes: ...
-    def put_bytes(self, key: str, data: bytes, content_type: str | None = None) -> None: ...
+    def put_bytes(self, key: str, data: bytes, content_type: str | None = None, *,
+                  metadata: Mapping[str, str] | None = None) -> None: ...
     def download(self, key: str, path: Path) -> None: ...
     def upload(self, path: Path, key: str, content_type: str | None = None) -> None: ...
     def copy(self, src_key: str, dest_key: str) -> None: ...
@@ -79,6 +81,9 @@ class ActionContext:
     log: logging.Logger | logging.LoggerAdapter[logging.Logger]
     report_progress: Callable[[float], None] = _ignore_progress
     memory_limit_mb: int | None = None
+    #: where an action's outbound requests may go: public addresses only, unless a test allows a
+    #: loopback server (``SCREENSHOT_ALLOW_HOSTS``)
+    network: NetworkPolicy = field(default_factory=NetworkPolicy)
     extra: dict[str, Any] = field(default_factory=dict)
 
     def check_cancelled(self) -> None:

@@ -67,8 +67,9 @@ class UserStorage:
     def get_bytes(self, key: str) -> bytes:
         return self.blobs.get_bytes(self.check_key(key))
 
-    def put_bytes(self, key: str, data: bytes, content_type: str | None = None) -> None:
-        self.blobs.put_bytes(self.check_key(key), data, content_type)
+    def put_bytes(self, key: str, data: bytes, content_type: str | None = None, *,
+                  metadata: Mapping[str, str] | None = None) -> None:
+        self.blobs.put_bytes(self.check_key(key), data, content_type, metadata=metadata)
 
     def download(self, key: str, path: Path) -> None:
         try:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -77,8 +77,12 @@ class Blobs:
                 data: bytes = body.read()
                 return data
 
-    def put_bytes(self, key: str, data: bytes, content_type: str | None = None) -> None:
-        extra = {"ContentType": content_type} if content_type else {}
+    def put_bytes(self, key: str, data: bytes, content_type: str | None = None, *,
+                  metadata: Mapping[str, str] | None = None) -> None:
+        """Store ``data`` at ``key``; ``metadata`` becomes the object's user metadata (ASCII)."""
+        extra: dict[str, Any] = {"ContentType": content_type} if content_type else {}
+        if metadata:
+            extra["Metadata"] = dict(metadata)
         with self._translated("writing", key):
             self.client.put_object(Bucket=self.bucket, Key=key, Body=data, **extra)
 

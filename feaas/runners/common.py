@@ -16,6 +16,7 @@ from typing import Any
 
 from feaas.actions.base import ActionContext
 from feaas.actions.context import UserStorage, normalise_key
+from feaas.actions.netpolicy import NetworkPolicy
 from feaas.actions.registry import Registry
 from feaas.dao import Dao
 from feaas.dao.codec import CodecError, message_to_plain, parse_message
@@ -109,6 +110,7 @@ class RunContext:
             storage=self.storage, tmp_dir=tmp_dir, cancel=self.stop.event,
             log=logging.LoggerAdapter(logging.getLogger("feaas.actions"), {"fields": {"node": node_id}}),
             report_progress=report, memory_limit_mb=self.settings.memory_limit_mb,
+            network=NetworkPolicy(allowed=self.settings.screenshot_allowed),
         )
 
     def writer_target(self) -> WriterTarget:
