@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# The whole test suite: unit, integration (real DynamoDB Local + SeaweedFS, ffmpeg), reliability, ops.
-# Installs what it needs on a fresh machine (venv, Java/ffmpeg via apt when missing). Extra args go to pytest.
+# The whole test suite: unit, integration (real DynamoDB Local + SeaweedFS, ffmpeg, Chromium), reliability, ops.
+# Installs what it needs on a fresh machine (venv, Java/ffmpeg/chromium via apt when missing). Extra args go to pytest.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 "$root/test_scripts/bootstrap.sh"
 "$root/test_scripts/ensure_ffmpeg.sh"
+"$root/test_scripts/ensure_chromium.sh"
 # Tools installed into the venv (shellcheck, hadolint, moto_server, aws, weed) come first (issue 11).
 export PATH="$root/.venv/bin:$PATH"
 exec "$root/.venv/bin/python" -m pytest tests/unit tests/integration tests/reliability tests/ops -p no:cacheprovider "$@"

@@ -11,7 +11,8 @@ SHELL_FILES = [
     *SCRIPTS,
     *(
         f"test_scripts/{name}"
-        for name in ("success.sh", "fail.sh", "local_stack.sh", "bootstrap.sh", "bench.sh", "gen_proto.sh")
+        for name in ("success.sh", "fail.sh", "local_stack.sh", "bootstrap.sh", "bench.sh", "gen_proto.sh",
+                     "ensure_chromium.sh")
     ),
 ]
 SOURCED_FILES = ["test_scripts/ops_common.sh"]  # sourced by SCRIPTS, not run
