@@ -84,6 +84,13 @@ def test_ip_literals_are_never_resolved_and_only_exact_allowed_pairs_pass():
     assert resolver.calls == []  # type: ignore[attr-defined]
 
 
+@pytest.mark.parametrize("host", ["2130706433", "0x7f.0.0.1", "0177.0.0.1", "127.1", "localhost"])
+def test_other_spellings_of_loopback_are_resolved_and_refused(host):
+    # numeric forms are parsed by the C library (no DNS query); localhost comes from /etc/hosts
+    with pytest.raises(DestinationRefused, match=r", loopback\)$"):  # localhost may be ::1 first
+        NetworkPolicy().vet(host, 80)
+
+
 def test_by_default_nothing_but_public_addresses_passes():
     policy = NetworkPolicy()
     assert policy.allowed == frozenset()
