@@ -14,10 +14,10 @@ from typing import Any
 import pytest
 
 from feaas.actions.context import UserStorage
-from feaas.actions.prefetch import Prefetch
 from feaas.dao import Blobs, make_clients
 from feaas.dao.blobs import BlobNotFound
 from feaas.errors import NamespaceViolation
+from src.actions.dataset.prefetch import Prefetch
 from tests.conftest import BUCKET, REGION
 from tests.support.faultproxy import FaultProxy
 from tests.support.scripts import NAMESPACE

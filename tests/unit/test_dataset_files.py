@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from src.actions.dataset_files import SourceFiles, source_name
+from src.actions.dataset.files import SourceFiles, source_name
 
 DATA = bytes(range(256)) * 64
 

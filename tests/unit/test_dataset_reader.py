@@ -7,7 +7,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from src.actions.dataset import _READERS, _quote, _reader
+from src.actions.dataset.formats import _READERS, sql_literal, table_reader
 
 CSVS = {
     "plain": "id,grp,value,label\n1,2,3.5,a\n2,3,4.25,b\n",
@@ -24,9 +24,9 @@ def test_sniffed_reader_matches_auto_detection(tmp_path: Path, name: str):
     path = tmp_path / f"{name}.csv"
     path.write_text(CSVS[name])
     con = duckdb.connect()
-    reader = _reader(con, "csv", path)
+    reader = table_reader(con, "csv", path)
     assert "auto_detect = false" in reader  # the sniffed form, not the fallback
-    plain = _READERS["csv"].format(path=_quote(str(path)))
+    plain = _READERS["csv"].format(path=sql_literal(str(path)))
 
     def read(source: str) -> tuple[list[tuple[str, str]], list[tuple]]:
         result = con.execute(f"SELECT * FROM {source}")
@@ -37,6 +37,7 @@ def test_sniffed_reader_matches_auto_detection(tmp_path: Path, name: str):
 
 def test_other_formats_and_unsniffable_files_use_plain_readers(tmp_path: Path):
     con = duckdb.connect()
-    assert _reader(con, "jsonl", tmp_path / "a.jsonl") == _READERS["jsonl"].format(path=_quote(str(tmp_path / "a.jsonl")))
+    jsonl = tmp_path / "a.jsonl"
+    assert table_reader(con, "jsonl", jsonl) == _READERS["jsonl"].format(path=sql_literal(str(jsonl)))
     missing = tmp_path / "missing.csv"
-    assert _reader(con, "csv", missing) == _READERS["csv"].format(path=_quote(str(missing)))
+    assert table_reader(con, "csv", missing) == _READERS["csv"].format(path=sql_literal(str(missing)))

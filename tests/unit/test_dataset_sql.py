@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 
 from feaas.actions.base import ActionFailed
-from src.actions.dataset import check_select, memory_limit_mb, output_format, source_format, table_name
+from src.actions.dataset.formats import output_format, source_format, table_name
+from src.actions.dataset.memory import memory_limit_mb
+from src.actions.dataset.query import check_select
 
 duckdb = pytest.importorskip("duckdb")
 

@@ -2,7 +2,7 @@
 
 DuckDB reads Python (fsspec) file systems registered on a connection. This one knows only the
 sources of one query, by the names ``plussource://{index}{suffix}`` (the suffix keeps DuckDB's
-compression detection); every read waits in :class:`feaas.actions.prefetch.Prefetch` until its
+compression detection); every read waits in :class:`.prefetch.Prefetch` until its
 bytes have arrived. Nothing can be written and no other name resolves.
 """
 
@@ -14,9 +14,9 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from fsspec.spec import AbstractFileSystem
+from fsspec.spec import AbstractFileSystem  # type: ignore[import-untyped, unused-ignore]
 
-from feaas.actions.prefetch import Prefetch
+from src.actions.dataset.prefetch import Prefetch
 
 PROTOCOL = "plussource"
 
@@ -47,7 +47,8 @@ class _SourceFile(io.RawIOBase):
         return self._position if sought is None else sought
 
     def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        base = {io.SEEK_SET: 0, io.SEEK_CUR: self.tell(), io.SEEK_END: self._prefetch.size(self._index)}[whence]
+        ends = {io.SEEK_SET: 0, io.SEEK_CUR: self.tell(), io.SEEK_END: self._prefetch.size(self._index)}
+        base = ends[whence]
         if base + offset < 0:
             raise OSError(f"negative seek position {base + offset}")
         self._sought.position = self._position = base + offset

@@ -1,8 +1,8 @@
 """``sys.dataset.query`` and ``sys.dataset.convert``: read-only SQL over the user's files (issue 6).
 
 Sources stream from the bucket into the action's temp directory in ordered parts
-(:mod:`feaas.actions.prefetch`) while DuckDB already reads them through a file system that knows
-only this query's sources (:mod:`src.actions.dataset_files`): parsing overlaps the download. They
+(:mod:`.prefetch`) while DuckDB already reads them through a file system that knows
+only this query's sources (:mod:`.files`): parsing overlaps the download. They
 are exposed as views named after each file's stem (``sales.csv`` → ``sales``) and by position
 (``t0``, ``t1``, …). Before the user's SQL runs, file access is limited to those sources and the
 output directory (``allowed_paths``, ``allowed_directories``, ``enable_external_access=false``) and
@@ -12,121 +12,29 @@ spills to the temp directory, so inputs larger than the memory limit work."""
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import tempfile
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 from feaas.actions.base import Action, ActionContext, ActionFailed, Param
-from feaas.actions.prefetch import Prefetch
 from feaas.dao.blobs import BlobNotFound
 from feaas.errors import NamespaceViolation
 from feaas.objects import ParameterType as PT
-from src.actions.dataset_files import SourceFiles, source_name
+from src.actions.dataset.files import SourceFiles, source_name
+from src.actions.dataset.formats import (
+    WRITERS,
+    content_type,
+    output_format,
+    source_format,
+    sql_literal,
+    table_reader,
+)
+from src.actions.dataset.memory import memory_limit_mb, threads
+from src.actions.dataset.prefetch import Prefetch
 
 MAX_SOURCES = 64
-FORMATS = ("csv", "jsonl", "parquet")
-_EXT_FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl",
-                ".parquet": "parquet", ".pq": "parquet"}
-_COMPRESSIONS = (".gz", ".zst")
-_READERS = {
-    "csv": "read_csv({path}, header = true)",
-    "jsonl": "read_json({path}, format = 'newline_delimited')",
-    "parquet": "read_parquet({path})",
-}
-_WRITERS = {"csv": "FORMAT csv, HEADER true", "jsonl": "FORMAT json", "parquet": "FORMAT parquet"}
-_IDENT = re.compile(r"[^A-Za-z0-9_]")
-
-
-# --------------------------------------------------------------------------------------------
-# Pure helpers
-# --------------------------------------------------------------------------------------------
-
-
-def source_format(key: str) -> tuple[str, str, str]:
-    """(table name from the stem, format, local suffix) for a source key.
-
-    ``reports/sales.csv`` → ``("sales", "csv", ".csv")``; ``a/b.csv.gz`` → ``("b", "csv", ".csv.gz")``.
-    """
-    name = PurePosixPath(key).name
-    compression = next((c for c in _COMPRESSIONS if name.lower().endswith(c)), "")
-    bare = name[: len(name) - len(compression)] if compression else name
-    suffix = PurePosixPath(bare).suffix.lower()
-    fmt = _EXT_FORMATS.get(suffix)
-    if fmt is None or (compression and fmt == "parquet"):
-        raise ActionFailed(f"{key}: not a CSV, JSONL or Parquet file (by its extension)")
-    stem = bare[: len(bare) - len(suffix)]
-    return table_name(stem), fmt, suffix + compression
-
-
-def table_name(stem: str) -> str:
-    """A plain SQL identifier from a file stem: other characters become ``_``."""
-    ident = _IDENT.sub("_", stem).strip("_") or "t"
-    return "_" + ident if ident[0].isdigit() else ident
-
-
-def output_format(dest_key: str, fmt: str | None) -> str:
-    """The output format: the ``format`` input, else the dest_key's extension."""
-    if fmt:
-        fmt = fmt.strip().lower().lstrip(".")
-        fmt = "jsonl" if fmt in ("json", "ndjson") else fmt
-        if fmt not in FORMATS:
-            raise ActionFailed(f"format must be one of {', '.join(FORMATS)}, got {fmt!r}")
-        return fmt
-    suffix = PurePosixPath(dest_key).suffix.lower()
-    if suffix not in _EXT_FORMATS:
-        raise ActionFailed("cannot tell the output format from dest_key; set format (csv, jsonl, parquet)")
-    return _EXT_FORMATS[suffix]
-
-
-def memory_limit_mb(ctx_limit_mb: int | None) -> int:
-    """DuckDB's memory limit: the action's limit, else half of the cgroup limit or of the RAM."""
-    if ctx_limit_mb:
-        return max(16, int(ctx_limit_mb))
-    total = _cgroup_limit_bytes() or _ram_bytes()
-    return max(64, total // 2 // (1024 * 1024)) if total else 1024
-
-
-def _cgroup_limit_bytes() -> int | None:
-    for path in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
-        try:
-            raw = Path(path).read_text().strip()
-        except OSError:
-            continue
-        if raw.isdigit() and int(raw) < 1 << 60:  # "max" or a huge number means no limit
-            return min(int(raw), _ram_bytes() or int(raw))
-    return None
-
-
-def _ram_bytes() -> int | None:
-    try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError):
-        return None
-
-
-#: Each DuckDB thread keeps its own hash tables; below this much memory per thread a tight limit
-#: runs out of memory instead of spilling (a 400 MB CSV under 100 MB failed with 2 threads).
-MIN_MB_PER_THREAD = 128
-
-
-def _threads(limit_mb: int) -> int:
-    try:
-        cpus = max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:
-        cpus = max(1, os.cpu_count() or 1)
-    return max(1, min(cpus, limit_mb // MIN_MB_PER_THREAD))
-
-
-def _quote(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
-# --------------------------------------------------------------------------------------------
-# The query
-# --------------------------------------------------------------------------------------------
 
 
 def check_select(con: Any, sql: str) -> str:
@@ -152,12 +60,14 @@ def _first_line(exc: BaseException) -> str:
     return str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
 
 
-def run_query(ctx: ActionContext, sources: list[str], sql: str, dest_key: str, fmt: str | None) -> dict[str, Any]:
+def run_query(ctx: ActionContext, sources: list[str], sql: str, dest_key: str,
+              fmt: str | None) -> dict[str, Any]:
     """Run ``sql`` over ``sources`` (read while they download) and upload the result to ``dest_key``."""
     try:
         import duckdb  # noqa: F401 - here only to fail early and clearly
     except ImportError as exc:  # pragma: no cover - the dataset extra is not installed
-        raise ActionFailed("DuckDB is not installed on this worker (pip install 'plus-worker[dataset]')") from exc
+        raise ActionFailed("DuckDB is not installed on this worker "
+                           "(pip install 'plus-worker[dataset]')") from exc
 
     if not sources:
         raise ActionFailed("sources must list at least one file")
@@ -191,7 +101,7 @@ def run_query(ctx: ActionContext, sources: list[str], sql: str, dest_key: str, f
             rows = _query(ctx, prefetch, keys, names, parsed, sql, out_dir / f"result.{out_fmt}", spill_dir)
         ctx.check_cancelled()
         ctx.report_progress(0.9)
-        storage.upload(out_dir / f"result.{out_fmt}", dest_key, content_type=_content_type(out_fmt))
+        storage.upload(out_dir / f"result.{out_fmt}", dest_key, content_type=content_type(out_fmt))
     except OSError as exc:
         if exc.errno == 28:  # ENOSPC
             raise ActionFailed("disk full: no space left on the worker's disk") from exc
@@ -211,7 +121,7 @@ def _query(ctx: ActionContext, prefetch: Prefetch, keys: list[str], names: list[
     con = duckdb.connect(":memory:", config={
         "memory_limit": f"{limit_mb}MB",
         "temp_directory": str(spill_dir),
-        "threads": _threads(limit_mb),
+        "threads": threads(limit_mb),
         "preserve_insertion_order": False,
         "autoinstall_known_extensions": False,
         "autoload_known_extensions": False,
@@ -221,15 +131,15 @@ def _query(ctx: ActionContext, prefetch: Prefetch, keys: list[str], names: list[
         statement = check_select(con, sql)
         tables: set[str] = set()
         for n, (path, (name, src_fmt, _)) in enumerate(zip(names, parsed)):
-            reader = _reader(con, src_fmt, path)
+            reader = table_reader(con, src_fmt, path)
             con.execute(f'CREATE VIEW "t{n}" AS SELECT * FROM {reader}')
             if name not in tables and not re.fullmatch(r"t\d+", name):
                 con.execute(f'CREATE VIEW "{name}" AS SELECT * FROM {reader}')
                 tables.add(name)
         # From here on the user's SQL runs: only these sources and the output directory, no
         # extensions, no attach, and no way to undo these settings.
-        con.execute(f"SET allowed_paths = [{', '.join(_quote(p) for p in names)}]")
-        con.execute(f"SET allowed_directories = [{_quote(str(out_path.parent) + '/')}]")
+        con.execute(f"SET allowed_paths = [{', '.join(sql_literal(p) for p in names)}]")
+        con.execute(f"SET allowed_directories = [{sql_literal(str(out_path.parent) + '/')}]")
         con.execute("SET enable_external_access = false")
         con.execute("SET lock_configuration = true")
         ctx.check_cancelled()
@@ -238,7 +148,8 @@ def _query(ctx: ActionContext, prefetch: Prefetch, keys: list[str], names: list[
             raise ActionFailed("the query returned no result set")
         rel.create_view("__plus_result")
         out_fmt = out_path.suffix.lstrip(".")
-        return _interruptible(ctx, con, f"COPY __plus_result TO {_quote(str(out_path))} ({_WRITERS[out_fmt]})")
+        copy = f"COPY __plus_result TO {sql_literal(str(out_path))} ({WRITERS[out_fmt]})"
+        return _interruptible(ctx, con, copy)
     except duckdb.Error as exc:
         ctx.check_cancelled()
         if prefetch.error is not None:  # the download failed: say so, not what DuckDB made of it
@@ -251,60 +162,6 @@ def _query(ctx: ActionContext, prefetch: Prefetch, keys: list[str], names: list[
         raise ActionFailed(f"query failed: {message}") from exc
     finally:
         con.close()
-
-
-#: DuckDB reads a CSV in 32 MB buffers, and its sniffer waits for a whole first buffer of a source
-#: that is still downloading. Sniffing from 2 MB (the smallest DuckDB takes: its longest line) let
-#: the 48 MB benchmark CSV start 0.3 s sooner; the scan keeps DuckDB's buffers (smaller ones did
-#: not pay off there).
-SNIFF_BUFFER = 2 * 1024 * 1024
-
-
-def _reader(con: Any, fmt: str, source: str | Path) -> str:
-    """The table function reading one source.
-
-    A CSV is sniffed once here, and its views read it with the sniffed dialect and columns spelled
-    out: otherwise DuckDB sniffs the file again each time a view or the query is bound (four times
-    per query, ~25 ms each on a 50 MB file). The options are built from sniff_csv's columns, each
-    value quoted (its ``Prompt`` text is not safe: it does not escape quotes in column names).
-    Anything unexpected falls back to plain auto-detection.
-    """
-    import duckdb
-
-    path = _quote(str(source))
-    plain = _READERS[fmt].format(path=path)
-    if fmt != "csv":
-        return plain
-    try:
-        return _sniffed_csv_reader(con, path) or plain
-    except (duckdb.Error, KeyError, TypeError, ValueError):  # read_csv itself reports real problems
-        return plain
-
-
-def _sniffed_csv_reader(con: Any, path: str) -> str | None:
-    row = con.execute(
-        "SELECT Delimiter, Quote, Escape, NewLineDelimiter, Comment, SkipRows, HasHeader, Columns, DateFormat, "
-        f"TimestampFormat FROM sniff_csv({path}, header = true, buffer_size = {SNIFF_BUFFER})"
-    ).fetchone()
-    if row is None:
-        return None
-    delim, quote, escape, new_line, comment, skip, has_header, columns, date_fmt, ts_fmt = row
-    # sniff_csv shows a missing quote, escape or comment character as "(empty)".
-    quote, escape, comment = ("" if c == "(empty)" else c for c in (quote, escape, comment))
-    singles = (quote, escape, comment)
-    if (not has_header or not columns or not isinstance(skip, int) or not isinstance(delim, str) or not delim
-            or not isinstance(new_line, str) or not all(isinstance(c, str) and len(c) <= 1 for c in singles)):
-        return None
-    cols = ", ".join(f"{_quote(str(c['name']))}: {_quote(str(c['type']))}" for c in columns)
-    options = [f"delim = {_quote(delim)}", f"quote = {_quote(quote)}", f"escape = {_quote(escape)}",
-               f"new_line = {_quote(new_line)}", f"skip = {skip}", "header = true", f"columns = {{{cols}}}"]
-    if comment:
-        options.append(f"comment = {_quote(comment)}")
-    if date_fmt:
-        options.append(f"dateformat = {_quote(str(date_fmt))}")
-    if ts_fmt:
-        options.append(f"timestampformat = {_quote(str(ts_fmt))}")
-    return f"read_csv({path}, auto_detect = false, {', '.join(options)})"
 
 
 def _interruptible(ctx: ActionContext, con: Any, sql: str) -> int:
@@ -331,10 +188,6 @@ def _interruptible(ctx: ActionContext, con: Any, sql: str) -> int:
         watcher.join()
     ctx.check_cancelled()
     return int(row[0]) if row else 0
-
-
-def _content_type(fmt: str) -> str:
-    return {"csv": "text/csv", "jsonl": "application/x-ndjson", "parquet": "application/vnd.apache.parquet"}[fmt]
 
 
 class DatasetQuery(Action):
@@ -381,5 +234,3 @@ class DatasetConvert(Action):
         return run_query(ctx, [src], "SELECT * FROM t0", str(inputs.get("dest_key") or ""),
                          str(inputs.get("format") or "") or None)
 
-
-ACTIONS: list[Action] = [DatasetQuery(), DatasetConvert()]

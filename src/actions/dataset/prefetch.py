@@ -12,9 +12,8 @@ from __future__ import annotations
 import errno
 import os
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Self
@@ -121,23 +120,16 @@ class Prefetch:
         obj = self._objects[index]
         start = part * self._part_size
         end = min(obj.size, start + self._part_size)
-        position = start
         try:
             if self._halted():
                 return
-            with closing(self._storage.read_range(obj.key, start, end, etag=obj.etag or None)) as chunks:
-                for chunk in chunks:
-                    if self._halted():
-                        return
-                    view = memoryview(chunk)
-                    while view:
-                        written = os.pwrite(obj.fd, view, position)
-                        position += written
-                        view = view[written:]
-                    if obj.ready >= start:  # the first part still on its way: readers may go on
-                        with self._cond:
-                            obj.ready = max(obj.ready, position)
-                            self._cond.notify_all()
+            chunks = self._storage.read_range(obj.key, start, end, etag=obj.etag or None)
+            try:
+                if not self._write(obj, chunks, start):
+                    return
+            finally:
+                if isinstance(chunks, Generator):  # left early: release the response body
+                    chunks.close()
         except Exception as exc:  # noqa: BLE001 - handed to the readers and the caller
             with self._cond:
                 if self.error is None and not self._stopped:
@@ -154,3 +146,20 @@ class Prefetch:
             self._cond.notify_all()
         if self._on_progress is not None:
             self._on_progress(fraction)
+
+    def _write(self, obj: _Object, chunks: Iterator[bytes], start: int) -> bool:
+        """Write one part's chunks from ``start``; ``False`` when the fetch stopped on the way."""
+        position = start
+        for chunk in chunks:
+            if self._halted():
+                return False
+            view = memoryview(chunk)
+            while view:
+                written = os.pwrite(obj.fd, view, position)
+                position += written
+                view = view[written:]
+            if obj.ready >= start:  # the first part still on its way: readers may go on
+                with self._cond:
+                    obj.ready = max(obj.ready, position)
+                    self._cond.notify_all()
+        return True
