@@ -34,7 +34,8 @@ from feaas.dao import make_clients
 from src.actions.dataset import ACTIONS as DATASET_ACTIONS
 from src.actions.ffmpeg import ACTIONS as FFMPEG_ACTIONS
 from src.actions.ffmpeg import demuxers
-from src.actions.ffmpeg.runner import ffmpeg_command, input_args, probe
+from src.actions.ffmpeg.probing import probe
+from src.actions.ffmpeg.process import ffmpeg_command, input_args
 from src.actions.ffmpeg.transcode import convert_args
 from tests.bench.common import BUCKET, bench_stack, make_dao, timed
 from tests.support.scripts import NAMESPACE

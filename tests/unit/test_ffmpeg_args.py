@@ -8,6 +8,7 @@ import pytest
 
 from feaas.actions.base import ActionFailed
 from src.actions.ffmpeg import ACTIONS, demuxers, formats
+from src.actions.ffmpeg.args import auto_timeout_s
 from src.actions.ffmpeg.audio import (
     loudnorm_second_pass,
     mix_filter,
@@ -18,18 +19,10 @@ from src.actions.ffmpeg.audio import (
 )
 from src.actions.ffmpeg.edit import concat_filter, overlay_filter, trim_window
 from src.actions.ffmpeg.images import gif_filter, thumbnails_interval, waveform_filter
-from src.actions.ffmpeg.runner import (
-    MediaInfo,
-    ProgressParser,
-    auto_timeout_s,
-    explain_failure,
-    ffmpeg_command,
-    format_ext,
-    input_args,
-    output_key,
-    parse_probe,
-    split_key,
-)
+from src.actions.ffmpeg.naming import format_ext, output_key, split_key
+from src.actions.ffmpeg.probing import MediaInfo, parse_probe
+from src.actions.ffmpeg.process import explain_failure, ffmpeg_command, input_args
+from src.actions.ffmpeg.progress import ProgressParser
 from src.actions.ffmpeg.transcode import convert_args, scale_filter, target_bitrates_kbps
 
 # --- ids, aliases, declared parameters ---------------------------------------------------------

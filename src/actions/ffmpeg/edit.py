@@ -7,21 +7,11 @@ from typing import Any
 from feaas.actions.base import Action, ActionContext, ActionFailed, Param
 from feaas.objects import ParameterType as PT
 from src.actions.ffmpeg import demuxers, formats
-from src.actions.ffmpeg.runner import (
-    DEST_KEY,
-    TIMEOUT,
-    MediaInfo,
-    input_args,
-    key_ext,
-    legacy_aliases,
-    optional_number,
-    output_key,
-    probe,
-    resolve_dest,
-    run_ffmpeg,
-    timeout_for,
-    workspace,
-)
+from src.actions.ffmpeg.args import DEST_KEY, TIMEOUT, optional_number, timeout_for
+from src.actions.ffmpeg.naming import key_ext, legacy_aliases, output_key
+from src.actions.ffmpeg.probing import MediaInfo, probe
+from src.actions.ffmpeg.process import input_args, run_ffmpeg
+from src.actions.ffmpeg.workspace import resolve_dest, workspace
 
 MAX_CONCAT_INPUTS = 100
 POSITIONS = ("top-left", "top-right", "bottom-left", "bottom-right", "center")

@@ -9,22 +9,11 @@ from typing import Any
 from feaas.actions.base import Action, ActionCancelled, ActionContext, ActionFailed, Param
 from feaas.objects import ParameterType as PT
 from src.actions.ffmpeg import demuxers, formats
-from src.actions.ffmpeg.runner import (
-    DEST_KEY,
-    TIMEOUT,
-    format_ext,
-    input_args,
-    key_ext,
-    legacy_aliases,
-    optional_number,
-    output_key,
-    probe,
-    resolve_dest,
-    run_ffmpeg,
-    split_key,
-    timeout_for,
-    workspace,
-)
+from src.actions.ffmpeg.args import DEST_KEY, TIMEOUT, optional_number, timeout_for
+from src.actions.ffmpeg.naming import format_ext, key_ext, legacy_aliases, output_key, split_key
+from src.actions.ffmpeg.probing import probe
+from src.actions.ffmpeg.process import input_args, run_ffmpeg
+from src.actions.ffmpeg.workspace import resolve_dest, workspace
 
 MAX_THUMBNAILS = 1000
 MAX_GIF_SECONDS = 300.0

@@ -7,7 +7,9 @@ from typing import Any
 from feaas.actions.base import Action, ActionContext, Param
 from feaas.objects import ParameterType as PT
 from src.actions.ffmpeg import demuxers
-from src.actions.ffmpeg.runner import legacy_aliases, probe, workspace
+from src.actions.ffmpeg.naming import legacy_aliases
+from src.actions.ffmpeg.probing import probe
+from src.actions.ffmpeg.workspace import workspace
 
 
 class Probe(Action):

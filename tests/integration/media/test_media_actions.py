@@ -253,7 +253,7 @@ def test_timeout_is_a_clear_failure(make_ctx, put, storage, prefix):
 def test_disk_full_is_explained(make_ctx, put, monkeypatch):
     import errno as errno_mod
 
-    from src.actions.ffmpeg import runner
+    from src.actions.ffmpeg import process
 
     def full(*_a: Any, **_k: Any) -> None:
         raise OSError(errno_mod.ENOSPC, "No space left on device")
@@ -262,7 +262,7 @@ def test_disk_full_is_explained(make_ctx, put, monkeypatch):
     monkeypatch.setattr(ctx.storage, "download", full)
     with pytest.raises(ActionFailed, match="disk full"):
         run(ctx, "vendor.ffmpeg.probe", key=put("clip.mp4"))
-    assert runner.explain_failure("av_interleaved_write_frame(): No space left on device", 1) .startswith("disk full")
+    assert process.explain_failure("av_interleaved_write_frame(): No space left on device", 1) .startswith("disk full")
 
 
 # --- cancellation ----------------------------------------------------------------------------------
