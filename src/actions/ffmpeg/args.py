@@ -13,6 +13,12 @@ from typing import Any
 from feaas.actions.base import ActionFailed, Param
 from feaas.objects import ParameterType as PT
 
+
+def option(name: str, ptype: int, default: Any, hint: str = "") -> Param:
+    """An optional input: the engine passes ``default`` when it is not given."""
+    return Param(name, ptype, optional=True, default=default, hint=hint)
+
+
 #: Automatic ffmpeg timeout: a floor plus a multiple of the media duration.
 MIN_TIMEOUT_S = 300.0
 TIMEOUT_PER_MEDIA_SECOND = 20.0
@@ -20,10 +26,8 @@ TIMEOUT_PER_MEDIA_SECOND = 20.0
 UNKNOWN_DURATION_TIMEOUT_S = 1800.0
 
 #: Common optional inputs of every ffmpeg action.
-DEST_KEY = Param("dest_key", PT.KEY, optional=True, default="", hint="output key; default next to the input")
-TIMEOUT = Param(
-    "timeout_s", PT.INTEGER, optional=True, default=0, hint="ffmpeg time limit in seconds; 0 = automatic"
-)
+DEST_KEY = option("dest_key", PT.KEY, "", "output key; default next to the input")
+TIMEOUT = option("timeout_s", PT.INTEGER, 0, "ffmpeg time limit in seconds; 0 = automatic")
 
 
 def auto_timeout_s(duration_s: float | None, passes: int = 1) -> float:
@@ -59,3 +63,14 @@ def optional_number(inputs: dict[str, Any], name: str, *, zero_is_unset: bool = 
         return None
     return number
 
+
+def number_between(inputs: dict[str, Any], name: str, default: float, low: float, high: float) -> float:
+    """A number input from ``low`` to ``high``; ``None``/``""`` mean ``default``."""
+    value = inputs.get(name)
+    try:
+        number = default if value is None or value == "" else float(value)
+    except (TypeError, ValueError) as exc:
+        raise ActionFailed(f"{name} must be a number, got {value!r}") from exc
+    if not low <= number <= high:
+        raise ActionFailed(f"{name} must be between {low:g} and {high:g}, got {number:g}")
+    return number

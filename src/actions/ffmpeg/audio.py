@@ -6,71 +6,54 @@ from __future__ import annotations
 import json
 import math
 import re
-import time
-from pathlib import Path
 from typing import Any
 
-from feaas.actions.base import Action, ActionContext, ActionFailed, Param
+from feaas.actions.base import ActionFailed
 from feaas.objects import ParameterType as PT
 from src.actions.ffmpeg import demuxers, formats
-from src.actions.ffmpeg.args import DEST_KEY, TIMEOUT, optional_number, timeout_for
-from src.actions.ffmpeg.naming import format_ext, key_ext, legacy_aliases, output_key
-from src.actions.ffmpeg.probing import MediaInfo, probe
-from src.actions.ffmpeg.process import input_args, run_ffmpeg
-from src.actions.ffmpeg.progress import ProgressParser
-from src.actions.ffmpeg.workspace import Workspace, resolve_dest, workspace
+from src.actions.ffmpeg.args import number_between, option, optional_number
+from src.actions.ffmpeg.probing import MediaInfo
+from src.actions.ffmpeg.spec import (
+    AUDIO_INPUT,
+    SAME_AV_EXT,
+    FormatInput,
+    MediaInput,
+    Needs,
+    OutputKey,
+    SameExt,
+)
+from src.actions.ffmpeg.template import MediaAction, MediaJob, opened
 
 MAX_MIX_INPUTS = 32
 MIX_DURATIONS = ("longest", "shortest", "first")
 SILENCE_MODES = ("edges", "all")
 
 
-def _audio_source(ws: Workspace, inputs: dict[str, Any], suffix: str) -> tuple[str, str, Path, MediaInfo]:
-    """Fetch ``key`` (audio, or video with sound); return (dest key, ext, local path, info)."""
-    src = ws.check_key(inputs.get("key", ""))
-    ext = formats.require_supported(key_ext(src), formats.VIDEO_EXTS | formats.AUDIO_EXTS)
-    dest = resolve_dest(ws, inputs, output_key(src, suffix))
-    local = ws.fetch(src)
-    info = probe(local, demuxers.AUDIO_VIDEO, what=src)
-    if not info.has_audio:
-        raise ActionFailed("the input has no audio stream")
-    return dest, ext, local, info
+def _has_moving_video(info: MediaInfo, ext: str) -> bool:
+    return info.has_video and not info.is_image and formats.is_video_ext(ext)
 
 
 def _keep_video(info: MediaInfo, ext: str) -> list[str]:
     """Map/copy the video stream of a video file whose audio is being changed."""
-    if info.has_video and not info.is_image and formats.is_video_ext(ext):
+    if _has_moving_video(info, ext):
         return ["-map", "0:v:0", "-c:v", "copy"]
     return ["-vn"]
 
 
-class ExtractAudio(Action):
+class ExtractAudio(MediaAction):
     id = "vendor.ffmpeg.extract_audio"
-    aliases = legacy_aliases("extract_audio", "ExtractAudio")
     description = (
         "Save a video's sound as an audio file. Inputs: `key`, `format` (m4a default, mp3, wav, flac, ogg, "
         "opus, aac), optional `dest_key` (default `{base}_audio.{format}`). Output: `dest_key`."
     )
-    inputs = (Param("key", PT.KEY), Param("format", PT.STRING, optional=True, default="m4a"), DEST_KEY, TIMEOUT)
-    outputs = (Param("dest_key", PT.KEY),)
+    output = OutputKey("audio", FormatInput(allowed=formats.AUDIO_EXTS, default="m4a"))
+    sources = (AUDIO_INPUT,)
+    params = (option("format", PT.STRING, "m4a"),)
 
-    def run(self, ctx: ActionContext, inputs: dict[str, Any]) -> dict[str, Any]:
-        ext = formats.require_supported(format_ext(str(inputs.get("format") or "m4a")), formats.AUDIO_EXTS)
-        with workspace(ctx) as ws:
-            src = ws.check_key(inputs.get("key", ""))
-            dest = resolve_dest(ws, inputs, output_key(src, "audio", ext))
-            local = ws.fetch(src)
-            info = probe(local, demuxers.AUDIO_VIDEO, what=src)
-            if not info.has_audio:
-                raise ActionFailed("the input has no audio stream")
-            out = ws.path("output" + ext)
-            args = [*input_args(local, info), "-map", "0:a:0",
-                    *formats.encode_args(ext, video=False, audio=True), str(out)]
-            run_ffmpeg(ctx, args, work_dir=ws.dir, duration_s=info.duration_s,
-                       timeout_s=timeout_for(inputs, info.duration_s))
-            ws.publish(out, dest)
-        ctx.report_progress(1.0)
-        return {"dest_key": dest}
+    def encode(self, job: MediaJob, options: None) -> None:
+        args = [*job.source.open(), "-map", "0:a:0", *formats.encode_args(job.ext, video=False, audio=True),
+                str(job.out)]
+        job.run(args, duration_s=job.source.info.duration_s)
 
 
 def parse_loudnorm(stderr: str) -> dict[str, str]:
@@ -108,59 +91,34 @@ def loudnorm_second_pass(target_i: float, true_peak: float, lra: float, measured
     )
 
 
-def _number_in(inputs: dict[str, Any], name: str, default: float, low: float, high: float) -> float:
-    value = inputs.get(name)
-    try:
-        number = default if value is None or value == "" else float(value)
-    except (TypeError, ValueError) as exc:
-        raise ActionFailed(f"{name} must be a number, got {value!r}") from exc
-    if not low <= number <= high:
-        raise ActionFailed(f"{name} must be between {low:g} and {high:g}, got {number:g}")
-    return number
-
-
-class NormalizeAudio(Action):
+class NormalizeAudio(MediaAction):
     id = "vendor.ffmpeg.normalize_audio"
-    aliases = legacy_aliases("normalize_audio", "NormalizeAudio")
     description = (
         "Normalize loudness (EBU R128, two-pass loudnorm). Inputs: `key` (audio or video), `target_lufs` "
         "(default -16), `true_peak` (dBTP, default -1.5), `lra` (loudness range, default 11), optional "
         "`dest_key` (default `{base}_normalized{ext}`). Video is copied. Output: `dest_key`."
     )
-    inputs = (
-        Param("key", PT.KEY),
-        Param("target_lufs", PT.FLOAT, optional=True, default=-16.0),
-        Param("true_peak", PT.FLOAT, optional=True, default=-1.5),
-        Param("lra", PT.FLOAT, optional=True, default=11.0),
-        DEST_KEY, TIMEOUT,
-    )
-    outputs = (Param("dest_key", PT.KEY),)
+    output = OutputKey("normalized", SAME_AV_EXT)
+    sources = (AUDIO_INPUT,)
+    params = (option("target_lufs", PT.FLOAT, -16.0), option("true_peak", PT.FLOAT, -1.5),
+              option("lra", PT.FLOAT, 11.0))
 
-    def run(self, ctx: ActionContext, inputs: dict[str, Any]) -> dict[str, Any]:
-        target = _number_in(inputs, "target_lufs", -16.0, -70.0, -5.0)
-        peak = _number_in(inputs, "true_peak", -1.5, -9.0, 0.0)
-        lra = _number_in(inputs, "lra", 11.0, 1.0, 20.0)
-        with workspace(ctx) as ws:
-            dest, ext, local, info = _audio_source(ws, inputs, "normalized")
-            budget_s = timeout_for(inputs, info.duration_s, passes=2)
-            started = time.monotonic()
-            measure = run_ffmpeg(
-                ctx, [*input_args(local, info), "-map", "0:a:0", "-af",
-                      f"loudnorm=I={target:g}:TP={peak:g}:LRA={lra:g}:print_format=json", "-f", "null", "-"],
-                work_dir=ws.dir, duration_s=info.duration_s, timeout_s=budget_s, loglevel="info",
-                progress=ProgressParser(info.duration_s, offset=0.0, scale=0.5),
-            )
-            second = loudnorm_second_pass(target, peak, lra, parse_loudnorm(measure.stderr))
-            out = ws.path("output" + ext)
-            args = [*input_args(local, info), *_keep_video(info, ext), "-map", "0:a:0", "-af", second,
-                    "-ar", "48000",
-                    *formats.audio_args(ext), *formats.container_args(ext), str(out)]
-            run_ffmpeg(ctx, args, work_dir=ws.dir, duration_s=info.duration_s,
-                       timeout_s=max(1.0, budget_s - (time.monotonic() - started)),
-                       progress=ProgressParser(info.duration_s, offset=0.5, scale=0.5))
-            ws.publish(out, dest)
-        ctx.report_progress(1.0)
-        return {"dest_key": dest}
+    def parse(self, inputs: dict[str, Any]) -> tuple[float, float, float]:
+        return (number_between(inputs, "target_lufs", -16.0, -70.0, -5.0),
+                number_between(inputs, "true_peak", -1.5, -9.0, 0.0),
+                number_between(inputs, "lra", 11.0, 1.0, 20.0))
+
+    def encode(self, job: MediaJob, options: tuple[float, float, float]) -> None:
+        target, peak, lra = options
+        info, ext = job.source.info, job.ext
+        passes = job.passes(info.duration_s)
+        measure_af = f"loudnorm=I={target:g}:TP={peak:g}:LRA={lra:g}:print_format=json"
+        measure = job.run([*job.source.open(), "-map", "0:a:0", "-af", measure_af, "-f", "null", "-"],
+                          duration_s=info.duration_s, passes=passes, loglevel="info")
+        second = loudnorm_second_pass(target, peak, lra, parse_loudnorm(measure.stderr))
+        args = [*job.source.open(), *_keep_video(info, ext), "-map", "0:a:0", "-af", second, "-ar", "48000",
+                *formats.audio_args(ext), *formats.container_args(ext), str(job.out)]
+        job.run(args, duration_s=info.duration_s, passes=passes)
 
 
 def mix_filter(count: int, volumes: list[float] | None, duration: str) -> str:
@@ -171,7 +129,7 @@ def mix_filter(count: int, volumes: list[float] | None, duration: str) -> str:
         raise ActionFailed(f"volumes must have one entry per key ({count}), got {len(volumes)}")
     parts = []
     for n in range(count):
-        chain = "aresample=48000,aformat=sample_fmts=fltp:channel_layouts=stereo"
+        chain = f"aresample=48000,{formats.STEREO_FLTP}"
         if volumes is not None:
             chain += f",volume={volumes[n]:g}"
         parts.append(f"[{n}:a:0]{chain}[a{n}]")
@@ -196,50 +154,30 @@ def _volumes(raw: Any) -> list[float] | None:
     return out
 
 
-class MixAudio(Action):
+class MixAudio(MediaAction):
     id = "vendor.ffmpeg.mix_audio"
-    aliases = legacy_aliases("mix_audio", "MixAudio")
     description = (
         "Mix several audio tracks into one. Inputs: `keys` (list of 2–32 audio or video files), `volumes` "
         "(optional list of multipliers, one per key), `duration` (longest default, shortest, first), "
         "optional `dest_key` (default `{base}_mix{ext}` next to the first key; m4a when that is a "
         "video). Output: `dest_key`."
     )
-    inputs = (
-        Param("keys", PT.LIST),
-        Param("volumes", PT.LIST, optional=True, default=[]),
-        Param("duration", PT.STRING, optional=True, default="longest"),
-        DEST_KEY, TIMEOUT,
-    )
-    outputs = (Param("dest_key", PT.KEY),)
+    output = OutputKey("mix", SameExt(formats.AUDIO_EXTS, otherwise=".m4a"))
+    sources = (MediaInput("keys", demuxers.AUDIO_VIDEO, Needs.AUDIO, "{key} has no audio stream",
+                          count=(2, MAX_MIX_INPUTS)),)
+    params = (option("volumes", PT.LIST, []), option("duration", PT.STRING, "longest"))
 
-    def run(self, ctx: ActionContext, inputs: dict[str, Any]) -> dict[str, Any]:
-        keys = [str(k) for k in (inputs.get("keys") or []) if str(k).strip()]
-        if not 2 <= len(keys) <= MAX_MIX_INPUTS:
-            raise ActionFailed(f"keys must list between 2 and {MAX_MIX_INPUTS} files, got {len(keys)}")
+    def parse(self, inputs: dict[str, Any]) -> tuple[str, str]:
         duration = str(inputs.get("duration") or "longest").lower()
-        graph = mix_filter(len(keys), _volumes(inputs.get("volumes")), duration)
-        with workspace(ctx) as ws:
-            keys = [ws.check_key(k, "keys") for k in keys]
-            ext = key_ext(keys[0]) if formats.is_audio_ext(key_ext(keys[0])) else ".m4a"
-            dest = resolve_dest(ws, inputs, output_key(keys[0], "mix", ext))
-            locals_ = [ws.fetch(k, "keys") for k in keys]
-            infos = [probe(p, demuxers.AUDIO_VIDEO, what=k) for p, k in zip(locals_, keys)]
-            for key, info in zip(keys, infos):
-                if not info.has_audio:
-                    raise ActionFailed(f"{key} has no audio stream")
-            lengths = [i.duration_s or 0.0 for i in infos]
-            expected = {"longest": max(lengths), "shortest": min(lengths), "first": lengths[0]}[duration]
-            out = ws.path("output" + ext)
-            args: list[str] = []
-            for path, info in zip(locals_, infos):
-                args += input_args(path, info)
-            args += ["-filter_complex", graph, "-map", "[a]", *formats.encode_args(ext, video=False, audio=True),
-                     str(out)]
-            run_ffmpeg(ctx, args, work_dir=ws.dir, duration_s=expected, timeout_s=timeout_for(inputs, expected))
-            ws.publish(out, dest)
-        ctx.report_progress(1.0)
-        return {"dest_key": dest}
+        return duration, mix_filter(len(inputs["keys"]), _volumes(inputs.get("volumes")), duration)
+
+    def encode(self, job: MediaJob, options: tuple[str, str]) -> None:
+        duration, graph = options
+        lengths = [m.info.duration_s or 0.0 for m in job.media]
+        expected = {"longest": max(lengths), "shortest": min(lengths), "first": lengths[0]}[duration]
+        args = [*opened(job.media), "-filter_complex", graph, "-map", "[a]",
+                *formats.encode_args(job.ext, video=False, audio=True), str(job.out)]
+        job.run(args, duration_s=expected)
 
 
 def volume_filter(gain_db: float | None, volume: float | None) -> str:
@@ -256,36 +194,27 @@ def volume_filter(gain_db: float | None, volume: float | None) -> str:
     return f"volume={volume:g}"
 
 
-class AdjustVolume(Action):
+class AdjustVolume(MediaAction):
     id = "vendor.ffmpeg.adjust_volume"
-    aliases = legacy_aliases("adjust_volume", "AdjustVolume")
     description = (
         "Make audio louder or quieter. Inputs: `key` (audio or video), either `gain_db` (e.g. -6 or 3) or "
         "`volume` (multiplier, e.g. 0.5), optional `dest_key` (default `{base}_volume{ext}`). Video is "
         "copied. Output: `dest_key`."
     )
-    inputs = (
-        Param("key", PT.KEY),
-        Param("gain_db", PT.FLOAT, optional=True, default=0.0),
-        Param("volume", PT.FLOAT, optional=True, default=0.0),
-        DEST_KEY, TIMEOUT,
-    )
-    outputs = (Param("dest_key", PT.KEY),)
+    output = OutputKey("volume", SAME_AV_EXT)
+    sources = (AUDIO_INPUT,)
+    params = (option("gain_db", PT.FLOAT, 0.0), option("volume", PT.FLOAT, 0.0))
 
-    def run(self, ctx: ActionContext, inputs: dict[str, Any]) -> dict[str, Any]:
+    def parse(self, inputs: dict[str, Any]) -> str:
         gain = inputs.get("gain_db")
         gain_db = float(gain) if gain not in (None, "", 0, 0.0) else None
-        af = volume_filter(gain_db, optional_number(inputs, "volume"))
-        with workspace(ctx) as ws:
-            dest, ext, local, info = _audio_source(ws, inputs, "volume")
-            out = ws.path("output" + ext)
-            args = [*input_args(local, info), *_keep_video(info, ext), "-map", "0:a:0", "-af", af,
-                    *formats.audio_args(ext), *formats.container_args(ext), str(out)]
-            run_ffmpeg(ctx, args, work_dir=ws.dir, duration_s=info.duration_s,
-                       timeout_s=timeout_for(inputs, info.duration_s))
-            ws.publish(out, dest)
-        ctx.report_progress(1.0)
-        return {"dest_key": dest}
+        return volume_filter(gain_db, optional_number(inputs, "volume"))
+
+    def encode(self, job: MediaJob, options: str) -> None:
+        info, ext = job.source.info, job.ext
+        args = [*job.source.open(), *_keep_video(info, ext), "-map", "0:a:0", "-af", options,
+                *formats.audio_args(ext), *formats.container_args(ext), str(job.out)]
+        job.run(args, duration_s=info.duration_s)
 
 
 _SILENCE_START = re.compile(r"silence_start:\s*(-?[0-9.]+)")
@@ -319,58 +248,46 @@ def sound_window(silences: list[tuple[float, float | None]], duration_s: float,
     return start, end
 
 
-class TrimSilence(Action):
+class TrimSilence(MediaAction):
     id = "vendor.ffmpeg.trim_silence"
-    aliases = legacy_aliases("trim_silence", "TrimSilence")
     description = (
         "Remove silence. Inputs: `key`, `threshold_db` (default -50; quieter counts as silence), "
         "`min_silence_s` (default 0.5), `mode` (`edges`, default: cut leading and trailing silence, works "
         "for video too; `all`: also remove pauses inside, audio files only), optional `dest_key` "
         "(default `{base}_nosilence{ext}`). Output: `dest_key`."
     )
-    inputs = (
-        Param("key", PT.KEY),
-        Param("threshold_db", PT.FLOAT, optional=True, default=-50.0),
-        Param("min_silence_s", PT.FLOAT, optional=True, default=0.5),
-        Param("mode", PT.STRING, optional=True, default="edges"),
-        DEST_KEY, TIMEOUT,
-    )
-    outputs = (Param("dest_key", PT.KEY),)
+    output = OutputKey("nosilence", SAME_AV_EXT)
+    sources = (AUDIO_INPUT,)
+    params = (option("threshold_db", PT.FLOAT, -50.0), option("min_silence_s", PT.FLOAT, 0.5),
+              option("mode", PT.STRING, "edges"))
 
-    def run(self, ctx: ActionContext, inputs: dict[str, Any]) -> dict[str, Any]:
-        threshold = _number_in(inputs, "threshold_db", -50.0, -120.0, 0.0)
-        min_silence = _number_in(inputs, "min_silence_s", 0.5, 0.01, 3600.0)
+    def parse(self, inputs: dict[str, Any]) -> tuple[float, float, str]:
+        threshold = number_between(inputs, "threshold_db", -50.0, -120.0, 0.0)
+        min_silence = number_between(inputs, "min_silence_s", 0.5, 0.01, 3600.0)
         mode = str(inputs.get("mode") or "edges").lower()
         if mode not in SILENCE_MODES:
             raise ActionFailed(f"mode must be one of {', '.join(SILENCE_MODES)}")
-        with workspace(ctx) as ws:
-            dest, ext, local, info = _audio_source(ws, inputs, "nosilence")
-            video = info.has_video and not info.is_image and formats.is_video_ext(ext)
-            out = ws.path("output" + ext)
-            budget_s = timeout_for(inputs, info.duration_s, passes=2)
-            if mode == "all":
-                if video:
-                    raise ActionFailed("mode 'all' works on audio files only; use 'edges' for video")
-                af = (f"silenceremove=start_periods=1:start_threshold={threshold:g}dB:start_silence=0"
-                      f":stop_periods=-1:stop_duration={min_silence:g}:stop_threshold={threshold:g}dB")
-                args = [*input_args(local, info), "-map", "0:a:0", "-af", af,
-                        *formats.encode_args(ext, video=False, audio=True), str(out)]
-                run_ffmpeg(ctx, args, work_dir=ws.dir, duration_s=info.duration_s, timeout_s=budget_s)
-            else:
-                started = time.monotonic()
-                detect = run_ffmpeg(
-                    ctx, [*input_args(local, info), "-map", "0:a:0", "-af",
+        return threshold, min_silence, mode
+
+    def encode(self, job: MediaJob, options: tuple[float, float, str]) -> None:
+        threshold, min_silence, mode = options
+        info, ext = job.source.info, job.ext
+        video = _has_moving_video(info, ext)
+        if mode == "all":
+            if video:
+                raise ActionFailed("mode 'all' works on audio files only; use 'edges' for video")
+            af = (f"silenceremove=start_periods=1:start_threshold={threshold:g}dB:start_silence=0"
+                  f":stop_periods=-1:stop_duration={min_silence:g}:stop_threshold={threshold:g}dB")
+            args = [*job.source.open(), "-map", "0:a:0", "-af", af,
+                    *formats.encode_args(ext, video=False, audio=True), str(job.out)]
+            job.run(args, duration_s=info.duration_s, timeout_s=job.timeout_s(info.duration_s, passes=2))
+            return
+        passes = job.passes(info.duration_s)
+        detect = job.run([*job.source.open(), "-map", "0:a:0", "-af",
                           f"silencedetect=noise={threshold:g}dB:duration={min_silence:g}", "-f", "null", "-"],
-                    work_dir=ws.dir, duration_s=info.duration_s, timeout_s=budget_s, loglevel="info",
-                    progress=ProgressParser(info.duration_s, offset=0.0, scale=0.5),
-                )
-                start, end = sound_window(parse_silences(detect.stderr), info.duration_s or 0.0)
-                maps = (["-map", "0:v:0"] if video else []) + ["-map", "0:a:0"]
-                args = ["-ss", f"{start:.6f}", *input_args(local, info), "-t", f"{end - start:.6f}", *maps,
-                        *formats.encode_args(ext, video=video, audio=True), str(out)]
-                run_ffmpeg(ctx, args, work_dir=ws.dir, duration_s=end - start,
-                           timeout_s=max(1.0, budget_s - (time.monotonic() - started)),
-                           progress=ProgressParser(end - start, offset=0.5, scale=0.5))
-            ws.publish(out, dest)
-        ctx.report_progress(1.0)
-        return {"dest_key": dest}
+                         duration_s=info.duration_s, passes=passes, loglevel="info")
+        start, end = sound_window(parse_silences(detect.stderr), info.duration_s or 0.0)
+        maps = (["-map", "0:v:0"] if video else []) + ["-map", "0:a:0"]
+        args = ["-ss", f"{start:.6f}", *job.source.open(), "-t", f"{end - start:.6f}", *maps,
+                *formats.encode_args(ext, video=video, audio=True), str(job.out)]
+        job.run(args, duration_s=end - start, passes=passes)

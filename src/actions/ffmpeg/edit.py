@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
-from feaas.actions.base import Action, ActionContext, ActionFailed, Param
+from feaas.actions.base import ActionFailed
 from feaas.objects import ParameterType as PT
 from src.actions.ffmpeg import demuxers, formats
-from src.actions.ffmpeg.args import DEST_KEY, TIMEOUT, optional_number, timeout_for
-from src.actions.ffmpeg.naming import key_ext, legacy_aliases, output_key
-from src.actions.ffmpeg.probing import MediaInfo, probe
-from src.actions.ffmpeg.process import input_args, run_ffmpeg
-from src.actions.ffmpeg.workspace import resolve_dest, workspace
+from src.actions.ffmpeg.args import option, optional_number
+from src.actions.ffmpeg.probing import MediaInfo
+from src.actions.ffmpeg.spec import (
+    AUDIO_INPUT,
+    SAME_AV_EXT,
+    VIDEO_INPUT,
+    MediaInput,
+    Needs,
+    OutputKey,
+    SameExt,
+)
+from src.actions.ffmpeg.template import MediaAction, MediaJob, opened
 
 MAX_CONCAT_INPUTS = 100
 POSITIONS = ("top-left", "top-right", "bottom-left", "bottom-right", "center")
@@ -33,46 +41,31 @@ def trim_window(start_s: float, end_s: float | None, length_s: float | None,
     return start_s, length_s
 
 
-class Trim(Action):
+class Trim(MediaAction):
     id = "vendor.ffmpeg.trim"
-    aliases = legacy_aliases("trim", "Trim")
     description = (
         "Cut a part of a video or audio file (frame-accurate, re-encoded). Inputs: `key`, `start` "
         "(seconds, default 0), `end` or `duration` (seconds; neither = to the end), optional `dest_key` "
         "(default `{base}_trimmed{ext}`). Output: `dest_key`."
     )
-    inputs = (
-        Param("key", PT.KEY),
-        Param("start", PT.FLOAT, optional=True, default=0.0),
-        Param("end", PT.FLOAT, optional=True, default=0.0),
-        Param("duration", PT.FLOAT, optional=True, default=0.0),
-        DEST_KEY, TIMEOUT,
-    )
-    outputs = (Param("dest_key", PT.KEY),)
+    output = OutputKey("trimmed", SAME_AV_EXT)
+    sources = (MediaInput("key", demuxers.AUDIO_VIDEO),)
+    params = (option("start", PT.FLOAT, 0.0), option("end", PT.FLOAT, 0.0), option("duration", PT.FLOAT, 0.0))
 
-    def run(self, ctx: ActionContext, inputs: dict[str, Any]) -> dict[str, Any]:
-        start = optional_number(inputs, "start") or 0.0
-        end = optional_number(inputs, "end")
-        length = optional_number(inputs, "duration")
-        with workspace(ctx) as ws:
-            src = ws.check_key(inputs.get("key", ""))
-            ext = formats.require_supported(key_ext(src), formats.VIDEO_EXTS | formats.AUDIO_EXTS)
-            dest = resolve_dest(ws, inputs, output_key(src, "trimmed"))
-            local = ws.fetch(src)
-            info = probe(local, demuxers.AUDIO_VIDEO, what=src)
-            start, length = trim_window(start, end, length, info.duration_s)
-            out = ws.path("output" + ext)
-            video = info.has_video and formats.is_video_ext(ext)
-            maps = (["-map", "0:v:0"] if video else []) + (["-map", "0:a:0"] if info.has_audio else [])
-            window = ["-t", f"{length:.6f}"] if length is not None else []
-            args = ["-ss", f"{start:.6f}", *input_args(local, info), *window, *maps,
-                    *formats.encode_args(ext, video=video, audio=info.has_audio), str(out)]
-            expected = length if length is not None else (info.duration_s or 0) - start
-            run_ffmpeg(ctx, args, work_dir=ws.dir, duration_s=expected,
-                       timeout_s=timeout_for(inputs, info.duration_s))
-            ws.publish(out, dest)
-        ctx.report_progress(1.0)
-        return {"dest_key": dest}
+    def parse(self, inputs: dict[str, Any]) -> tuple[float, float | None, float | None]:
+        return (optional_number(inputs, "start") or 0.0, optional_number(inputs, "end"),
+                optional_number(inputs, "duration"))
+
+    def encode(self, job: MediaJob, options: tuple[float, float | None, float | None]) -> None:
+        info, ext = job.source.info, job.ext
+        start, length = trim_window(*options, info.duration_s)
+        video = info.has_video and formats.is_video_ext(ext)
+        maps = (["-map", "0:v:0"] if video else []) + (["-map", "0:a:0"] if info.has_audio else [])
+        window = ["-t", f"{length:.6f}"] if length is not None else []
+        args = ["-ss", f"{start:.6f}", *job.source.open(), *window, *maps,
+                *formats.encode_args(ext, video=video, audio=info.has_audio), str(job.out)]
+        expected = length if length is not None else (info.duration_s or 0) - start
+        job.run(args, duration_s=expected, timeout_s=job.timeout_s(info.duration_s))
 
 
 def concat_filter(infos: list[MediaInfo], width: int, height: int, fps: float) -> tuple[str, list[str]]:
@@ -98,11 +91,11 @@ def concat_filter(infos: list[MediaInfo], width: int, height: int, fps: float) -
             labels.append(f"[v{n}]")
         if audio:
             if info.has_audio:
-                parts.append(f"[{n}:a:0]aresample=48000,aformat=sample_fmts=fltp:channel_layouts=stereo[a{n}]")
+                parts.append(f"[{n}:a:0]aresample=48000,{formats.STEREO_FLTP}[a{n}]")
             else:
                 parts.append(
                     f"anullsrc=r=48000:cl=stereo,atrim=duration={info.duration_s or 0:.6f},"
-                    f"aformat=sample_fmts=fltp:channel_layouts=stereo[a{n}]"
+                    f"{formats.STEREO_FLTP}[a{n}]"
                 )
             labels.append(f"[a{n}]")
     outs = (["[v]"] if video else []) + (["[a]"] if audio else [])
@@ -110,47 +103,29 @@ def concat_filter(infos: list[MediaInfo], width: int, height: int, fps: float) -
     return ";".join(parts), outs
 
 
-class Concat(Action):
+class Concat(MediaAction):
     id = "vendor.ffmpeg.concat"
-    aliases = legacy_aliases("concat", "Concat")
     description = (
         "Join videos (or audio files) end to end. Inputs: `keys` (list of 2–100 keys, in order), optional "
         "`dest_key` (default `{base}_concat{ext}` next to the first key). Videos are scaled and padded to "
         "the first one's size and frame rate and re-encoded; a video without sound gets silence. "
         "Output: `dest_key`."
     )
-    inputs = (Param("keys", PT.LIST), DEST_KEY, TIMEOUT)
-    outputs = (Param("dest_key", PT.KEY),)
+    output = OutputKey("concat", SAME_AV_EXT)
+    sources = (MediaInput("keys", demuxers.AUDIO_VIDEO, count=(2, MAX_CONCAT_INPUTS)),)
 
-    def run(self, ctx: ActionContext, inputs: dict[str, Any]) -> dict[str, Any]:
-        keys = [str(k) for k in (inputs.get("keys") or []) if str(k).strip()]
-        if not 2 <= len(keys) <= MAX_CONCAT_INPUTS:
-            raise ActionFailed(f"keys must list between 2 and {MAX_CONCAT_INPUTS} files, got {len(keys)}")
-        with workspace(ctx) as ws:
-            keys = [ws.check_key(k, "keys") for k in keys]
-            ext = formats.require_supported(key_ext(keys[0]), formats.VIDEO_EXTS | formats.AUDIO_EXTS)
-            dest = resolve_dest(ws, inputs, output_key(keys[0], "concat"))
-            locals_ = [ws.fetch(k, "keys") for k in keys]
-            infos = [probe(p, demuxers.AUDIO_VIDEO, what=k) for p, k in zip(locals_, keys)]
-            first = infos[0]
-            width = (first.width or 1280) // 2 * 2
-            height = (first.height or 720) // 2 * 2
-            graph, outs = concat_filter(infos, width, height, first.fps or 30.0)
-            if "[v]" in outs and not formats.is_video_ext(ext):
-                raise ActionFailed(f"cannot write video into a {ext} file")
-            total = sum(i.duration_s or 0 for i in infos)
-            out = ws.path("output" + ext)
-            args: list[str] = []
-            for path, info in zip(locals_, infos):
-                args += input_args(path, info)
-            args += ["-filter_complex", graph]
-            for label in outs:
-                args += ["-map", label]
-            args += [*formats.encode_args(ext, video="[v]" in outs, audio="[a]" in outs), str(out)]
-            run_ffmpeg(ctx, args, work_dir=ws.dir, duration_s=total, timeout_s=timeout_for(inputs, total))
-            ws.publish(out, dest)
-        ctx.report_progress(1.0)
-        return {"dest_key": dest}
+    def encode(self, job: MediaJob, options: None) -> None:
+        infos = [m.info for m in job.media]
+        width = (infos[0].width or 1280) // 2 * 2
+        height = (infos[0].height or 720) // 2 * 2
+        graph, outs = concat_filter(infos, width, height, infos[0].fps or 30.0)
+        if "[v]" in outs and not formats.is_video_ext(job.ext):
+            raise ActionFailed(f"cannot write video into a {job.ext} file")
+        total = sum(i.duration_s or 0 for i in infos)
+        maps = [arg for label in outs for arg in ("-map", label)]
+        args = [*opened(job.media), "-filter_complex", graph, *maps,
+                *formats.encode_args(job.ext, video="[v]" in outs, audio="[a]" in outs), str(job.out)]
+        job.run(args, duration_s=total)
 
 
 def overlay_filter(position: str, margin: int, opacity: float, overlay_width: int | None) -> str:
@@ -176,9 +151,8 @@ def overlay_filter(position: str, margin: int, opacity: float, overlay_width: in
     return f"[1:v:0]{','.join(chain)}[ov];[0:v:0][ov]overlay={xy}:eof_action=repeat,format=yuv420p[v]"
 
 
-class Overlay(Action):
+class Overlay(MediaAction):
     id = "vendor.ffmpeg.overlay"
-    aliases = legacy_aliases("overlay", "Overlay")
     description = (
         "Put an image (logo, watermark) or another video on top of a video. Inputs: `key` (the video), "
         "`overlay_key` (image or video), `position` (top-left, top-right, bottom-left, bottom-right, "
@@ -186,94 +160,56 @@ class Overlay(Action):
         "fraction of the video width, e.g. 0.2; 0 = as is), `opacity` (0–1, default 1), optional "
         "`dest_key` (default `{base}_overlay{ext}`). Output: `dest_key`."
     )
-    inputs = (
-        Param("key", PT.KEY),
-        Param("overlay_key", PT.KEY),
-        Param("position", PT.STRING, optional=True, default="bottom-right"),
-        Param("margin", PT.INTEGER, optional=True, default=10),
-        Param("scale", PT.FLOAT, optional=True, default=0.0),
-        Param("opacity", PT.FLOAT, optional=True, default=1.0),
-        DEST_KEY, TIMEOUT,
+    output = OutputKey("overlay", SameExt(formats.VIDEO_EXTS))
+    sources = (
+        MediaInput("key", demuxers.VIDEO, Needs.VIDEO, "key must be a video"),
+        MediaInput("overlay_key", demuxers.VISUAL, Needs.PICTURE, "overlay_key must be an image or a video"),
     )
-    outputs = (Param("dest_key", PT.KEY),)
+    params = (option("position", PT.STRING, "bottom-right"), option("margin", PT.INTEGER, 10),
+              option("scale", PT.FLOAT, 0.0), option("opacity", PT.FLOAT, 1.0))
 
-    def run(self, ctx: ActionContext, inputs: dict[str, Any]) -> dict[str, Any]:
+    def parse(self, inputs: dict[str, Any]) -> tuple[float | None, int, float]:
         scale = optional_number(inputs, "scale")
         if scale is not None and scale > 1:
             raise ActionFailed("scale is a fraction of the video width and must be at most 1")
         margin = optional_number(inputs, "margin", zero_is_unset=False)
         opacity = optional_number(inputs, "opacity")
-        with workspace(ctx) as ws:
-            src = ws.check_key(inputs.get("key", ""))
-            ext = formats.require_supported(key_ext(src), formats.VIDEO_EXTS)
-            dest = resolve_dest(ws, inputs, output_key(src, "overlay"))
-            base = ws.fetch(src)
-            top_key = ws.check_key(inputs.get("overlay_key", ""), "overlay_key")
-            top = ws.fetch(top_key, "overlay_key")
-            info = probe(base, demuxers.VIDEO, what=src)
-            top_info = probe(top, demuxers.VISUAL, what=top_key)
-            if not info.has_video or info.is_image:
-                raise ActionFailed("key must be a video")
-            if not top_info.has_video:
-                raise ActionFailed("overlay_key must be an image or a video")
-            width = max(2, round((info.width or 0) * scale)) if scale and info.width else None
-            graph = overlay_filter(str(inputs.get("position") or "bottom-right").lower(),
-                                   int(margin if margin is not None else 10),
-                                   1.0 if opacity is None else opacity, width)
-            audio = ["-map", "0:a:0", "-c:a", "copy"] if info.has_audio else ["-an"]
-            out = ws.path("output" + ext)
-            args = [*input_args(base, info), *input_args(top, top_info), "-filter_complex", graph,
-                    "-map", "[v]", *audio,
-                    *formats.video_args(ext), *formats.container_args(ext), str(out)]
-            if info.duration_s:
-                args[-1:-1] = ["-t", f"{info.duration_s:.6f}"]
-            run_ffmpeg(ctx, args, work_dir=ws.dir, duration_s=info.duration_s,
-                       timeout_s=timeout_for(inputs, info.duration_s))
-            ws.publish(out, dest)
-        ctx.report_progress(1.0)
-        return {"dest_key": dest}
+        return scale, int(margin if margin is not None else 10), 1.0 if opacity is None else opacity
+
+    def encode(self, job: MediaJob, options: tuple[float | None, int, float]) -> None:
+        scale, margin, opacity = options
+        info, ext = job.source.info, job.ext
+        width = max(2, round((info.width or 0) * scale)) if scale and info.width else None
+        position = str(job.inputs.get("position") or "bottom-right").lower()
+        graph = overlay_filter(position, margin, opacity, width)
+        audio = ["-map", "0:a:0", "-c:a", "copy"] if info.has_audio else ["-an"]
+        window = ["-t", f"{info.duration_s:.6f}"] if info.duration_s else []
+        args = [*opened(job.media), "-filter_complex", graph, "-map", "[v]", *audio,
+                *formats.video_args(ext), *formats.container_args(ext), *window, str(job.out)]
+        job.run(args, duration_s=info.duration_s)
 
 
-class MergeAudioVideo(Action):
+class MergeAudioVideo(MediaAction):
     id = "vendor.ffmpeg.merge_audio_video"
-    aliases = legacy_aliases("merge_audio_video", "MergeAudioVideo")
     description = (
         "Put an audio track on a video, replacing its sound. Inputs: `video_key`, `audio_key`, `shortest` "
         "(default true: stop at the shorter of the two), optional `dest_key` (default "
         "`{base}_merged{ext}` next to the video). The video stream is copied, the audio encoded for the "
         "container. Output: `dest_key`."
     )
-    inputs = (
-        Param("video_key", PT.KEY),
-        Param("audio_key", PT.KEY),
-        Param("shortest", PT.BOOLEAN, optional=True, default=True),
-        DEST_KEY, TIMEOUT,
+    output = OutputKey("merged", SameExt(formats.VIDEO_EXTS))
+    sources = (
+        replace(VIDEO_INPUT, name="video_key", refusal="video_key has no video stream"),
+        replace(AUDIO_INPUT, name="audio_key", refusal="audio_key has no audio stream"),
     )
-    outputs = (Param("dest_key", PT.KEY),)
+    params = (option("shortest", PT.BOOLEAN, True),)
 
-    def run(self, ctx: ActionContext, inputs: dict[str, Any]) -> dict[str, Any]:
-        with workspace(ctx) as ws:
-            video_key = ws.check_key(inputs.get("video_key", ""), "video_key")
-            ext = formats.require_supported(key_ext(video_key), formats.VIDEO_EXTS)
-            dest = resolve_dest(ws, inputs, output_key(video_key, "merged"))
-            video = ws.fetch(video_key, "video_key")
-            audio_key = ws.check_key(inputs.get("audio_key", ""), "audio_key")
-            audio = ws.fetch(audio_key, "audio_key")
-            vinfo = probe(video, demuxers.VIDEO, what=video_key)
-            ainfo = probe(audio, demuxers.AUDIO_VIDEO, what=audio_key)
-            if not vinfo.has_video or vinfo.is_image:
-                raise ActionFailed("video_key has no video stream")
-            if not ainfo.has_audio:
-                raise ActionFailed("audio_key has no audio stream")
-            shortest = bool(inputs.get("shortest", True))
-            durations = [d for d in (vinfo.duration_s, ainfo.duration_s) if d]
-            expected = (min(durations) if shortest else max(durations)) if durations else None
-            out = ws.path("output" + ext)
-            args = [*input_args(video, vinfo), *input_args(audio, ainfo),
-                    "-map", "0:v:0", "-map", "1:a:0", "-c:v", "copy",
-                    *formats.audio_args(ext), *(["-shortest"] if shortest else []),
-                    *formats.container_args(ext), str(out)]
-            run_ffmpeg(ctx, args, work_dir=ws.dir, duration_s=expected, timeout_s=timeout_for(inputs, expected))
-            ws.publish(out, dest)
-        ctx.report_progress(1.0)
-        return {"dest_key": dest}
+    def encode(self, job: MediaJob, options: None) -> None:
+        video, audio = job.media
+        shortest = bool(job.inputs.get("shortest", True))
+        durations = [d for d in (video.info.duration_s, audio.info.duration_s) if d]
+        expected = (min(durations) if shortest else max(durations)) if durations else None
+        args = [*opened(job.media), "-map", "0:v:0", "-map", "1:a:0", "-c:v", "copy",
+                *formats.audio_args(job.ext), *(["-shortest"] if shortest else []),
+                *formats.container_args(job.ext), str(job.out)]
+        job.run(args, duration_s=expected)

@@ -40,6 +40,9 @@ _CONTAINER_ARGS: dict[str, list[str]] = {
 
 SUPPORTED = sorted(VIDEO_EXTS | AUDIO_EXTS | IMAGE_EXTS)
 
+#: The audio format inputs are brought to before they are mixed or joined.
+STEREO_FLTP = "aformat=sample_fmts=fltp:channel_layouts=stereo"
+
 
 def is_video_ext(ext: str) -> bool:
     return ext in VIDEO_EXTS

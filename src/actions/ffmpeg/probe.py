@@ -4,17 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from feaas.actions.base import Action, ActionContext, Param
+from feaas.actions.base import ActionContext, Param
 from feaas.objects import ParameterType as PT
 from src.actions.ffmpeg import demuxers
-from src.actions.ffmpeg.naming import legacy_aliases
 from src.actions.ffmpeg.probing import probe
+from src.actions.ffmpeg.template import FfmpegAction
 from src.actions.ffmpeg.workspace import workspace
 
 
-class Probe(Action):
+class Probe(FfmpegAction):
     id = "vendor.ffmpeg.probe"
-    aliases = legacy_aliases("probe", "Probe")
     description = (
         "Read a media file's properties with ffprobe. Input `key`. Outputs: `duration` (s), `width`, "
         "`height`, `codec` (video codec), `audio_codec`, `fps`, `bitrate` (bit/s), `format` "

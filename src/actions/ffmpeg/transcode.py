@@ -2,51 +2,38 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
-from feaas.actions.base import Action, ActionContext, ActionFailed, Param
+from feaas.actions.base import ActionFailed, Param
 from feaas.objects import ParameterType as PT
 from src.actions.ffmpeg import demuxers, formats
-from src.actions.ffmpeg.args import DEST_KEY, TIMEOUT, optional_number, timeout_for
-from src.actions.ffmpeg.naming import format_ext, key_ext, legacy_aliases, output_key
-from src.actions.ffmpeg.probing import probe
-from src.actions.ffmpeg.process import input_args, run_ffmpeg
-from src.actions.ffmpeg.progress import ProgressParser
-from src.actions.ffmpeg.workspace import resolve_dest, workspace
+from src.actions.ffmpeg.args import option, optional_number
+from src.actions.ffmpeg.spec import FormatInput, MediaInput, Needs, OutputKey, SameExt
+from src.actions.ffmpeg.template import MediaAction, MediaJob
 
-X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow")
+X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower",
+                "veryslow")
 #: MP4-like containers compress keeps; anything else becomes .mp4.
 _COMPRESS_EXTS = frozenset({".mp4", ".m4v", ".mov", ".mkv"})
 
 
-class Convert(Action):
+class Convert(MediaAction):
     id = "vendor.ffmpeg.convert"
-    aliases = legacy_aliases("convert", "Convert")
     description = (
         "Convert a media file to another format. Inputs: `key`, `format` (mp4, mov, mkv, webm, avi, mp3, "
         "m4a, aac, wav, flac, ogg, opus, png, jpg, webp, bmp), optional `dest_key` (default "
         "`{base}_converted.{format}`). Video goes to H.264 (VP9 in webm), audio to the format's usual "
         "codec; an image format takes the first frame. Output: `dest_key`."
     )
-    inputs = (Param("key", PT.KEY), Param("format", PT.STRING, hint="target format, e.g. webm"), DEST_KEY, TIMEOUT)
-    outputs = (Param("dest_key", PT.KEY),)
+    output = OutputKey("converted", FormatInput())
+    sources = (MediaInput("key", demuxers.ANY_MEDIA),)
+    params = (Param("format", PT.STRING, hint="target format, e.g. webm"),)
 
-    def run(self, ctx: ActionContext, inputs: dict[str, Any]) -> dict[str, Any]:
-        ext = formats.require_supported(format_ext(str(inputs.get("format") or "")))
-        with workspace(ctx) as ws:
-            src = ws.check_key(inputs.get("key", ""))
-            dest = resolve_dest(ws, inputs, output_key(src, "converted", ext))
-            local = ws.fetch(src)
-            info = probe(local, demuxers.ANY_MEDIA, what=src)
-            out = ws.path("output" + ext)
-            args = convert_args(input_args(local, info), out, ext, has_video=info.has_video,
-                                has_audio=info.has_audio)
-            run_ffmpeg(ctx, args, work_dir=ws.dir, duration_s=info.duration_s,
-                       timeout_s=timeout_for(inputs, info.duration_s))
-            ws.publish(out, dest)
-        ctx.report_progress(1.0)
-        return {"dest_key": dest}
+    def encode(self, job: MediaJob, options: None) -> None:
+        info = job.source.info
+        args = convert_args(job.source.open(), job.out, job.ext, has_video=info.has_video,
+                            has_audio=info.has_audio)
+        job.run(args, duration_s=info.duration_s)
 
 
 def convert_args(source: list[str], out: Any, ext: str, *, has_video: bool, has_audio: bool) -> list[str]:
@@ -89,51 +76,36 @@ def scale_filter(width: int | None, height: int | None, *, keep_aspect: bool, ev
     return f"scale={width}:{height},setsar=1"
 
 
-class Resize(Action):
+class Resize(MediaAction):
     id = "vendor.ffmpeg.resize"
-    aliases = legacy_aliases("resize", "Resize")
     description = (
         "Resize a video or an image. Inputs: `key`, `width` and/or `height` (pixels; one alone keeps the "
         "aspect ratio), `keep_aspect` (default true: fit inside width×height), optional `dest_key` "
         "(default `{base}_resized{ext}`). Video sides are rounded down to even numbers; audio is copied. "
         "Output: `dest_key`."
     )
-    inputs = (
-        Param("key", PT.KEY),
-        Param("width", PT.INTEGER, optional=True, default=0),
-        Param("height", PT.INTEGER, optional=True, default=0),
-        Param("keep_aspect", PT.BOOLEAN, optional=True, default=True),
-        DEST_KEY, TIMEOUT,
-    )
-    outputs = (Param("dest_key", PT.KEY),)
+    output = OutputKey("resized", SameExt(formats.VIDEO_EXTS | formats.IMAGE_EXTS))
+    sources = (MediaInput("key", demuxers.VISUAL, Needs.PICTURE, "the input has no video or image stream"),)
+    params = (option("width", PT.INTEGER, 0), option("height", PT.INTEGER, 0),
+              option("keep_aspect", PT.BOOLEAN, True))
 
-    def run(self, ctx: ActionContext, inputs: dict[str, Any]) -> dict[str, Any]:
+    def parse(self, inputs: dict[str, Any]) -> tuple[int | None, int | None]:
         width = optional_number(inputs, "width")
         height = optional_number(inputs, "height")
-        with workspace(ctx) as ws:
-            src = ws.check_key(inputs.get("key", ""))
-            ext = formats.require_supported(key_ext(src), formats.VIDEO_EXTS | formats.IMAGE_EXTS)
-            dest = resolve_dest(ws, inputs, output_key(src, "resized"))
-            local = ws.fetch(src)
-            info = probe(local, demuxers.VISUAL, what=src)
-            if not info.has_video:
-                raise ActionFailed("the input has no video or image stream")
-            image = info.is_image or formats.is_image_ext(ext)
-            vf = scale_filter(int(width) if width else None, int(height) if height else None,
-                              keep_aspect=bool(inputs.get("keep_aspect", True)), even=not image)
-            out = ws.path("output" + ext)
-            if image:
-                args = [*input_args(local, info), "-map", "0:v:0", "-vf", vf,
-                        *formats.encode_args(ext, video=True, audio=False)]
-            else:
-                maps = ["-map", "0:v:0"] + (["-map", "0:a:0", "-c:a", "copy"] if info.has_audio else ["-an"])
-                args = [*input_args(local, info), *maps, "-vf", vf, *formats.video_args(ext),
-                        *formats.container_args(ext)]
-            run_ffmpeg(ctx, [*args, str(out)], work_dir=ws.dir, duration_s=info.duration_s,
-                       timeout_s=timeout_for(inputs, info.duration_s))
-            ws.publish(out, dest)
-        ctx.report_progress(1.0)
-        return {"dest_key": dest}
+        return int(width) if width else None, int(height) if height else None
+
+    def encode(self, job: MediaJob, options: tuple[int | None, int | None]) -> None:
+        info, ext = job.source.info, job.ext
+        image = info.is_image or formats.is_image_ext(ext)
+        vf = scale_filter(*options, keep_aspect=bool(job.inputs.get("keep_aspect", True)), even=not image)
+        if image:
+            args = [*job.source.open(), "-map", "0:v:0", "-vf", vf,
+                    *formats.encode_args(ext, video=True, audio=False)]
+        else:
+            maps = ["-map", "0:v:0"] + (["-map", "0:a:0", "-c:a", "copy"] if info.has_audio else ["-an"])
+            args = [*job.source.open(), *maps, "-vf", vf, *formats.video_args(ext),
+                    *formats.container_args(ext)]
+        job.run([*args, str(job.out)], duration_s=info.duration_s)
 
 
 def target_bitrates_kbps(target_mb: float, duration_s: float, has_audio: bool) -> tuple[int, int]:
@@ -151,25 +123,21 @@ def target_bitrates_kbps(target_mb: float, duration_s: float, has_audio: bool) -
     return video_kbps, audio_kbps
 
 
-class Compress(Action):
+class Compress(MediaAction):
     id = "vendor.ffmpeg.compress"
-    aliases = legacy_aliases("compress", "Compress")
     description = (
         "Make a video smaller with H.264. Inputs: `key`; either `crf` (quality 0–51, default 28; higher "
         "is smaller) or `target_size_mb` (two-pass encode aiming at that size in MB of 10^6 bytes); "
         "`preset` (x264 speed, default veryfast); optional `dest_key` (default `{base}_compressed{ext}`, "
         "mp4 unless the input is mov/mkv/m4v). Output: `dest_key`."
     )
-    inputs = (
-        Param("key", PT.KEY),
-        Param("crf", PT.INTEGER, optional=True, default=0),
-        Param("target_size_mb", PT.FLOAT, optional=True, default=0.0),
-        Param("preset", PT.STRING, optional=True, default="veryfast"),
-        DEST_KEY, TIMEOUT,
-    )
-    outputs = (Param("dest_key", PT.KEY),)
+    output = OutputKey("compressed", SameExt(_COMPRESS_EXTS, otherwise=".mp4"))
+    sources = (MediaInput("key", demuxers.VIDEO, Needs.VIDEO,
+                          "compress needs a video; use convert for audio files"),)
+    params = (option("crf", PT.INTEGER, 0), option("target_size_mb", PT.FLOAT, 0.0),
+              option("preset", PT.STRING, "veryfast"))
 
-    def run(self, ctx: ActionContext, inputs: dict[str, Any]) -> dict[str, Any]:
+    def parse(self, inputs: dict[str, Any]) -> tuple[float | None, float | None, str]:
         crf = optional_number(inputs, "crf", zero_is_unset=False) if inputs.get("crf") else None
         target_mb = optional_number(inputs, "target_size_mb")
         if crf is not None and target_mb is not None:
@@ -179,44 +147,23 @@ class Compress(Action):
         preset = str(inputs.get("preset") or "veryfast").lower()
         if preset not in X264_PRESETS:
             raise ActionFailed(f"preset must be one of {', '.join(X264_PRESETS)}")
-        with workspace(ctx) as ws:
-            src = ws.check_key(inputs.get("key", ""))
-            ext = key_ext(src) if key_ext(src) in _COMPRESS_EXTS else ".mp4"
-            dest = resolve_dest(ws, inputs, output_key(src, "compressed", ext))
-            local = ws.fetch(src)
-            info = probe(local, demuxers.VIDEO, what=src)
-            if not info.has_video or info.is_image:
-                raise ActionFailed("compress needs a video; use convert for audio files")
-            out = ws.path("output" + ext)
-            maps = ["-map", "0:v:0"] + (["-map", "0:a:0"] if info.has_audio else [])
-            common = ["-c:v", "libx264", "-preset", preset, "-pix_fmt", "yuv420p"]
-            if target_mb is None:
-                audio = ["-c:a", "aac", "-b:a", "128k"] if info.has_audio else ["-an"]
-                args = [*input_args(local, info), *maps, *common, "-crf", str(int(crf or 28)), *audio,
-                        *formats.container_args(ext), str(out)]
-                run_ffmpeg(ctx, args, work_dir=ws.dir, duration_s=info.duration_s,
-                           timeout_s=timeout_for(inputs, info.duration_s))
-            else:
-                self._two_pass(ctx, inputs, ws.dir, local, out, info, common, maps, target_mb, ext)
-            ws.publish(out, dest)
-        ctx.report_progress(1.0)
-        return {"dest_key": dest}
+        return crf, target_mb, preset
 
-    @staticmethod
-    def _two_pass(ctx: ActionContext, inputs: dict[str, Any], work_dir: Any, local: Any, out: Any,
-                  info: Any, common: list[str], maps: list[str], target_mb: float, ext: str) -> None:
+    def encode(self, job: MediaJob, options: tuple[float | None, float | None, str]) -> None:
+        crf, target_mb, preset = options
+        info, ext = job.source.info, job.ext
+        maps = ["-map", "0:v:0"] + (["-map", "0:a:0"] if info.has_audio else [])
+        common = ["-c:v", "libx264", "-preset", preset, "-pix_fmt", "yuv420p"]
+        if target_mb is None:
+            audio = ["-c:a", "aac", "-b:a", "128k"] if info.has_audio else ["-an"]
+            job.run([*job.source.open(), *maps, *common, "-crf", str(int(crf or 28)), *audio,
+                     *formats.container_args(ext), str(job.out)], duration_s=info.duration_s)
+            return
         video_kbps, audio_kbps = target_bitrates_kbps(target_mb, info.duration_s or 0.0, info.has_audio)
-        passlog = str(work_dir / "x264pass")
-        rate = ["-b:v", f"{video_kbps}k", "-passlogfile", passlog]
-        budget_s = timeout_for(inputs, info.duration_s, passes=2)
-        started = time.monotonic()
-        run_ffmpeg(ctx, [*input_args(local, info), "-map", "0:v:0", *common, *rate, "-pass", "1", "-an",
-                         "-f", "null", "-"],
-                   work_dir=work_dir, duration_s=info.duration_s, timeout_s=budget_s,
-                   progress=ProgressParser(info.duration_s, offset=0.0, scale=0.5))
+        rate = ["-b:v", f"{video_kbps}k", "-passlogfile", str(job.work_dir / "x264pass")]
+        passes = job.passes(info.duration_s)
+        job.run([*job.source.open(), "-map", "0:v:0", *common, *rate, "-pass", "1", "-an", "-f", "null", "-"],
+                duration_s=info.duration_s, passes=passes)
         audio = ["-c:a", "aac", "-b:a", f"{audio_kbps}k"] if info.has_audio else ["-an"]
-        run_ffmpeg(ctx, [*input_args(local, info), *maps, *common, *rate, "-pass", "2", *audio,
-                         *formats.container_args(ext), str(out)],
-                   work_dir=work_dir, duration_s=info.duration_s,
-                   timeout_s=max(1.0, budget_s - (time.monotonic() - started)),
-                   progress=ProgressParser(info.duration_s, offset=0.5, scale=0.5))
+        job.run([*job.source.open(), *maps, *common, *rate, "-pass", "2", *audio,
+                 *formats.container_args(ext), str(job.out)], duration_s=info.duration_s, passes=passes)
