@@ -1,4 +1,4 @@
-"""The local AWS stack (tests/support/localstack.py) against real DynamoDB Local and SeaweedFS."""
+"""The local AWS stack (tests/support/localstack/) against real DynamoDB Local and SeaweedFS."""
 
 from __future__ import annotations
 
@@ -239,7 +239,7 @@ def test_stop_kills_both_and_is_idempotent(tmp_path):
     ports = [s.dynamodb_port, s.s3_port, *s.weed_ports.values()]
     localstack.stop(s.state_dir)  # by directory, as the CLI does
     for pid in pids:
-        assert not localstack._alive(pid)
+        assert not localstack.alive(pid)
     assert not any(_port_open(p) for p in ports)
     assert not (s.state_dir / "stack.json").exists()
     assert not (s.state_dir / localstack.S3_DATA_DIR).exists()
@@ -288,4 +288,4 @@ def test_cli_start_env_stop(tmp_path):
             [*run, "stop", "--state-dir", str(state)], cwd=REPO, capture_output=True, text=True, check=False
         )
     assert stopped.returncode == 0, stopped.stderr
-    assert not localstack._alive(stack.dynamodb_pid) and not localstack._alive(stack.s3_pid)
+    assert not localstack.alive(stack.dynamodb_pid) and not localstack.alive(stack.s3_pid)
