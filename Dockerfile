@@ -2,6 +2,7 @@
 # plus-worker image: one Fargate task runs one job (`python -m src.worker`, configured by env vars).
 # Fargate runs it as linux/amd64: build with `docker buildx build --platform linux/amd64 .` (deploy.sh
 # does); the platform is chosen at build time, not hard-coded in FROM (hadolint DL3029).
+# test_scripts/image.sh builds it (docker or podman) and runs the container checks (issue 14).
 #
 # Init process: tini, baked into the image, rather than ECS `initProcessEnabled`. The worker has
 # child processes (ffmpeg) and must get SIGTERM to save progress (SPEC §4.4). A PID-1 Python would
@@ -9,50 +10,63 @@
 # worker and reaps children. Putting it in the image makes `docker run`, ECS and AWS Batch behave
 # the same without relying on a task-definition flag. tini runs without `-g`: only the worker is
 # signalled, and the worker stops ffmpeg cleanly itself.
+#
+# The container runs with a read-only root file system: /tmp (a volume on ECS, --tmpfs or -v with
+# `docker run`) is the only place it writes.
 
+# Any Debian bookworm image with python3 (>= 3.11) and venv; image.sh passes a locally made one where
+# no container registry is reachable.
 ARG PYTHON_IMAGE=python:3.12-slim-bookworm
 
-# ---- build stage: a virtualenv with pinned dependencies -------------------------------------
+# ---- build stage: a virtualenv with exactly the versions of uv.lock -------------------------------
 FROM ${PYTHON_IMAGE} AS build
 
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
-    PYTHONDONTWRITEBYTECODE=1
+    PYTHONDONTWRITEBYTECODE=1 \
+    UV_NO_CACHE=1 \
+    UV_SYSTEM_CERTS=1 \
+    UV_PYTHON_DOWNLOADS=never \
+    UV_PROJECT_ENVIRONMENT=/opt/venv \
+    UV_COMPILE_BYTECODE=1
 
-RUN python -m venv /opt/venv
-ENV PATH=/opt/venv/bin:$PATH
+WORKDIR /build
+COPY pyproject.toml uv.lock test_scripts/lock_requirement.py ./
 
-# Runtime dependencies of pyproject.toml (duckdb and fsspec included), pinned with their
-# transitive dependencies so two builds of one commit get the same libraries.
-RUN pip install \
-        boto3==1.43.11 \
-        botocore==1.43.11 \
-        s3transfer==0.17.0 \
-        jmespath==1.1.0 \
-        python-dateutil==2.9.0.post0 \
-        six==1.17.0 \
-        urllib3==2.7.0 \
-        protobuf==7.36.2 \
-        pydantic==2.13.4 \
-        pydantic-core==2.46.4 \
-        pydantic-settings==2.14.1 \
-        python-dotenv==1.2.2 \
-        annotated-types==0.7.0 \
-        typing-extensions==4.15.0 \
-        typing-inspection==0.4.2 \
-        duckdb==2.0.1 \
-        fsspec==2026.9.0
+# uv.lock is the one list of pinned versions (with hashes), for .venv and the image alike: the
+# locked uv is installed by hash, then installs the runtime dependencies from the lock. The venv it
+# makes has no pip or setuptools, and its modules are byte-compiled.
+RUN python -m venv /opt/uv \
+    && /opt/uv/bin/python lock_requirement.py uv.lock uv >uv-requirement.txt \
+    && /opt/uv/bin/pip install --quiet --no-deps --require-hashes -r uv-requirement.txt \
+    && /opt/uv/bin/uv sync --frozen --no-install-project --python "$(command -v python3)"
 
 # ---- runtime stage ---------------------------------------------------------------------------
 FROM ${PYTHON_IMAGE} AS runtime
 
-# ffmpeg for the vendor.ffmpeg.* actions, tini as PID 1. Versions come from the pinned Debian
-# release of the base image; pinning exact Debian revisions would break the build at every
-# security update, so DL3008 is ignored on purpose.
+# 1 adds Debian's chromium for web.screenshot (`/usr/bin/chromium --headless`); 0 leaves it out.
+ARG WITH_BROWSER=0
+
+# ffmpeg for the vendor.ffmpeg.* actions, tini as PID 1, chromium when asked. Versions come from the
+# Debian release of the base image (security updates at every build); pinning exact Debian
+# revisions would break the build at every security update, so DL3008 is ignored on purpose.
+# Debian's ffmpeg drags in Mesa's software OpenGL driver and the LLVM and Z3 it is built on (163 MB)
+# although neither ffmpeg nor ffprobe links them (they are loaded only for an OpenGL context);
+# dpkg leaves those files out. The image tier checks that ffmpeg has every codec, container and
+# filter the actions use (tests/image/ffmpeg_features.py).
 # hadolint ignore=DL3008
-RUN apt-get update \
-    && apt-get install -y --no-install-recommends ffmpeg tini \
-    && rm -rf /var/lib/apt/lists/*
+RUN printf '%s\n' \
+        'path-exclude=/usr/lib/x86_64-linux-gnu/libLLVM-*' \
+        'path-exclude=/usr/lib/x86_64-linux-gnu/libz3.so*' \
+        'path-exclude=/usr/lib/x86_64-linux-gnu/dri/*' \
+        'path-exclude=/usr/share/doc/*' 'path-include=/usr/share/doc/*/copyright' \
+        'path-exclude=/usr/share/man/*' 'path-exclude=/usr/share/locale/*' \
+        >/etc/dpkg/dpkg.cfg.d/plus-worker-excludes \
+    && set -- \
+    && if [ "$WITH_BROWSER" = 1 ]; then set -- chromium; fi \
+    && apt-get update \
+    && apt-get install -y --no-install-recommends ffmpeg tini "$@" \
+    && rm -rf /var/lib/apt/lists/* /var/cache/apt/* /var/log/apt /var/log/dpkg.log
 
 RUN groupadd --system --gid 10001 worker \
     && useradd --system --uid 10001 --gid worker --home-dir /home/worker --create-home \
@@ -64,6 +78,8 @@ WORKDIR /app
 COPY --chown=root:root pyproject.toml ./
 COPY --chown=root:root feaas ./feaas
 COPY --chown=root:root src ./src
+# Byte-compiled now, so no start compiles (and a read-only root could not cache it anyway).
+RUN python -m compileall -q /app/feaas /app/src
 
 # No credentials here: in ECS the task role supplies them (ACCESS_KEY/SECRET_KEY stay unset).
 ENV PATH=/opt/venv/bin:$PATH \

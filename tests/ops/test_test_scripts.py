@@ -182,20 +182,23 @@ def test_success_uses_the_project_python(tmp_path: Path) -> None:
 
 
 def fake_venv_python3(tmp_path: Path, pip_code: int) -> str:
-    """A `python3` whose `-m venv DIR` makes a DIR/bin/python with a noisy pip exiting pip_code."""
+    """A `python3` whose `-m venv DIR` makes a DIR/bin/python (its pip) and DIR/bin/uv, both noisy
+    (100 lines of pip's warnings), exiting pip_code; `DIR/bin/python script.py` prints a requirement."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
-    (bin_dir / "python3").write_text(
-        "#!/bin/bash\n"
-        '[[ "$1 $2" == "-m venv" ]] || exit 97\n'
-        'mkdir -p "$3/bin"\n'
-        'cat >"$3/bin/python" <<EOF\n'
+    noisy = (
         "#!/bin/bash\n"
         "for i in \\$(seq 100); do echo \"WARNING: Location 'file:///opt/pypi/\\$i' is ignored\"; done\n"
         'echo "ERROR: pip says no" >&2\n'
         f"exit {pip_code}\n"
-        "EOF\n"
-        'chmod +x "$3/bin/python"\n'
+    )
+    (bin_dir / "python3").write_text(
+        "#!/bin/bash\n"
+        '[[ "$1 $2" == "-m venv" ]] || exit 97\n'
+        'mkdir -p "$3/bin"\n'
+        f'cat >"$3/bin/python" <<EOF\n#!/bin/bash\n[[ \\$1 != *.py ]] || {{ echo uv==0; exit 0; }}\n{noisy}EOF\n'
+        f'cat >"$3/bin/uv" <<EOF\n{noisy}EOF\n'
+        'chmod +x "$3/bin/python" "$3/bin/uv"\n'
     )
     (bin_dir / "python3").chmod(0o755)
     return f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"
@@ -207,11 +210,12 @@ def test_bootstrap_hides_pip_output(pip_code: int, tmp_path: Path) -> None:
     (tree / "test_scripts").mkdir(parents=True)
     shutil.copy(ROOT / "test_scripts" / "bootstrap.sh", tree / "test_scripts")
     (tree / "pyproject.toml").write_text("[project]\nname = 'x'\n")
+    (tree / "uv.lock").write_text("version = 1\n")
     env = dict(os.environ, PATH=fake_venv_python3(tmp_path, pip_code))
     run_it = ["test_scripts/bootstrap.sh"]
     proc = subprocess.run(run_it, cwd=tree, env=env, capture_output=True, text=True, check=False, timeout=60)
-    log = tree / ".venv" / "pip-install.log"
-    assert log.read_text().count("is ignored") >= 100  # 100 per pip call
+    log = tree / ".venv" / "install.log"
+    assert log.read_text().count("is ignored") >= 100  # 100 per installer call
     assert proc.stdout == ""
     lines = proc.stderr.splitlines()
     assert lines[0].startswith("bootstrap: installing the project and its dev tools into .venv")
@@ -223,6 +227,6 @@ def test_bootstrap_hides_pip_output(pip_code: int, tmp_path: Path) -> None:
         assert (again.returncode, again.stdout, again.stderr) == (0, "", "")  # idempotent
     else:
         assert proc.returncode != 0
-        assert lines[1].startswith("bootstrap: error: pip install failed")
+        assert lines[1].startswith("bootstrap: error: installing from uv.lock failed")
         assert lines[-1] == "ERROR: pip says no" and len(lines) <= 33  # the log's tail only
         assert not stamps
