@@ -374,6 +374,11 @@ taskdef = {
     "runtimePlatform": {"operatingSystemFamily": "LINUX", "cpuArchitecture": "X86_64"},
     "cpu": env["TASK_CPU"],
     "memory": env["TASK_MEMORY"],
+    # The task's disk: media actions download, encode and upload through /tmp (issue 14).
+    "ephemeralStorage": {"sizeInGiB": 50},
+    # /tmp is the only writable place of the container (a volume on that disk); the image's own
+    # files stay read-only.
+    "volumes": [{"name": "tmp"}],
     "containerDefinitions": [{
         "name": "worker",
         "image": env["IMAGE"],
@@ -381,6 +386,8 @@ taskdef = {
         "memory": int(env["TASK_MEMORY"]),
         # Fargate's maximum: the worker needs up to 20 s to save progress after SIGTERM.
         "stopTimeout": 120,
+        "readonlyRootFilesystem": True,
+        "mountPoints": [{"sourceVolume": "tmp", "containerPath": "/tmp", "readOnly": False}],
         "environment": [{"name": k, "value": v} for k, v in sorted(environment.items())],
         "logConfiguration": {
             "logDriver": "awslogs",

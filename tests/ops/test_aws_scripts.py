@@ -153,6 +153,13 @@ def test_task_definition(deployed: dict[str, Any], aws_env: dict[str, str], clie
     assert container["name"] == "worker"
     assert container["image"] == deployed["settings"]["ECR_URI"] + ":latest"
     assert container["stopTimeout"] == 120
+    # Hardened (issue 14): the image's files are read-only; /tmp, a volume on the task's ephemeral
+    # storage sized for media work, is the only writable place.
+    assert container["readonlyRootFilesystem"] is True
+    assert container["mountPoints"] == [{"sourceVolume": "tmp", "containerPath": "/tmp", "readOnly": False}]
+    [volume] = td["volumes"]
+    assert volume["name"] == "tmp" and not (volume.get("host") or {}).get("sourcePath")  # task storage, no host path
+    assert td["ephemeralStorage"] == {"sizeInGiB": 50}
     assert container["logConfiguration"] == {
         "logDriver": "awslogs",
         "options": {
