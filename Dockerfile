@@ -52,13 +52,17 @@ ARG WITH_BROWSER=0
 # revisions would break the build at every security update, so DL3008 is ignored on purpose.
 # Debian's ffmpeg drags in Mesa's software OpenGL driver and the LLVM and Z3 it is built on (163 MB)
 # although neither ffmpeg nor ffprobe links them (they are loaded only for an OpenGL context);
-# dpkg leaves those files out. The image tier checks that ffmpeg has every codec, container and
+# dpkg leaves those files out, and with them what a headless worker never shows: icon themes,
+# manuals, translations, and chromium's Vulkan validation layer (a debugging aid, 23 MB). The image tier checks that ffmpeg has every codec, container and
 # filter the actions use (tests/image/ffmpeg_features.py).
 # hadolint ignore=DL3008
 RUN printf '%s\n' \
         'path-exclude=/usr/lib/x86_64-linux-gnu/libLLVM-*' \
         'path-exclude=/usr/lib/x86_64-linux-gnu/libz3.so*' \
         'path-exclude=/usr/lib/x86_64-linux-gnu/dri/*' \
+        'path-exclude=/usr/lib/chromium/libVkLayer_khronos_validation.so' \
+        'path-exclude=/usr/share/icons/*' 'path-include=/usr/share/icons/*/index.theme' \
+        'path-include=/usr/share/icons/*/cursor.theme' \
         'path-exclude=/usr/share/doc/*' 'path-include=/usr/share/doc/*/copyright' \
         'path-exclude=/usr/share/man/*' 'path-exclude=/usr/share/locale/*' \
         >/etc/dpkg/dpkg.cfg.d/plus-worker-excludes \

@@ -54,9 +54,10 @@ if [[ ! -s "$tarball" ]]; then
     for f in "${extra_certs[@]}"; do cp "$f" "$work/"; done
     echo "ensure_base_image: building the Debian base with mmdebstrap (about a minute)" >&2
     # The machine's source files (one-line or deb822) are the mirrors. Documentation, manuals and
-    # translations are left out, as the official slim images do. "$1" in a hook is the new root.
+    # translations are left out, as the official slim images do; /usr is merged by mmdebstrap's
+    # hook rather than the usrmerge package (which would pull in Perl). "$1" in a hook is the root.
     # shellcheck disable=SC2016
-    mmdebstrap --quiet --variant=minbase --format=tar \
+    mmdebstrap --quiet --variant=minbase --format=tar --hook-dir=/usr/share/mmdebstrap/hooks/merged-usr \
         --include=ca-certificates,python3,python3-venv,python-is-python3 \
         --dpkgopt='path-exclude=/usr/share/doc/*' --dpkgopt='path-include=/usr/share/doc/*/copyright' \
         --dpkgopt='path-exclude=/usr/share/man/*' --dpkgopt='path-exclude=/usr/share/locale/*' \

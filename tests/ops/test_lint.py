@@ -12,7 +12,7 @@ SHELL_FILES = [
     *(
         f"test_scripts/{name}"
         for name in ("success.sh", "fail.sh", "local_stack.sh", "bootstrap.sh", "bench.sh", "gen_proto.sh",
-                     "ensure_chromium.sh", "ensure_podman.sh", "ensure_base_image.sh")
+                     "ensure_chromium.sh", "ensure_podman.sh", "ensure_base_image.sh", "image.sh")
     ),
 ]
 SOURCED_FILES = ["test_scripts/ops_common.sh"]  # sourced by SCRIPTS, not run
