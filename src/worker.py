@@ -17,7 +17,6 @@ import time
 from typing import Any
 
 from feaas import logs, metrics
-from feaas.actions.context import UserStorage
 from feaas.dao import Dao
 from feaas.errors import (
     ConfigError,
@@ -32,7 +31,6 @@ from feaas.errors import (
 from feaas.exitcodes import ExitCode
 from feaas.jobs import Heartbeat, JobRecord, JobStatus, Progress, record_for
 from feaas.logs import event
-from feaas.runners import select_runner
 from feaas.runners.common import (
     Outcome,
     RunContext,
@@ -46,7 +44,6 @@ from feaas.runners.common import (
 from feaas.settings import Settings, load_settings
 from feaas.stopping import StopSignal
 from feaas.usage import worker_usage
-from src.actions import default_registry
 
 logger = logging.getLogger("src.worker")
 
@@ -127,6 +124,13 @@ def run(settings: Settings, stop: StopSignal) -> int:
 
 
 def _run_job(settings: Settings, dao: Dao, item: dict[str, Any], progress: Progress, stop: StopSignal) -> Outcome:
+    # Imported after the claim: the runners, the engine and the action catalogue are not needed to
+    # claim the job, so the job is RUNNING sooner (issue 14); the heavy action modules (DuckDB,
+    # ffmpeg) load only when an action runs.
+    from feaas.actions.context import UserStorage
+    from feaas.runners import select_runner
+    from src.actions import default_registry
+
     job = parse_job(item)
     hostname, namespace = job_identity(item, job, settings.username, settings.job_id)
     runner = select_runner(settings.run_mode, item, settings.shard_count)

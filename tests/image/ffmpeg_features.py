@@ -50,7 +50,7 @@ def main() -> int:
         print(f"ffmpeg={ffmpeg} ffprobe={ffprobe}: both are needed")
         print("0 passed, 1 failed")
         return 1
-    version = subprocess.run([ffmpeg, "-hide_banner", "-version"], capture_output=True, text=True).stdout
+    version = subprocess.run([ffmpeg, "-hide_banner", "-version"], capture_output=True, text=True, check=False).stdout
     print(f"# {ffmpeg}: {version.splitlines()[0]}")
     results: list[tuple[str, bool, str]] = []
     encoders = _names(ffmpeg, "encoders")
@@ -76,9 +76,9 @@ def main() -> int:
                     "-f", "lavfi", "-i", "testsrc2=size=160x120:rate=10:duration=1",
                     "-f", "lavfi", "-i", "sine=frequency=440:duration=1",
                     *formats.encode_args(ext, video=video, audio=audio), str(out)]
-            run = subprocess.run(args, capture_output=True, text=True, timeout=120)
+            run = subprocess.run(args, capture_output=True, text=True, timeout=120, check=False)
             probe = subprocess.run([ffprobe, "-v", "error", "-show_entries", "format=format_name", "-of", "csv=p=0",
-                                    str(out)], capture_output=True, text=True, timeout=60)
+                                    str(out)], capture_output=True, text=True, timeout=60, check=False)
             ok = run.returncode == 0 and probe.returncode == 0 and bool(probe.stdout.strip())
             detail = (run.stderr or probe.stderr).strip().splitlines()[-1:] if not ok else [probe.stdout.strip()]
             results.append((f"encode {ext}", ok, detail[0] if detail else ""))
@@ -86,7 +86,7 @@ def main() -> int:
         run = subprocess.run([ffmpeg, "-nostdin", "-loglevel", "error", "-y", "-f", "lavfi", "-i",
                               "testsrc2=size=160x120:rate=10:duration=1", "-filter_complex",
                               "[0:v]fps=5,scale=80:-1,split[a][b];[a]palettegen[p];[b][p]paletteuse", str(gif)],
-                             capture_output=True, text=True, timeout=60)
+                             capture_output=True, text=True, timeout=60, check=False)
         results.append(("encode .gif (palettegen/paletteuse)", run.returncode == 0, run.stderr.strip()[-200:]))
     failed = [r for r in results if not r[1]]
     for name, ok, detail in results:

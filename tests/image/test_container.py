@@ -90,7 +90,7 @@ def test_ffmpeg_has_every_codec_format_and_filter_the_actions_use(engine, image)
     proc = engine.run(*container.run_args(image, [], extra=["-i", "--entrypoint", "python"]), "-",
                       input=script_text, timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert re.search(r"^\d+ passed, 0 failed$", proc.stdout, re.M), proc.stdout
+    assert re.search(r"^\d+ passed, 0 failed$", proc.stdout, re.MULTILINE), proc.stdout
 
 
 def test_runs_as_uid_10001_and_starts_tini(engine, image) -> None:  # type: ignore[no-untyped-def]
@@ -201,7 +201,7 @@ def test_readme_docker_run_example_works_as_written(engine, stack, put_job, dao)
     with `docker` standing for the engine here (and the local base image where no registry answers)."""
     readme = (ROOT / "README.md").read_text()
     section = re.split(r"\n## (?!#)", readme.split("\n## Running the worker\n", 1)[1], maxsplit=1)[0]
-    (block,) = [b for b in re.findall(r"^```bash\n(.*?)^```", section, re.S | re.M) if "docker run" in b]
+    (block,) = [b for b in re.findall(r"^```bash\n(.*?)^```", section, re.DOTALL | re.MULTILINE) if "docker run" in b]
     job_id = put_job(job_item(add_and_nap_script(0), username="me@example.com", input_data={"a": 40, "b": 2}))
     base = container.base_image()
     shim = (f'docker() {{ if [[ $1 == build ]]; then shift; command {engine.command} build --network host '
