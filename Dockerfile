@@ -39,7 +39,7 @@ COPY pyproject.toml uv.lock test_scripts/lock_requirement.py ./
 RUN python -m venv /opt/uv \
     && /opt/uv/bin/python lock_requirement.py uv.lock uv >uv-requirement.txt \
     && /opt/uv/bin/pip install --quiet --no-deps --require-hashes -r uv-requirement.txt \
-    && /opt/uv/bin/uv sync --frozen --no-install-project --python "$(command -v python3)"
+    && /opt/uv/bin/uv sync --locked --no-install-project --python "$(command -v python3)"
 
 # ---- runtime stage ---------------------------------------------------------------------------
 FROM ${PYTHON_IMAGE} AS runtime

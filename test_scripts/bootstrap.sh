@@ -4,7 +4,8 @@
 # changes. Afterwards .venv/bin/python has everything the tests and test_scripts/*.sh need.
 #
 # uv.lock is the one source of pinned versions (the Dockerfile installs from it too): pip installs
-# the locked uv by its hashes, then `uv sync --frozen` installs the rest, checking every hash.
+# the locked uv by its hashes, then `uv sync --locked` installs the rest, checking every hash and
+# refusing a lock that no longer matches pyproject.toml (run `.venv/bin/uv lock` then).
 # Their output (hundreds of lines of warnings on some machines) goes to .venv/install.log; on
 # failure the log's tail is printed and the exit code is non-zero.
 set -euo pipefail
@@ -39,7 +40,7 @@ export UV_SYSTEM_CERTS=1 UV_PYTHON_DOWNLOADS=never UV_PROJECT_ENVIRONMENT="$venv
 if ! {
     "$venv/bin/python" "$root/test_scripts/lock_requirement.py" "$root/uv.lock" uv >"$venv/uv-requirement.txt" &&
         "$venv/bin/python" -m pip install --no-deps --require-hashes -r "$venv/uv-requirement.txt" &&
-        "$venv/bin/uv" sync --project "$root" --frozen --extra dev --python "$venv/bin/python"
+        "$venv/bin/uv" sync --project "$root" --locked --extra dev --python "$venv/bin/python"
 } >"$log" 2>&1; then
     echo "bootstrap: error: installing from uv.lock failed; the end of $log:" >&2
     tail -n 30 "$log" >&2

@@ -7,6 +7,8 @@
 #   - cgroup_manager = "cgroupfs", runtime = "runc": no systemd here, and crun refuses a mixed
 #     cgroup v1/v2 layout;
 #   - events_logger = "file": no journald;
+#   - network_backend = "cni": the plugins installed here (podman would pick netavark, not
+#     installed, on fresh storage);
 #   - default_ulimits at the machine's own hard limits: podman's defaults ask for more than a
 #     nested machine may grant, and every `run` fails.
 # Prints two lines on stdout: `ENGINE=<docker|podman>` and `CONTAINERS_CONF=<path or empty>`;
@@ -56,6 +58,9 @@ cat >"$conf.new" <<CONF
 # Written by test_scripts/ensure_podman.sh (issue 14); see the comment there.
 [containers]
 default_ulimits = ["nofile=$nofile:$nofile", "nproc=$nproc:$nproc"]
+
+[network]
+network_backend = "cni"
 
 [engine]
 cgroup_manager = "cgroupfs"

@@ -85,7 +85,7 @@ def test_image_size_is_within_budget(variant: str, engine, request) -> None:  # 
 def test_installed_versions_are_exactly_the_lock(engine, image) -> None:  # type: ignore[no-untyped-def]
     code = ("import importlib.metadata as m, json, re; print(json.dumps({re.sub(r'[-_.]+', '-', "
             "d.metadata['Name']).lower(): d.version for d in m.distributions()}))")
-    proc = engine.run("run", "--rm", "--entrypoint", "python", image, "-c", code, timeout=120)
+    proc = engine.run("run", "--rm", *container.OFFLINE, "--entrypoint", "python", image, "-c", code, timeout=120)
     assert proc.returncode == 0, proc.stderr
     installed = json.loads(proc.stdout)
     assert installed == locked_runtime_versions()  # nothing else either: no pip, no setuptools
@@ -100,7 +100,7 @@ def test_ffmpeg_has_every_codec_format_and_filter_the_actions_use(engine, image)
 
 
 def test_runs_as_uid_10001_and_starts_tini(engine, image) -> None:  # type: ignore[no-untyped-def]
-    proc = engine.run("run", "--rm", *container.HARDENED, "--entrypoint", "id", image, timeout=60)
+    proc = engine.run("run", "--rm", *container.OFFLINE, *container.HARDENED, "--entrypoint", "id", image, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert re.match(r"uid=10001\(worker\) gid=10001\(worker\)", proc.stdout), proc.stdout
     inspect = json.loads(engine.run("image", "inspect", image, timeout=60).stdout)[0]
@@ -114,14 +114,15 @@ def test_sources_are_byte_compiled(engine, image) -> None:  # type: ignore[no-un
             "tag = sys.implementation.cache_tag;"
             "missing = [str(p) for p in src if not (p.parent / '__pycache__' / f'{p.stem}.{tag}.pyc').exists()];"
             "print(len(src), missing[:5]); sys.exit(1 if missing or not src else 0)")
-    proc = engine.run("run", "--rm", *container.HARDENED, "--entrypoint", "python", image, "-c", code, timeout=60)
+    proc = engine.run("run", "--rm", *container.OFFLINE, *container.HARDENED, "--entrypoint", "python", image,
+                      "-c", code, timeout=60)
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
 # --- the worker in the container ----------------------------------------------------------------------------
 
 def test_empty_environment_exits_2_naming_the_settings(engine, image) -> None:  # type: ignore[no-untyped-def]
-    proc = engine.run("run", "--rm", *container.HARDENED, image, timeout=60)
+    proc = engine.run("run", "--rm", *container.OFFLINE, *container.HARDENED, image, timeout=60)
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert "JOB_ID" in proc.stderr and "RUN_MODE" in proc.stderr and "Traceback" not in proc.stderr
 

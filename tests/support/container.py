@@ -24,6 +24,9 @@ ROOT = Path(__file__).resolve().parents[2]
 #: only writable place, no capabilities, no privilege gain.
 HARDENED = ("--read-only", "--tmpfs", "/tmp:rw,size=1g,mode=1777", "--cap-drop", "ALL",
             "--security-opt", "no-new-privileges")
+#: For a container that needs no network. Every run names its network: the engine's default bridge
+#: needs iptables, which a machine of this kind has not.
+OFFLINE = ("--network", "none")
 
 
 class ContainerError(RuntimeError):
