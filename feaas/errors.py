@@ -1,4 +1,12 @@
-"""The worker's exception tree. Every error carries a message a user can act on.
+"""The worker's exception tree: one root, :class:`WorkerError`. Every error carries a message a user
+can act on; errors raised by a lower layer are chained (``raise … from exc``).
+
+The branches defined here are the ones several layers share. Errors that belong to one module are
+defined where they are raised and derive from a branch here: ``ConditionFailed``
+(:mod:`feaas.dao.docs`), ``BlobNotFound`` and ``TransferCancelled`` (:mod:`feaas.dao.blobs`),
+``CodecError`` (:mod:`feaas.dao.codec`), ``ConversionError`` (:mod:`feaas.psee.values`),
+``ActionFailed`` (:mod:`feaas.actions.base`), ``DocumentNotFound`` (:mod:`feaas.actions.context`),
+``UnknownAction`` (:mod:`feaas.actions.registry`), ``LaunchError`` (:mod:`feaas.launch`).
 
 ``Interrupted`` derives from ``BaseException`` so that ``except Exception`` in action code
 cannot swallow a shutdown.
@@ -13,6 +21,10 @@ class WorkerError(Exception):
 
 class ConfigError(WorkerError):
     """Configuration is missing or invalid (exit 2)."""
+
+
+class StorageUnreachable(WorkerError):
+    """DynamoDB or S3 cannot be reached at start: refused or timed out (exit 69)."""
 
 
 class JobNotClaimable(WorkerError):
@@ -43,11 +55,15 @@ class DeadlineExceeded(JobFailed):
 
 
 class NamespaceViolation(WorkerError):
-    """A key or object id points outside the user's namespace."""
+    """A key, document id, stream id or prefix points outside the user's namespace."""
 
 
 class StorageError(WorkerError):
     """DynamoDB or S3 refused or failed a request after retries."""
+
+
+class InvalidValue(WorkerError, ValueError):
+    """A value does not have the shape its destination needs (a stored document, a declared ptype)."""
 
 
 class Interrupted(BaseException):
@@ -56,7 +72,3 @@ class Interrupted(BaseException):
     def __init__(self, signal_name: str) -> None:
         super().__init__(signal_name)
         self.signal_name = signal_name
-
-
-class StorageUnreachable(WorkerError):
-    """DynamoDB or S3 cannot be reached at start: refused or timed out (exit 69)."""

@@ -33,6 +33,7 @@ from typing import Any, Protocol
 
 from google.protobuf.json_format import MessageToDict, ParseDict
 
+from feaas.errors import WorkerError
 from feaas.objects import PlusScript, PlusScriptJob
 
 JOB_TYPES = frozenset({"singleton", "run_on_collection", "run_on_stream", "run_on_files"})
@@ -47,7 +48,7 @@ _NAME_SEGMENT = re.compile(r"^[^/\s]+$")
 _TOKEN_UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
 
 
-class LaunchError(Exception):
+class LaunchError(WorkerError):
     """ECS did not start every task of a job; ``failures`` holds RunTask's failure entries."""
 
     def __init__(self, message: str, failures: Sequence[Mapping[str, Any]] = ()) -> None:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from feaas.actions.netpolicy import NetworkPolicy
+from feaas.errors import WorkerError
 from feaas.objects import ParameterType as PT
 
 if TYPE_CHECKING:
@@ -33,7 +34,7 @@ class Param:
     hint: str = ""
 
 
-class ActionFailed(Exception):
+class ActionFailed(WorkerError):
     """Raised by an action to fail with a message meant for the user."""
 
 
@@ -45,7 +46,9 @@ class Storage(Protocol):
     """The user's namespace-scoped view of the bucket and the documents table.
 
     Every key and object id is checked after normalisation; anything outside
-    ``{hostname}/{username}/`` raises :class:`feaas.errors.NamespaceViolation`.
+    ``{hostname}/{username}/`` raises :class:`feaas.errors.NamespaceViolation`. A missing object
+    raises ``feaas.dao.blobs.BlobNotFound``; ``update_document`` on a missing document raises
+    ``feaas.actions.context.DocumentNotFound``.
     """
 
     namespace: str

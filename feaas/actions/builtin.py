@@ -7,6 +7,7 @@ import string
 from typing import Any
 
 from feaas.actions.base import Action, ActionCancelled, ActionContext, ActionFailed, Param
+from feaas.actions.context import DocumentNotFound
 from feaas.dao import BlobNotFound
 from feaas.objects import ParameterType as PT
 
@@ -176,7 +177,7 @@ class DocUpdate(Action):
             raise ActionFailed("values must be a JSON object")
         try:
             ctx.storage.update_document(inputs["object_id"], values)
-        except KeyError:
+        except DocumentNotFound:
             raise ActionFailed(f"no document {inputs['object_id']!r}") from None
         return {"object_id": inputs["object_id"]}
 

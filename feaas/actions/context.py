@@ -11,9 +11,13 @@ from typing import Any
 from feaas.actions.base import ActionCancelled
 from feaas.dao import Blobs, ConditionFailed, Documents, Update
 from feaas.dao.blobs import BlobStat, TransferCancelled
-from feaas.errors import NamespaceViolation
+from feaas.errors import NamespaceViolation, WorkerError
 
 _PROTECTED_ATTRIBUTES = ("owner",)
+
+
+class DocumentNotFound(WorkerError):
+    """:meth:`UserStorage.update_document` found no document with that id."""
 
 
 def namespace_for(hostname: str, username: str) -> str:
@@ -117,4 +121,4 @@ class UserStorage:
         try:
             self.docs.update(object_id, Update(set=dict(values)))
         except ConditionFailed:
-            raise KeyError(f"document {object_id!r} does not exist") from None
+            raise DocumentNotFound(f"document {object_id!r} does not exist") from None

@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from feaas.actions.base import Action, Param
+from feaas.errors import WorkerError
 from feaas.psee.values import ptype_name
 
 _ID = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
@@ -27,7 +28,7 @@ def canonical_id(action_id: str) -> str:
     return text.lower()
 
 
-class UnknownAction(KeyError):
+class UnknownAction(WorkerError):
     def __init__(self, action_id: str) -> None:
         super().__init__(action_id)
         self.action_id = action_id

@@ -21,6 +21,7 @@ from feaas.dao.codec import to_dynamo, to_dynamo_value
 from feaas.dao.docs import ConditionFailed, Documents, Update
 from feaas.dao.errors import storage_error
 from feaas.dao.streams import Streams
+from feaas.errors import StorageError
 from feaas.logs import event
 
 logger = logging.getLogger(__name__)
@@ -107,7 +108,7 @@ class BatchWriter:
                 self.docs.update(write.object_id, Update(set=dict(write.values)))
             except ConditionFailed:
                 problem = f"write-back failed: item {write.object_id} no longer exists"
-            except Exception as exc:  # noqa: BLE001 — StorageError or a value DynamoDB refuses
+            except (StorageError, TypeError, ValueError, ArithmeticError) as exc:  # refused, or not storable
                 problem = f"write-back failed: {exc}"
         row = write.row
         if problem:

@@ -10,11 +10,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from boto3.exceptions import S3UploadFailedError
 from boto3.s3.transfer import TransferConfig
 from botocore.exceptions import BotoCoreError, ClientError
 
 from feaas.dao.errors import storage_error
-from feaas.errors import StorageError
+from feaas.errors import StorageError, WorkerError
 
 _TRANSFER = TransferConfig(multipart_threshold=16 * 1024 * 1024, multipart_chunksize=16 * 1024 * 1024,
                            max_concurrency=4, use_threads=True)
@@ -32,11 +33,18 @@ class BlobStat:
     etag: str
 
 
-class BlobNotFound(KeyError):
-    """No object at that key."""
+class BlobNotFound(WorkerError):
+    """No object at that key (``args[0]`` and ``key`` hold the key)."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+    def __str__(self) -> str:
+        return f"no object at {self.key!r}"
 
 
-class TransferCancelled(Exception):
+class TransferCancelled(WorkerError):
     """A download stopped because its cancel event was set."""
 
 
@@ -63,11 +71,7 @@ class Blobs:
             if exc.response.get("Error", {}).get("Code") == "NoSuchBucket":
                 err = StorageError(f"{err} (bucket {self.bucket!r})")
             raise err from exc
-        except BotoCoreError as exc:
-            raise storage_error(exc, f"{what} {key}") from exc
-        except Exception as exc:  # s3transfer wraps upload failures in its own S3UploadFailedError
-            if type(exc).__name__ != "S3UploadFailedError":
-                raise
+        except (BotoCoreError, S3UploadFailedError) as exc:  # s3transfer wraps upload failures in its own error
             raise storage_error(exc, f"{what} {key}") from exc
 
     def get_bytes(self, key: str) -> bytes:

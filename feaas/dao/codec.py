@@ -17,13 +17,15 @@ from boto3.dynamodb.types import Binary, TypeDeserializer, TypeSerializer
 from google.protobuf import json_format
 from google.protobuf.message import Message
 
+from feaas.errors import InvalidValue
+
 M = TypeVar("M", bound=Message)
 
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
 
 
-class CodecError(ValueError):
+class CodecError(InvalidValue):
     """A stored value does not fit the message it should parse into."""
 
 

@@ -16,10 +16,10 @@ from botocore.exceptions import BotoCoreError, ClientError
 from feaas.dao.codec import from_dynamo, to_dynamo, to_dynamo_value
 from feaas.dao.errors import storage_error
 from feaas.dao.query import query_count, query_pages
-from feaas.errors import StorageError
+from feaas.errors import StorageError, WorkerError
 
 
-class ConditionFailed(Exception):
+class ConditionFailed(WorkerError):
     """The condition of a write did not hold. ``old`` is the item as it was (None: no item)."""
 
     def __init__(self, old: dict[str, Any] | None) -> None:

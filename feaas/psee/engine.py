@@ -26,13 +26,13 @@ from feaas.psee.nodes import HANDLERS, WriterTarget
 from feaas.psee.values import (
     ConversionError,
     convert,
-    describe,
     from_any,
     parameter_default,
     ptype_name,
     truthy,
 )
 from feaas.stopping import StopSignal
+from feaas.text import describe
 
 NT = PlusScriptNodeType
 logger = logging.getLogger(__name__)

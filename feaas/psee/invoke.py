@@ -15,11 +15,12 @@ from typing import Any
 from feaas.actions.base import Action, ActionContext, ActionFailed
 from feaas.errors import NamespaceViolation, StorageError
 from feaas.objects import Parameter, Receipt
-from feaas.psee.values import ConversionError, convert, describe, parameter_default, ptype_name, to_any
+from feaas.psee.values import ConversionError, convert, parameter_default, ptype_name, to_any
+from feaas.text import MAX_MESSAGE_CHARS, bounded, describe
 
 logger = logging.getLogger(__name__)
 MISSING = object()
-MAX_ERROR_CHARS = 2000
+MAX_ERROR_CHARS = MAX_MESSAGE_CHARS
 
 
 class InputError(ActionFailed):
@@ -85,9 +86,8 @@ def run_action(node_id: str, action: Action, given: Mapping[str, Any], node_para
         error = f"{action.id} crashed: {type(exc).__name__}: {exc}"
     finally:
         _release(tmp_dir, tmp_root)
-    if len(error) > MAX_ERROR_CHARS:  # an action may fail with a huge message; the job document may not grow
-        error = error[:MAX_ERROR_CHARS] + f"… ({len(error) - MAX_ERROR_CHARS} more characters)"
-    receipt = Receipt(success=not error, error_message=error, timestamp=int(time.time() * 1000))
+    # An action may fail with a huge message; the job document may not grow with it.
+    receipt = Receipt(success=not error, error_message=bounded(error, MAX_ERROR_CHARS), timestamp=int(time.time() * 1000))
     if not error:
         for name, value in outputs.items():
             receipt.outputs[name].CopyFrom(to_any(value))

@@ -11,7 +11,9 @@ import math
 from typing import Any
 
 from google.protobuf import json_format
+from google.protobuf.message import DecodeError
 
+from feaas.errors import InvalidValue
 from feaas.objects import AnyType, ParameterType, Receipt
 
 PT = ParameterType
@@ -24,7 +26,7 @@ INT_TYPES = frozenset({PT.INTEGER, PT.DATETIME})
 LIST_TYPES = frozenset({PT.LIST, PT.FIXED_LIST_MULTI_SELECT})
 
 
-class ConversionError(ValueError):
+class ConversionError(InvalidValue):
     """A value cannot be converted to the ptype an input declares."""
 
 
@@ -288,7 +290,7 @@ def _receipt(value: Any) -> Receipt:
         receipt = Receipt()
         try:
             receipt.ParseFromString(bytes(value))
-        except Exception:  # protobuf raises DecodeError, a plain Exception subclass
+        except DecodeError:
             raise ConversionError("not a serialised receipt") from None
         return receipt
     raise ConversionError(f"a {type(value).__name__} is not a receipt")
@@ -319,12 +321,6 @@ _CONVERTERS = {
 def convert(value: Any, ptype: int) -> Any:
     """Convert ``value`` to what ``ptype`` holds; raises :class:`ConversionError` saying why not."""
     return _CONVERTERS.get(ptype, _text)(value)
-
-
-def describe(value: Any, limit: int = 60) -> str:
-    """A short printable form of a value for error messages."""
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def parameter_default(param: Any) -> tuple[bool, Any]:

@@ -25,10 +25,11 @@ from feaas.jobs import JobStatus, Progress
 from feaas.objects import AnyType, PlusScriptJob, Receipt
 from feaas.psee.engine import NodeEnvironment
 from feaas.psee.nodes import WriterTarget
-from feaas.psee.values import describe, from_any, to_any
+from feaas.psee.values import from_any, to_any
 from feaas.runners.sources import check_in_namespace
 from feaas.settings import Settings
 from feaas.stopping import StopSignal
+from feaas.text import bounded, describe
 
 logger = logging.getLogger(__name__)
 
@@ -199,16 +200,6 @@ def job_identity(item: Mapping[str, Any], job: PlusScriptJob, username: str, job
         raise JobFailed(f"hostname mismatch: the job's hostname attribute says {describe(hostname)}, "
                         f"its {origin} says {describe(owner_host)}")
     return hostname, f"{hostname}/{username}/"
-
-
-MAX_MESSAGE_CHARS = 2000
-
-
-def bounded(message: str, limit: int = MAX_MESSAGE_CHARS) -> str:
-    """An error message short enough for the job document and a person reading it."""
-    if len(message) <= limit:
-        return message
-    return message[:limit] + f"… ({len(message) - limit} more characters)"
 
 
 def _number(item: Mapping[str, Any], name: str) -> float | None:

@@ -14,15 +14,16 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 from feaas import metrics
 from feaas.dao.batch import BatchWriter, ItemWrite
 from feaas.dao.codec import message_to_plain, plain, to_dynamo_value
-from feaas.errors import InvalidScript, JobFailed, NamespaceViolation, StorageError
+from feaas.errors import InvalidScript, JobFailed, NamespaceViolation, StorageError, WorkerError
 from feaas.jobs import JobStatus, outcome_for_counts
 from feaas.logs import event
 from feaas.psee.engine import USERNAME_REGISTER, Engine, main_input_registers, supplied_inputs
@@ -111,32 +112,43 @@ class ItemRun:
     # --- stages -------------------------------------------------------------------------------
 
     def _read(self, work: queue.Queue[Any], done_keys: set[str]) -> None:
-        shard, shards = self.settings.shard_index, self.settings.shard_count
-        stop = self.ctx.stop
         try:
-            for page in self.source.pages():
-                for item in page:
-                    if shards > 1 and shard_of(item.key, shards) != shard:
-                        continue
-                    if item.key in done_keys:
-                        continue  # done by an earlier attempt: already counted in self.skipped
-                    while not stop.stopped:
-                        try:
-                            work.put(item, timeout=0.2)
-                            break
-                        except queue.Full:
-                            continue
-                    if stop.stopped:
-                        return
-        except JobFailed as exc:
-            self.ctx.stop.stop(exc)
-        except Exception as exc:  # StorageError after retries, or a bug: the run must not end "complete"
-            if not isinstance(exc, StorageError):
-                logger.exception("item_reader_crashed")
-            self.ctx.stop.stop(JobFailed(f"reading {self.source.description} failed: {exc}"))
+            with self._stops_the_run("item_reader_crashed", f"reading {self.source.description} failed"):
+                self._feed(work, done_keys)
         finally:
             for _ in range(self.settings.concurrency):
                 work.put(_END)
+
+    def _feed(self, work: queue.Queue[Any], done_keys: set[str]) -> None:
+        shard, shards = self.settings.shard_index, self.settings.shard_count
+        stop = self.ctx.stop
+        for page in self.source.pages():
+            for item in page:
+                if shards > 1 and shard_of(item.key, shards) != shard:
+                    continue
+                if item.key in done_keys:
+                    continue  # done by an earlier attempt: already counted in self.skipped
+                while not stop.stopped:
+                    try:
+                        work.put(item, timeout=0.2)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.stopped:
+                    return
+
+    @contextmanager
+    def _stops_the_run(self, crash_event: str, failure: str) -> Iterator[None]:
+        """A stage whose failure must not let the run end "complete": whatever it raises stops the run
+        with a JobFailed. A storage error (after retries) is expected; anything else is a bug, logged."""
+        try:
+            yield
+        except JobFailed as exc:
+            self.ctx.stop.stop(exc)
+        except Exception as exc:  # the one catch-all of the pipeline's reader and writers
+            if not isinstance(exc, WorkerError):
+                logger.exception(crash_event)
+            self.ctx.stop.stop(JobFailed(f"{failure}: {exc}"))
 
     def _work(self, work: queue.Queue[Any], done: queue.Queue[Any]) -> None:
         try:
@@ -205,12 +217,11 @@ class ItemRun:
     def _flush(self, batch: list[ItemResult]) -> None:
         """Write one batch (on a writer thread); count its items once their receipts are stored."""
         recorded = [r for r in batch if r.write is not None]
-        try:
+        problems: list[str | None] | None = None
+        # Not stored: these items are neither counted nor lost (a resume reruns them).
+        with self._stops_the_run("receipt_write_crashed", "could not record item receipts"):
             problems = self.writer.write([r.write for r in recorded])  # type: ignore[misc]
-        except Exception as exc:  # not stored: these items are neither counted nor lost (a resume reruns them)
-            if not isinstance(exc, StorageError):
-                logger.exception("receipt_write_crashed")
-            self.ctx.stop.stop(JobFailed(f"could not record item receipts: {exc}"))
+        if problems is None:
             return
         with self._lock:
             for result, problem in zip(recorded, problems, strict=True):
