@@ -34,6 +34,7 @@ from typing import Any, Protocol
 from google.protobuf.json_format import MessageToDict, ParseDict
 
 from feaas.errors import WorkerError
+from feaas.namespace import namespace_for
 from feaas.objects import PlusScript, PlusScriptJob
 
 JOB_TYPES = frozenset({"singleton", "run_on_collection", "run_on_stream", "run_on_files"})
@@ -71,7 +72,7 @@ def job_owner(hostname: str, username: str) -> str:
     for name, value in (("hostname", hostname), ("username", username)):
         if not _NAME_SEGMENT.match(value):
             raise ValueError(f"{name} must be non-empty without '/' or spaces: {value!r}")
-    return f"{hostname}/{username}/job"
+    return namespace_for(hostname, username) + "job"
 
 
 def new_job_item(

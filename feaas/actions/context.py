@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import posixpath
 import threading
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -12,43 +11,10 @@ from feaas.actions.base import ActionCancelled
 from feaas.dao import Blobs, ConditionFailed, Documents, Update
 from feaas.dao.blobs import BlobStat, TransferCancelled
 from feaas.errors import NamespaceViolation, WorkerError
-
-_PROTECTED_ATTRIBUTES = ("owner",)
-
+from feaas.namespace import check_object_id, check_writable_document, normalise_key, protected_attributes
 
 class DocumentNotFound(WorkerError):
     """:meth:`UserStorage.update_document` found no document with that id."""
-
-
-def namespace_for(hostname: str, username: str) -> str:
-    return f"{hostname}/{username}/"
-
-
-def normalise_key(key: Any, namespace: str, *, prefix: bool = False) -> str:
-    """The key as it will be used, or :class:`NamespaceViolation` when it leaves ``namespace``.
-
-    ``..``, ``.``, repeated and leading slashes are resolved first, so they cannot escape.
-    """
-    if not isinstance(key, str) or not key.strip():
-        raise NamespaceViolation(f"key {key!r} is empty or not text")
-    if any(ord(ch) < 32 for ch in key):
-        raise NamespaceViolation(f"key {key!r} contains control characters")
-    cleaned = posixpath.normpath("/" + key).lstrip("/")
-    if prefix and (key.endswith("/") or cleaned + "/" == namespace):
-        cleaned += "/"
-    inside = cleaned.startswith(namespace) and (prefix or len(cleaned) > len(namespace))
-    if not inside:
-        raise NamespaceViolation(f"key {key!r} is outside your namespace {namespace!r}")
-    return cleaned
-
-
-def check_object_id(object_id: Any, namespace: str) -> str:
-    """``object_id`` when it names a document inside ``namespace``, else :class:`NamespaceViolation`."""
-    if not isinstance(object_id, str) or not object_id.startswith(namespace) or len(object_id) == len(namespace):
-        raise NamespaceViolation(f"document {object_id!r} is outside your namespace {namespace!r}")
-    if ".." in object_id.split("/") or "//" in object_id or any(ord(ch) < 32 for ch in object_id):
-        raise NamespaceViolation(f"document id {object_id!r} is not a plain id")
-    return object_id
 
 
 class UserStorage:
@@ -110,10 +76,8 @@ class UserStorage:
 
     def update_document(self, object_id: str, values: Mapping[str, Any]) -> None:
         """Set the named attributes of an existing document (never its key, owner, or a job)."""
-        check_object_id(object_id, self.namespace)
-        if "/job." in object_id:
-            raise NamespaceViolation(f"document {object_id!r} is a job record; actions cannot change jobs")
-        bad = [k for k in values if k in (self.docs.key_attribute, *_PROTECTED_ATTRIBUTES) or not k]
+        check_writable_document(object_id, self.namespace)
+        bad = protected_attributes(values, self.docs.key_attribute)
         if bad:
             raise NamespaceViolation(f"attributes {bad} cannot be changed")
         if not values:

@@ -15,18 +15,18 @@ from pathlib import Path
 from typing import Any
 
 from feaas.actions.base import ActionContext
-from feaas.actions.context import UserStorage, normalise_key
+from feaas.actions.context import UserStorage
 from feaas.actions.netpolicy import NetworkPolicy
 from feaas.actions.registry import Registry
 from feaas.dao import Dao
 from feaas.dao.codec import CodecError, message_to_plain, parse_message
 from feaas.errors import Cancelled, Interrupted, JobFailed, JobNotClaimable
 from feaas.jobs import JobStatus, Progress
+from feaas.namespace import check_stream_id, job_id_parts, namespace_for, normalise_key
 from feaas.objects import AnyType, PlusScriptJob, Receipt
 from feaas.psee.engine import NodeEnvironment
 from feaas.psee.nodes import WriterTarget
 from feaas.psee.values import from_any, to_any
-from feaas.runners.sources import check_in_namespace
 from feaas.settings import Settings
 from feaas.stopping import StopSignal
 from feaas.text import bounded, describe
@@ -127,24 +127,12 @@ class RunContext:
         return WriterTarget(namespace=self.namespace, put_file=put_file, append_stream=append_stream)
 
 
-def check_stream_id(stream_id: str, namespace: str) -> str:
-    return check_in_namespace("stream", stream_id, namespace)
-
-
 def parse_job(item: Mapping[str, Any]) -> PlusScriptJob:
     """The job document as a message; a malformed document is a recorded FAILED."""
     try:
         return parse_message(item, PlusScriptJob())
     except CodecError as exc:
         raise JobFailed(f"invalid job document: {exc}") from None
-
-
-def _id_parts(job_id: str) -> tuple[str, str] | None:
-    """``(hostname, username)`` of a job id ``{hostname}/{username}/job.{uuid}``, or ``None``."""
-    parts = job_id.split("/")
-    if len(parts) < 3 or not parts[0] or not parts[1] or parts[0] in (".", "..") or parts[1] in (".", ".."):
-        return None
-    return parts[0], parts[1]
 
 
 def _names_a_user(item: Mapping[str, Any]) -> bool:
@@ -163,7 +151,7 @@ def check_identity_before_claim(item: Mapping[str, Any] | None, job_id: str, use
     """
     if item is None or _names_a_user(item):
         return
-    parts = _id_parts(job_id)
+    parts = job_id_parts(job_id)
     if parts is None or parts[1] != username:
         raise JobNotClaimable(
             f"job {job_id} names no user (neither username nor owner) and its id is not in the namespace of "
@@ -187,7 +175,7 @@ def job_identity(item: Mapping[str, Any], job: PlusScriptJob, username: str, job
             raise JobFailed(f"username mismatch: the job's owner {describe(job.owner)} belongs to "
                             f"{describe(owner_user)}, the task runs for {describe(username)}")
     elif not job.username:
-        parts = _id_parts(job_id)
+        parts = job_id_parts(job_id)
         if parts is None or parts[1] != username:  # refused before the claim; kept as a second lock
             raise JobFailed(f"the job names no user and its id {describe(job_id)} is not in the namespace of "
                             f"{describe(username)}")
@@ -199,7 +187,7 @@ def job_identity(item: Mapping[str, Any], job: PlusScriptJob, username: str, job
     if owner_host and hostname != owner_host:
         raise JobFailed(f"hostname mismatch: the job's hostname attribute says {describe(hostname)}, "
                         f"its {origin} says {describe(owner_host)}")
-    return hostname, f"{hostname}/{username}/"
+    return hostname, namespace_for(hostname, username)
 
 
 def _number(item: Mapping[str, Any], name: str) -> float | None:

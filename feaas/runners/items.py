@@ -26,6 +26,7 @@ from feaas.dao.codec import message_to_plain, plain, to_dynamo_value
 from feaas.errors import InvalidScript, JobFailed, NamespaceViolation, StorageError, WorkerError
 from feaas.jobs import JobStatus, outcome_for_counts
 from feaas.logs import event
+from feaas.namespace import check_id, protected_attributes
 from feaas.psee.engine import USERNAME_REGISTER, Engine, main_input_registers, supplied_inputs
 from feaas.psee.values import parameter_default, to_any, to_json_value
 from feaas.runners.common import LARGE_VALUE_BYTES, Outcome, RunContext, job_limits
@@ -36,7 +37,6 @@ from feaas.runners.sources import (
     ItemSource,
     StreamSource,
     WorkItem,
-    check_in_namespace,
     shard_of,
 )
 
@@ -45,7 +45,6 @@ FLUSH_ITEMS = 50  # items per TransactWriteItems (2 actions each with write-back
 FLUSH_SECONDS = 0.25
 WRITERS = 4  # receipt batches written at once
 _END = object()
-_PROTECTED = ("owner", "object_id")
 MAX_LOGGED_FAILURES = 100
 
 
@@ -188,8 +187,7 @@ class ItemRun:
 
     def _result(self, item: WorkItem, success: bool, error: str, outputs: dict[str, Any], values: dict[str, Any],
                 began: float) -> ItemResult:
-        protected = {self.ctx.dao.docs.key_attribute, *_PROTECTED}
-        bad = sorted(k for k in values if k in protected or not k)
+        bad = sorted(protected_attributes(values, self.ctx.dao.docs.key_attribute))
         if bad:
             success, error, values = False, f"UPDATE_VALUES cannot change {', '.join(bad)}", {}
         try:
@@ -334,7 +332,7 @@ def _named_source(ctx: RunContext, setting: str | None, attribute: str, missing:
         raise JobFailed(f"the job's {attribute} must be text, got {type(value).__name__}")
     if not value:
         raise JobFailed(f"no {missing}: set {attribute.upper()} or the job's {attribute}")
-    check_in_namespace(kind, value, ctx.namespace)
+    check_id(kind, value, ctx.namespace)
     return value
 
 

@@ -8,11 +8,9 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from feaas.actions.context import normalise_key
 from feaas.dao import Blobs, Documents, Streams
-from feaas.errors import JobFailed, NamespaceViolation
-
-JOB_MARKER = "/job."
+from feaas.errors import JobFailed
+from feaas.namespace import JOB_MARKER, is_job_id, normalise_key
 
 
 @dataclass(frozen=True)
@@ -55,7 +53,7 @@ class CollectionSource:
         key_attr = self.docs.key_attribute
         index_keys = {key_attr, "owner"}
         for page, _ in self.docs.owner_pages(self.owner, page_size=self.page_size):
-            page = [i for i in page if JOB_MARKER not in str(i.get(key_attr, ""))]
+            page = [i for i in page if not is_job_id(str(i.get(key_attr, "")))]
             if page and all(set(i) <= index_keys for i in page):  # keys-only projection
                 fetched = {i[key_attr]: i for i in self.docs.batch_get([i[key_attr] for i in page])}
                 page = [fetched[i[key_attr]] for i in page if i[key_attr] in fetched]
@@ -122,9 +120,3 @@ class FilesSource:
                 page = []
         if page:
             yield page
-
-
-def check_in_namespace(what: str, value: str, namespace: str) -> str:
-    if not isinstance(value, str) or not value.startswith(namespace) or ".." in value.split("/"):
-        raise NamespaceViolation(f"{what} {value!r} is outside your namespace {namespace!r}")
-    return value

@@ -1,12 +1,25 @@
-"""Namespace checks for keys and document ids (SPEC §6): no trick leaves ``{hostname}/{username}/``."""
+"""Every tenant rule of feaas/namespace.py (SPEC §6): no trick leaves ``{hostname}/{username}/``.
+
+This file is the one list of what is refused: bucket keys and prefixes, document, stream and
+collection ids, job records, protected attributes, and the namespace a job id names.
+"""
 
 from __future__ import annotations
 
 import pytest
 
-from feaas.actions.context import check_object_id, normalise_key
 from feaas.errors import NamespaceViolation
-from feaas.runners.common import check_stream_id
+from feaas.namespace import (
+    check_collection_owner,
+    check_object_id,
+    check_stream_id,
+    check_writable_document,
+    is_job_id,
+    job_id_parts,
+    namespace_for,
+    normalise_key,
+    protected_attributes,
+)
 from tests.support.scripts import NAMESPACE
 
 BOB = "plus_example_com/bob@example.com/"
@@ -98,3 +111,62 @@ def test_object_id_attacks_are_refused(object_id):
 def test_stream_ids_outside_are_refused(stream_id):
     with pytest.raises(NamespaceViolation, match="outside your namespace"):
         check_stream_id(stream_id, NAMESPACE)
+
+
+@pytest.mark.parametrize("stream_id", [f"{NAMESPACE}s", f"{NAMESPACE}stream-run-all.1234", f"{NAMESPACE}a/b"])
+def test_stream_ids_inside(stream_id):
+    assert check_stream_id(stream_id, NAMESPACE) == stream_id
+
+
+@pytest.mark.parametrize("stream_id", [NAMESPACE, f"{NAMESPACE}a//b", f"{NAMESPACE}s\n", "s", None, 7])
+def test_stream_ids_that_are_not_plain_ids_inside_are_refused(stream_id):
+    with pytest.raises(NamespaceViolation, match="outside your namespace"):
+        check_stream_id(stream_id, NAMESPACE)
+
+
+@pytest.mark.parametrize("owner", [f"{BOB}things", f"{NAMESPACE}../bob@example.com/things",
+                                   "plus_example_com/alice@example.comx/things", NAMESPACE, f"{NAMESPACE}a//b"])
+def test_collection_owners_outside_are_refused(owner):
+    with pytest.raises(NamespaceViolation, match="collection .*outside your namespace"):
+        check_collection_owner(owner, NAMESPACE)
+
+
+def test_collection_owners_inside():
+    assert check_collection_owner(f"{NAMESPACE}things", NAMESPACE) == f"{NAMESPACE}things"
+
+
+def test_dotdot_in_an_id_is_not_a_plain_id():
+    with pytest.raises(NamespaceViolation, match="not a plain id.*outside your namespace"):
+        check_object_id(f"{NAMESPACE}../bob@example.com/notes.1", NAMESPACE)
+
+
+def test_job_records_are_not_writable_documents():
+    assert check_writable_document(f"{NAMESPACE}notes.1", NAMESPACE) == f"{NAMESPACE}notes.1"
+    with pytest.raises(NamespaceViolation, match="job record"):
+        check_writable_document(f"{NAMESPACE}job.1234", NAMESPACE)
+    with pytest.raises(NamespaceViolation, match="outside your namespace"):
+        check_writable_document(f"{BOB}notes.1", NAMESPACE)
+    assert is_job_id(f"{NAMESPACE}job.1") and not is_job_id(f"{NAMESPACE}jobs/1")
+
+
+def test_protected_attributes():
+    assert protected_attributes(["title", "owner", "", "object_id", "pk", "n"], "pk") == ["owner", "", "object_id", "pk"]
+    assert protected_attributes(["title"], "object_id") == []
+
+
+@pytest.mark.parametrize("job_id, parts", [
+    (f"{NAMESPACE}job.1", ("plus_example_com", "alice@example.com")),
+    ("h/u/job.1", ("h", "u")),
+    ("h/job.1", None),
+    ("/u/job.1", None),
+    ("h//job.1", None),
+    ("../u/job.1", None),
+    ("h/../job.1", None),
+    ("job.1", None),
+])
+def test_the_namespace_a_job_id_names(job_id, parts):
+    assert job_id_parts(job_id) == parts
+
+
+def test_namespace_for():
+    assert namespace_for("plus_example_com", "alice@example.com") == NAMESPACE
