@@ -1,4 +1,5 @@
-"""Generated protobuf messages (from proto/objs.proto), re-exported under stable names.
+"""Generated protobuf messages (from proto/objs.proto), re-exported under stable names, and the
+names of their enum values for messages.
 
 Regenerate with ``test_scripts/gen_proto.sh``; ``tests/unit/test_objects.py`` fails when the
 committed code is stale.
@@ -6,7 +7,7 @@ committed code is stale.
 
 from __future__ import annotations
 
-from feaas.gen.objs_pb2 import (  # noqa: F401  (re-exports)
+from feaas.gen.objs_pb2 import (
     AnyType,
     Conditional,
     DestinationType,
@@ -36,4 +37,13 @@ __all__ = [
     "PlusScriptNodeType",
     "PlusScriptStatus",
     "Receipt",
+    "ptype_name",
 ]
+
+
+def ptype_name(ptype: int) -> str:
+    """``ParameterType``'s name for ``ptype`` (``"ptype 99"`` for an unknown number)."""
+    try:
+        return ParameterType.Name(ptype)
+    except ValueError:
+        return f"ptype {ptype}"

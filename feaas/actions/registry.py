@@ -9,7 +9,7 @@ from typing import Any
 
 from feaas.actions.base import Action, Param
 from feaas.errors import WorkerError
-from feaas.psee.values import ptype_name
+from feaas.objects import ptype_name
 
 _ID = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
 _PREFIXES = ("src.actions.", "feaas.actions.")

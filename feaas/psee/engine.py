@@ -19,7 +19,7 @@ from typing import Any, Protocol
 from feaas.actions.base import ActionContext
 from feaas.actions.registry import Registry
 from feaas.errors import InvalidScript, NamespaceViolation, StorageError
-from feaas.objects import PlusScript, PlusScriptNode, PlusScriptNodeType, Receipt
+from feaas.objects import PlusScript, PlusScriptNode, PlusScriptNodeType, Receipt, ptype_name
 from feaas.psee.graph import MAIN_INPUT, MAX_ACTIONS, Graph, Scheduler, build_graph
 from feaas.psee.invoke import run_action
 from feaas.psee.nodes import HANDLERS, WriterTarget
@@ -28,7 +28,6 @@ from feaas.psee.values import (
     convert,
     from_any,
     parameter_default,
-    ptype_name,
     truthy,
 )
 from feaas.stopping import StopSignal

@@ -14,8 +14,8 @@ from typing import Any
 
 from feaas.actions.base import Action, ActionContext, ActionFailed
 from feaas.errors import NamespaceViolation, StorageError
-from feaas.objects import Parameter, Receipt
-from feaas.psee.values import ConversionError, convert, parameter_default, ptype_name, to_any
+from feaas.objects import Parameter, Receipt, ptype_name
+from feaas.psee.values import ConversionError, convert, parameter_default, to_any
 from feaas.text import MAX_MESSAGE_CHARS, bounded, describe
 
 logger = logging.getLogger(__name__)

@@ -60,13 +60,6 @@ def parse_json_text(text: str) -> Any:
     return value
 
 
-def ptype_name(ptype: int) -> str:
-    try:
-        return PT.Name(ptype)
-    except ValueError:
-        return f"ptype {ptype}"
-
-
 def from_any(value: AnyType) -> Any:
     """AnyType → Python by its ptype. Unknown ptypes read as text; an untyped value (ptype absent
     means STRING) whose text is empty falls back to whichever field is populated."""
