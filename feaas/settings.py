@@ -68,6 +68,7 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     memory_limit_mb: int | None = Field(default=None, gt=0)
     metrics: Literal["none", "emf"] = "none"  # "emf": CloudWatch Embedded Metric Format lines on stdout
+    ecs_container_metadata_uri_v4: str | None = None  # set by ECS: where the task's ARN is read
     #: Test-only: loopback ``IP:PORT`` servers that web.screenshot may reach (default: none).
     screenshot_allow_hosts: str = ""
 

@@ -20,7 +20,3 @@ class StopSignal:
     @property
     def stopped(self) -> bool:
         return self.event.is_set()
-
-    def raise_if_stopped(self) -> None:
-        if self.reason is not None:
-            raise self.reason

@@ -18,6 +18,7 @@ from typing import Any
 
 from feaas import logs, metrics
 from feaas.dao import Dao
+from feaas.dao.errors import explain_storage_error
 from feaas.errors import (
     ConfigError,
     Interrupted,
@@ -35,7 +36,6 @@ from feaas.runners.common import (
     Outcome,
     RunContext,
     check_identity_before_claim,
-    explain_storage_error,
     job_identity,
     job_limits,
     make_tmp_root,
@@ -83,7 +83,8 @@ def run(settings: Settings, stop: StopSignal) -> int:
         event(logger, "storage_unreachable", level=logging.ERROR, error=str(exc))
         return ExitCode.UNREACHABLE
     record = record_for(dao.docs, settings.job_id, lease_seconds=settings.lease_seconds,
-                        shard_index=settings.shard_index, shard_count=settings.shard_count)
+                        shard_index=settings.shard_index, shard_count=settings.shard_count,
+                        metadata_uri=settings.ecs_container_metadata_uri_v4)
     if stop.stopped:  # interrupted before anything was claimed: leave the job as it is
         event(logger, "interrupted_before_claim", level=logging.WARNING)
         return ExitCode.INTERRUPTED

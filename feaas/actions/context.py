@@ -83,6 +83,6 @@ class UserStorage:
         if not values:
             return
         try:
-            self.docs.update(object_id, Update(set=dict(values)))
+            self.docs.update(object_id, Update.setting(values))
         except ConditionFailed:
             raise DocumentNotFound(f"document {object_id!r} does not exist") from None

@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING
 
 from feaas.dao.blobs import BlobNotFound, Blobs
 from feaas.dao.clients import AwsClients, make_clients
-from feaas.dao.docs import ConditionFailed, Documents, Update
+from feaas.dao.docs import ConditionFailed, Documents
+from feaas.dao.expressions import Update
 from feaas.dao.preflight import check_storage
 from feaas.dao.streams import Streams
 

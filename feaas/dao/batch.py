@@ -18,14 +18,15 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from feaas.dao.codec import to_dynamo, to_dynamo_value
-from feaas.dao.docs import ConditionFailed, Documents, Update
-from feaas.dao.errors import storage_error
+from feaas.dao.docs import ConditionFailed, Documents
+from feaas.dao.errors import error_code, storage_error
+from feaas.dao.expressions import Exists, Update
 from feaas.dao.streams import Streams
 from feaas.errors import StorageError
 from feaas.logs import event
 
 logger = logging.getLogger(__name__)
-MAX_ACTIONS = 100  # DynamoDB's limit per transaction
+MAX_TRANSACTION_ACTIONS = 100  # DynamoDB's limit of actions per transaction
 MAX_BYTES = 3_500_000  # below the 4 MB transaction limit
 
 
@@ -38,8 +39,7 @@ class ItemWrite:
 
 
 class BatchWriter:
-    def __init__(self, client: Any, streams: Streams, docs: Documents) -> None:
-        self.client = client
+    def __init__(self, streams: Streams, docs: Documents) -> None:
         self.streams = streams
         self.docs = docs
 
@@ -52,7 +52,7 @@ class BatchWriter:
         for index, write in enumerate(writes):
             need = 2 if write.values else 1
             est = _estimate(write)
-            if chunk and (actions + need > MAX_ACTIONS or size + est > MAX_BYTES):
+            if chunk and (actions + need > MAX_TRANSACTION_ACTIONS or size + est > MAX_BYTES):
                 self._write_chunk(writes, chunk, results)
                 chunk, actions, size = [], 0, 0
             chunk.append(index)
@@ -74,10 +74,10 @@ class BatchWriter:
             items.append({"Put": self._put_request(write)})
         try:
             # The token makes a retry of a transaction that already landed (reply lost) a no-op.
-            self.client.transact_write_items(TransactItems=items, ClientRequestToken=uuid.uuid4().hex)
+            self.docs.client.transact_write_items(TransactItems=items, ClientRequestToken=uuid.uuid4().hex)
             return
         except ClientError as exc:
-            code = exc.response.get("Error", {}).get("Code", "")
+            code = error_code(exc)
             if code not in ("TransactionCanceledException", "ValidationException"):
                 raise storage_error(exc, "writing item receipts") from exc
             event(logger, "batch_write_fallback", level=logging.DEBUG, reason=code, items=len(chunk))
@@ -93,9 +93,8 @@ class BatchWriter:
 
     def _update_request(self, write: ItemWrite) -> dict[str, Any]:
         assert write.object_id is not None and write.values
-        upd = Update(set=dict(write.values))
-        expression = upd.expression()
-        condition = f"attribute_exists({upd.name(self.docs.key_attribute)})"
+        upd = Update.setting(write.values, Exists(self.docs.key_attribute))
+        expression, condition = upd.expression(), upd.condition_expression()
         return {"TableName": self.docs.table, "Key": {self.docs.key_attribute: {"S": write.object_id}},
                 "UpdateExpression": expression, "ConditionExpression": condition,
                 "ExpressionAttributeNames": upd.names,
@@ -105,7 +104,7 @@ class BatchWriter:
         problem = None
         if write.values and write.object_id:
             try:
-                self.docs.update(write.object_id, Update(set=dict(write.values)))
+                self.docs.update(write.object_id, Update.setting(write.values))
             except ConditionFailed:
                 problem = f"write-back failed: item {write.object_id} no longer exists"
             except (StorageError, TypeError, ValueError, ArithmeticError) as exc:  # refused, or not storable

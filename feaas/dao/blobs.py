@@ -14,7 +14,7 @@ from boto3.exceptions import S3UploadFailedError
 from boto3.s3.transfer import TransferConfig
 from botocore.exceptions import BotoCoreError, ClientError
 
-from feaas.dao.errors import storage_error
+from feaas.dao.errors import error_code, storage_error
 from feaas.errors import StorageError, WorkerError
 
 _TRANSFER = TransferConfig(multipart_threshold=16 * 1024 * 1024, multipart_chunksize=16 * 1024 * 1024,
@@ -49,7 +49,7 @@ class TransferCancelled(WorkerError):
 
 
 def _missing(exc: ClientError) -> bool:
-    code = exc.response.get("Error", {}).get("Code", "")
+    code = error_code(exc)
     return code in ("NoSuchKey", "404", "NotFound")
 
 
@@ -68,7 +68,7 @@ class Blobs:
             if _missing(exc):
                 raise BlobNotFound(key) from None
             err = storage_error(exc, f"{what} {key}")
-            if exc.response.get("Error", {}).get("Code") == "NoSuchBucket":
+            if error_code(exc) == "NoSuchBucket":
                 err = StorageError(f"{err} (bucket {self.bucket!r})")
             raise err from exc
         except (BotoCoreError, S3UploadFailedError) as exc:  # s3transfer wraps upload failures in its own error
@@ -126,7 +126,7 @@ class Blobs:
                     response = self.client.get_object(Bucket=self.bucket, Key=key,
                                                       Range=f"bytes={position}-{end - 1}", **condition)
                 except ClientError as exc:
-                    if exc.response.get("Error", {}).get("Code") in ("PreconditionFailed", "412"):
+                    if error_code(exc) in ("PreconditionFailed", "412"):
                         raise StorageError(f"reading {key} failed: the object changed while it was read") from None
                     raise
                 body, resumed_at = response["Body"], position

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from feaas.dao.codec import from_dynamo, to_dynamo, to_dynamo_value
-from feaas.dao.errors import storage_error
+from feaas.dao.codec import from_dynamo, storable, to_dynamo, to_dynamo_value
+from feaas.dao.errors import CONDITION_FAILED, error_code, storage_error
+from feaas.dao.expressions import Exists, Update
 from feaas.dao.query import query_count, query_pages
 from feaas.errors import StorageError, WorkerError
 
@@ -27,53 +27,9 @@ class ConditionFailed(WorkerError):
         self.old = old
 
 
-Attr = str | tuple[str, ...]
-
-
-@dataclass
-class Update:
-    """A conditional UpdateItem of named attributes, built without string juggling by callers.
-
-    ``condition`` may use the placeholders it adds itself through :meth:`name` and :meth:`value`.
-    """
-
-    # Keys are attribute names, or tuples for a path into maps: ("shards", "s0", "state").
-    set: dict[Attr, Any] = field(default_factory=dict)
-    set_if_absent: dict[Attr, Any] = field(default_factory=dict)
-    add: dict[Attr, int | float] = field(default_factory=dict)
-    remove: list[Attr] = field(default_factory=list)
-    condition: str | None = None
-    names: dict[str, str] = field(default_factory=dict)
-    values: dict[str, Any] = field(default_factory=dict)
-
-    def name(self, attribute: Attr) -> str:
-        """Placeholder for an attribute name, or a dotted path of placeholders for a tuple path."""
-        if isinstance(attribute, tuple):
-            return ".".join(self.name(part) for part in attribute)
-        placeholder = f"#n{len(self.names)}"
-        for existing, attr in self.names.items():
-            if attr == attribute:
-                return existing
-        self.names[placeholder] = attribute
-        return placeholder
-
-    def value(self, value: Any) -> str:
-        placeholder = f":v{len(self.values)}"
-        self.values[placeholder] = value
-        return placeholder
-
-    def expression(self) -> str:
-        sets = [f"{self.name(k)} = {self.value(v)}" for k, v in self.set.items()]
-        sets += [f"{self.name(k)} = if_not_exists({self.name(k)}, {self.value(v)})"
-                 for k, v in self.set_if_absent.items()]
-        parts = []
-        if sets:
-            parts.append("SET " + ", ".join(sets))
-        if self.add:
-            parts.append("ADD " + ", ".join(f"{self.name(k)} {self.value(v)}" for k, v in self.add.items()))
-        if self.remove:
-            parts.append("REMOVE " + ", ".join(self.name(k) for k in self.remove))
-        return " ".join(parts)
+def _only_new(key_attribute: str) -> dict[str, Any]:
+    """The condition of a write that creates a document: no document has its key yet."""
+    return {"ConditionExpression": "attribute_not_exists(#key)", "ExpressionAttributeNames": {"#key": key_attribute}}
 
 
 class Documents:
@@ -102,9 +58,7 @@ class Documents:
         ``must_exist`` adds ``attribute_exists(key)`` so an update never creates a document.
         """
         expression = update.expression()
-        conditions = [f"({update.condition})"] if update.condition else []
-        if must_exist:
-            conditions.insert(0, f"attribute_exists({update.name(self.key_attribute)})")
+        condition = update.condition_expression(*([Exists(self.key_attribute)] if must_exist else []))
         kwargs: dict[str, Any] = {
             "TableName": self.table,
             "Key": self._key(object_id),
@@ -114,13 +68,13 @@ class Documents:
         }
         if update.values:
             kwargs["ExpressionAttributeValues"] = {k: to_dynamo_value(v) for k, v in update.values.items()}
-        if conditions:
-            kwargs["ConditionExpression"] = " AND ".join(conditions)
+        if condition is not None:
+            kwargs["ConditionExpression"] = condition
             kwargs["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
         try:
             resp = self.client.update_item(**kwargs)
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+            if error_code(exc) == CONDITION_FAILED:
                 old = exc.response.get("Item")
                 raise ConditionFailed(from_dynamo(old) if old else None) from None
             raise storage_error(exc, f"updating {object_id}") from exc
@@ -132,14 +86,9 @@ class Documents:
     def put_new(self, item: Mapping[str, Any]) -> None:
         """Create a document that must not exist yet (used by launchers and tests)."""
         try:
-            self.client.put_item(
-                TableName=self.table,
-                Item=to_dynamo(item),
-                ConditionExpression="attribute_not_exists(#k)",
-                ExpressionAttributeNames={"#k": self.key_attribute},
-            )
+            self.client.put_item(TableName=self.table, Item=to_dynamo(item), **_only_new(self.key_attribute))
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+            if error_code(exc) == CONDITION_FAILED:
                 raise ConditionFailed(None) from None
             raise storage_error(exc, f"creating {item.get(self.key_attribute)}") from exc
 
@@ -187,3 +136,40 @@ class Documents:
             else:
                 raise StorageError("reading documents failed: keys stayed unprocessed")
         return found
+
+
+class TableResource(Protocol):
+    """A boto3 DynamoDB ``Table`` resource (what plus-engine holds), or anything with its two writes."""
+
+    def put_item(self, **kwargs: Any) -> Any: ...
+
+    def update_item(self, **kwargs: Any) -> Any: ...
+
+
+def put_new_in_table(table: TableResource, item: Mapping[str, Any], key_attribute: str) -> bool:
+    """Create ``item`` through a ``Table`` resource unless a document with its key exists; returns
+    whether it was written. Other errors propagate as boto3 raised them."""
+    try:
+        table.put_item(Item=storable(item), **_only_new(key_attribute))
+    except ClientError as exc:
+        if error_code(exc) != CONDITION_FAILED:
+            raise
+        return False
+    return True
+
+
+def update_in_table(table: TableResource, key_attribute: str, object_id: str, update: Update) -> None:
+    """Apply ``update`` through a ``Table`` resource. Raises :class:`ConditionFailed` when its
+    condition does not hold; other errors propagate as boto3 raised them."""
+    kwargs: dict[str, Any] = {"Key": {key_attribute: object_id}, "UpdateExpression": update.expression(),
+                              "ExpressionAttributeNames": update.names}
+    condition = update.condition_expression()
+    if condition is not None:
+        kwargs["ConditionExpression"] = condition
+    kwargs["ExpressionAttributeValues"] = {k: storable(v) for k, v in update.values.items()}
+    try:
+        table.update_item(**kwargs)
+    except ClientError as exc:
+        if error_code(exc) != CONDITION_FAILED:
+            raise
+        raise ConditionFailed(None) from None

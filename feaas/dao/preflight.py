@@ -17,6 +17,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, ConnectTimeoutError, EndpointConnectionError
 
+from feaas.dao.errors import error_code
 from feaas.errors import ConfigError, StorageUnreachable
 
 BUDGET_S = 8.0
@@ -53,7 +54,7 @@ def _check_one(client: Any, setting: str, call: Callable[[], object], deadline: 
             call()
             return
         except ClientError as exc:
-            code = str(exc.response.get("Error", {}).get("Code", ""))
+            code = error_code(exc)
             if code in _MISSING:
                 raise ConfigError(f"{setting} does not exist at {client.meta.endpoint_url} "
                                   f"({code}): check the name and the region") from None
@@ -70,5 +71,5 @@ def _check_one(client: Any, setting: str, call: Callable[[], object], deadline: 
 
 def _transient(exc: ClientError) -> bool:
     status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
-    code = str(exc.response.get("Error", {}).get("Code", ""))
+    code = error_code(exc)
     return status >= 500 or status == 429 or "Throttl" in code or code == "RequestLimitExceeded"

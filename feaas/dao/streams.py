@@ -11,7 +11,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from feaas.dao.codec import to_dynamo
-from feaas.dao.errors import storage_error
+from feaas.dao.errors import CONDITION_FAILED, error_code, storage_error
 from feaas.dao.query import query_count, query_pages
 
 
@@ -45,7 +45,7 @@ class Streams:
                 )
                 return ts
             except ClientError as exc:
-                if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                if error_code(exc) != CONDITION_FAILED:
                     raise storage_error(exc, f"writing to stream {stream_id}") from exc
                 old = exc.response.get("Item") or {}
                 if old.get("row_id", {}).get("S") == row_id:

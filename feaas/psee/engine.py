@@ -20,7 +20,7 @@ from feaas.actions.base import ActionContext
 from feaas.actions.registry import Registry
 from feaas.errors import InvalidScript, NamespaceViolation, StorageError
 from feaas.objects import PlusScript, PlusScriptNode, PlusScriptNodeType, Receipt, ptype_name
-from feaas.psee.graph import MAIN_INPUT, MAX_ACTIONS, Graph, Scheduler, build_graph
+from feaas.psee.graph import MAIN_INPUT, MAX_ACTION_NODES, Graph, Scheduler, build_graph
 from feaas.psee.invoke import run_action
 from feaas.psee.nodes import HANDLERS, WriterTarget
 from feaas.psee.values import (
@@ -139,7 +139,7 @@ class Engine:
         return self.registry.get(action_id) if action_id in self.registry else None
 
     def prepare(self, script: PlusScript, provided_inputs: Iterable[str] = (), *,
-                max_actions: int = MAX_ACTIONS) -> Graph:
+                max_actions: int = MAX_ACTION_NODES) -> Graph:
         """Validate once; raises :class:`InvalidScript` listing every problem."""
         return build_graph(script, self.lookup, provided_inputs, max_actions=max_actions)
 

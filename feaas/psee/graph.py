@@ -17,7 +17,7 @@ from feaas.psee.values import parameter_default
 NT = PlusScriptNodeType
 MAIN_INPUT = "mainInput"
 MAIN_OUTPUT = "mainOutput"
-MAX_ACTIONS = 500
+MAX_ACTION_NODES = 500  # action nodes per script run (SPEC §5.1)
 MAX_PROBLEMS_SHOWN = 50
 POST_PHASE = frozenset({NT.UPDATE_VALUES, NT.UI_FEEDBACK})
 KNOWN_TYPES = frozenset(NT.values())
@@ -51,7 +51,7 @@ ActionLookup = Callable[[str], Any]  # action id → Action, or None when unknow
 
 
 def build_graph(script: PlusScript, lookup_action: ActionLookup, provided_inputs: Iterable[str] = (), *,
-                max_actions: int = MAX_ACTIONS) -> Graph:
+                max_actions: int = MAX_ACTION_NODES) -> Graph:
     """Validate ``script`` and return its graph. Raises :class:`InvalidScript` with every problem.
 
     ``max_actions`` is the per-run limit (SPEC §5.1); only benchmarks lift it.

@@ -217,23 +217,6 @@ def job_limits(item: Mapping[str, Any]) -> tuple[float | None, float | None]:
     return timeout, tolerated
 
 
-_STORAGE_HINTS = {
-    "ResourceNotFoundException":
-        "check that the tables DYNAMO_TABLE={table!r} and DYNAMO_STREAMS_TABLE={streams!r} exist",
-    "NoSuchBucket": "check that the bucket PRIMARY_BUCKET={bucket!r} exists",
-}
-
-
-def explain_storage_error(exc: Exception, settings: Settings) -> str:
-    """A storage error's message plus which setting to check when a table or the bucket is missing."""
-    message = str(exc)
-    for code, hint in _STORAGE_HINTS.items():
-        if code in message:
-            return message + " — " + hint.format(table=settings.dynamo_table, streams=settings.dynamo_streams_table,
-                                                   bucket=settings.primary_bucket)
-    return message
-
-
 GROUPS = ("registers", "receipts", "output")
 
 

@@ -99,7 +99,7 @@ class ItemRun:
         self.base_inputs: dict[str, Any] = base
         self.prefilled = ctx.job_values().decode(ctx.item, ctx.job)[0]  # registers plus-engine wrote
         self.env = ctx.node_environment()
-        self.writer = BatchWriter(ctx.dao.docs.client, ctx.dao.streams, ctx.dao.docs)
+        self.writer = BatchWriter(ctx.dao.streams, ctx.dao.docs)
         self.attempt = int(ctx.item.get("attempt") or 1)
         self.success = self.error = self.skipped = 0
         self.total = 0

@@ -1,0 +1,107 @@
+"""Conditional writes to one job document on behalf of one task and its lease (SPEC §4): claim,
+heartbeat, finish. Each is one ``UpdateItem`` of named attributes under a condition built from
+:data:`feaas.jobs.status.ALLOWED_TRANSITIONS`, so attributes the worker does not own always survive.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from feaas.dao import ConditionFailed, Documents, Update
+from feaas.dao.expressions import Below, Condition, Equals, Missing
+from feaas.errors import JobNotClaimable, LeaseLost
+from feaas.jobs.status import Guard, JobStatus, is_recognised, may_become, status_of
+
+LEASE_OWNER, LEASE_EXPIRES_AT = "lease_owner", "lease_expires_at"
+
+
+class JobRecord:
+    """The job document as one task writes it: every write holds, or takes, this task's lease."""
+
+    def __init__(self, docs: Documents, job_id: str, *, lease_seconds: float, task_arn: str | None = None,
+                 clock: Callable[[], float] = time.time, lease_owner: str | None = None) -> None:
+        self.docs = docs
+        self.job_id = job_id
+        self.lease_seconds = lease_seconds
+        self.task_arn = task_arn
+        self.clock = clock
+        self.lease_owner = lease_owner or f"{os.uname().nodename}:{os.getpid()}:{os.urandom(6).hex()}"
+        #: failure share above which a many-item run FAILS; sharded records judge the whole job with it
+        self.tolerated_percent = 100.0
+
+    def _now(self) -> int:
+        return int(self.clock())
+
+    # What the guards of the transitions table mean for this record's lease.
+
+    def _claim_guards(self, now: int) -> dict[Guard, Condition]:
+        return {Guard.LEASE_FREE: Missing(LEASE_OWNER), Guard.LEASE_EXPIRED: Below(LEASE_EXPIRES_AT, now),
+                Guard.RESUMABLE: Equals("resumable", True)}
+
+    def _own_lease(self) -> dict[Guard, Condition]:
+        return {Guard.OWN_LEASE: Equals(LEASE_OWNER, self.lease_owner)}
+
+    def claim(self) -> dict[str, Any]:
+        """Take the job (SPEC §4.1) and return it as now stored. Raises :class:`JobNotClaimable`."""
+        now = self._now()
+        upd = Update.setting(
+            {"status": JobStatus.RUNNING.value, "updated_at": now, LEASE_OWNER: self.lease_owner,
+             LEASE_EXPIRES_AT: now + int(self.lease_seconds)},
+            may_become(JobStatus.RUNNING, self._claim_guards(now)),
+            remove=["resumable", "completed_at", "cancelled_at", "finished_by"],
+        )
+        upd.set_if_absent["started_at"] = now
+        upd.add["attempt"] = 1
+        if self.task_arn:
+            upd.set["fargate_task_arn"] = self.task_arn
+        try:
+            item = self.docs.update(self.job_id, upd, returns="ALL_NEW")
+        except ConditionFailed as exc:
+            if exc.old is not None and exc.old.get(LEASE_OWNER) == self.lease_owner:
+                return exc.old  # our own claim landed and its reply was lost; botocore retried it
+            raise JobNotClaimable(self._why_not(exc.old, now)) from None
+        assert item is not None
+        return item
+
+    def _why_not(self, old: Mapping[str, Any] | None, now: int) -> str:
+        if old is None:
+            return f"job {self.job_id} not found"
+        raw = old.get("status")
+        if not is_recognised(raw):
+            return f"job {self.job_id} has an unrecognised status {str(raw)[:80]!r}; it was left unchanged"
+        status = status_of(old)
+        if status in (JobStatus.SUCCEEDED, JobStatus.FAILED):
+            return f"job {self.job_id} already finished ({status.value})"
+        expires = old.get(LEASE_EXPIRES_AT)
+        return f"job {self.job_id} is held by another live task (lease until {expires}, now {now})"
+
+    def heartbeat(self, progress: Mapping[str, Any]) -> dict[str, Any]:
+        """Renew the lease and save progress in one write; returns the item (for ``request_cancel``).
+        Raises :class:`LeaseLost` when another task holds the job now."""
+        now = self._now()
+        upd = Update.setting({**progress, "updated_at": now, LEASE_EXPIRES_AT: now + int(self.lease_seconds)},
+                             may_become(JobStatus.RUNNING, self._own_lease()))
+        try:
+            item = self.docs.update(self.job_id, upd, returns="ALL_NEW")
+        except ConditionFailed as exc:
+            raise LeaseLost(f"lease on job {self.job_id} lost: {self._why_not(exc.old, now)}") from None
+        assert item is not None
+        return item
+
+    def finish(self, status: JobStatus, attrs: Mapping[str, Any], remove: tuple[str, ...] = ()) -> JobStatus | None:
+        """RUNNING → ``status`` (SPEC §4.3), dropping the lease; returns the status written.
+        Raises :class:`LeaseLost`."""
+        now = self._now()
+        upd = Update.setting({**attrs, "status": status.value, "completed_at": now, "updated_at": now,
+                              "finished_by": self.lease_owner},
+                             may_become(status, self._own_lease()), remove=[LEASE_OWNER, LEASE_EXPIRES_AT, *remove])
+        try:
+            self.docs.update(self.job_id, upd)
+        except ConditionFailed as exc:
+            if exc.old is not None and exc.old.get("finished_by") == self.lease_owner:
+                return status  # our finish landed and its reply was lost; botocore retried it
+            raise LeaseLost(f"could not finish job {self.job_id}: {self._why_not(exc.old, now)}") from None
+        return status
