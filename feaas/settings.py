@@ -23,6 +23,27 @@ class RunMode(str, enum.Enum):
     RUN_FILES = "RUN_FILES"
 
 
+class JobType(str, enum.Enum):
+    """A job document's ``job_type``: what ``RUN_JOB`` runs (SPEC §3)."""
+
+    SINGLETON = "singleton"
+    RUN_ON_COLLECTION = "run_on_collection"
+    RUN_ON_STREAM = "run_on_stream"
+    RUN_ON_FILES = "run_on_files"
+
+    @property
+    def run_mode(self) -> RunMode:
+        return _JOB_TYPE_RUN_MODES[self]
+
+
+_JOB_TYPE_RUN_MODES = {
+    JobType.SINGLETON: RunMode.RUN_SCRIPT,
+    JobType.RUN_ON_COLLECTION: RunMode.RUN_COLLECTION,
+    JobType.RUN_ON_STREAM: RunMode.RUN_STREAM,
+    JobType.RUN_ON_FILES: RunMode.RUN_FILES,
+}
+
+
 class LogFormat(str, enum.Enum):
     JSON = "json"
     TEXT = "text"

@@ -31,16 +31,9 @@ from feaas.errors import (
 )
 from feaas.exitcodes import ExitCode
 from feaas.jobs import Heartbeat, JobRecord, JobStatus, Progress, record_for
+from feaas.jobs.document import check_identity_before_claim, job_identity, job_limits, parse_job
 from feaas.logs import event
-from feaas.runners.common import (
-    Outcome,
-    RunContext,
-    check_identity_before_claim,
-    job_identity,
-    job_limits,
-    make_tmp_root,
-    parse_job,
-)
+from feaas.runners.context import Outcome, RunContext, make_tmp_root
 from feaas.settings import Settings, load_settings
 from feaas.stopping import StopSignal
 from feaas.usage import worker_usage
@@ -90,17 +83,17 @@ def run(settings: Settings, stop: StopSignal) -> int:
         return ExitCode.INTERRUPTED
     try:
         check_identity_before_claim(dao.docs.get(settings.job_id), settings.job_id, settings.username)
-        item = record.claim()
+        job_doc = record.claim()
     except JobNotClaimable as exc:
         event(logger, "job_not_claimable", level=logging.ERROR, reason=str(exc))
         return ExitCode.NOT_CLAIMABLE
     except StorageError as exc:
         event(logger, "job_claim_failed", level=logging.ERROR, error=explain_storage_error(exc, settings))
         return ExitCode.INTERNAL
-    logs.bind(attempt=item.get("attempt"), shard=settings.shard_index if settings.shard_count > 1 else None)
-    event(logger, "job_claimed", status=item.get("status"), task_arn=record.task_arn)
+    logs.bind(attempt=job_doc.get("attempt"), shard=settings.shard_index if settings.shard_count > 1 else None)
+    event(logger, "job_claimed", status=job_doc.get("status"), task_arn=record.task_arn)
     try:
-        timeout_s, tolerated = job_limits(item)
+        timeout_s, tolerated = job_limits(job_doc)
     except JobFailed as exc:  # recorded like any failure after the claim
         return _finish(settings, record, Outcome.failed(str(exc)), Progress(), started)
     record.tolerated_percent = settings.tolerated_failure_percent if tolerated is None else tolerated
@@ -108,10 +101,10 @@ def run(settings: Settings, stop: StopSignal) -> int:
     progress = Progress()
     heartbeat = Heartbeat(record, progress, stop, period_s=settings.heartbeat_seconds, timeout_s=timeout_s,
                           deadline_at=started + float(timeout_s) if timeout_s else None)
-    heartbeat.check_item(item)
+    heartbeat.check_job_doc(job_doc)
     heartbeat.start()
     try:
-        outcome = _run_job(settings, dao, item, progress, stop)
+        outcome = _run_job(settings, dao, job_doc, progress, stop)
     except (JobFailed, NamespaceViolation) as exc:  # NamespaceViolation: a run over another user's items
         outcome = Outcome.failed(str(exc))
     except StorageError as exc:  # retried by botocore already; a missing table or bucket ends here
@@ -124,7 +117,7 @@ def run(settings: Settings, stop: StopSignal) -> int:
     return _finish(settings, record, outcome, progress, started)
 
 
-def _run_job(settings: Settings, dao: Dao, item: dict[str, Any], progress: Progress, stop: StopSignal) -> Outcome:
+def _run_job(settings: Settings, dao: Dao, job_doc: dict[str, Any], progress: Progress, stop: StopSignal) -> Outcome:
     # Imported after the claim: the runners, the engine and the action catalogue are not needed to
     # claim the job, so the job is RUNNING sooner (issue 14); the heavy action modules (DuckDB,
     # ffmpeg) load only when an action runs.
@@ -132,10 +125,10 @@ def _run_job(settings: Settings, dao: Dao, item: dict[str, Any], progress: Progr
     from feaas.runners import select_runner
     from src.actions import default_registry
 
-    job = parse_job(item)
-    hostname, namespace = job_identity(item, job, settings.username, settings.job_id)
-    runner = select_runner(settings.run_mode, item, settings.shard_count)
-    ctx = RunContext(settings=settings, dao=dao, registry=default_registry(), item=item, job=job,
+    job = parse_job(job_doc)
+    hostname, namespace = job_identity(job_doc, job, settings.username, settings.job_id)
+    runner = select_runner(settings.run_mode, job_doc, settings.shard_count)
+    ctx = RunContext(settings=settings, dao=dao, registry=default_registry(), job_doc=job_doc, job=job,
                      hostname=hostname, namespace=namespace, progress=progress, stop=stop,
                      storage=UserStorage(dao.blobs, dao.docs, namespace, cancel=stop.event), tmp_root=make_tmp_root())
     try:

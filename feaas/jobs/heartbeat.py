@@ -55,9 +55,9 @@ class Heartbeat(threading.Thread):
         self._written_version = -1
         self._last_write = time.monotonic()
 
-    def check_item(self, item: Mapping[str, Any]) -> None:
+    def check_job_doc(self, job_doc: Mapping[str, Any]) -> None:
         """Stop the run when the job as stored asks to be cancelled."""
-        if is_true(item.get("request_cancel")):
+        if is_true(job_doc.get("request_cancel")):
             self.stop_signal.stop(Cancelled())
 
     def run(self) -> None:
@@ -71,7 +71,7 @@ class Heartbeat(threading.Thread):
             if since < self.period_s and not (changed and since >= self.min_interval_s):
                 continue
             try:
-                item = self.record.heartbeat(values)
+                job_doc = self.record.heartbeat(values)
             except LeaseLost as exc:
                 event(logger, "lease_lost", level=logging.ERROR, error=str(exc))
                 self.stop_signal.stop(exc)
@@ -81,7 +81,7 @@ class Heartbeat(threading.Thread):
                 continue
             self._written_version = version
             self._last_write = time.monotonic()
-            self.check_item(item)
+            self.check_job_doc(job_doc)
 
     def close(self) -> None:
         self._done.set()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping
 from typing import Any
 
 from google.protobuf import json_format
@@ -136,6 +137,16 @@ def to_any(value: Any) -> AnyType:
     if isinstance(value, dict) and value and all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
         return AnyType(ptype=PT.STRING_MAP, smap=value)
     return AnyType(ptype=PT.JSON, sval=json.dumps(value, default=_json_default, ensure_ascii=False))
+
+
+def to_any_map(values: Mapping[str, Any]) -> dict[str, AnyType]:
+    """Each value of a Python map as an AnyType (:func:`to_any`)."""
+    return {name: to_any(value) for name, value in values.items()}
+
+
+def from_any_map(values: Mapping[str, AnyType]) -> dict[str, Any]:
+    """Each AnyType of a map as a Python value (:func:`from_any`)."""
+    return {name: from_any(value) for name, value in values.items()}
 
 
 def _json_default(value: Any) -> Any:

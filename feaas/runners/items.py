@@ -9,7 +9,6 @@ Counts only include items whose receipt is durably written, so they match the re
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import queue
 import threading
@@ -22,14 +21,16 @@ from typing import Any
 
 from feaas import metrics
 from feaas.dao.batch import BatchWriter, ItemWrite
-from feaas.dao.codec import message_to_plain, plain, to_dynamo_value
+from feaas.dao.codec import message_to_plain, to_dynamo_value
+from feaas.dao.offload import LARGE_VALUE_BYTES, offload, plain_size
 from feaas.errors import InvalidScript, JobFailed, NamespaceViolation, StorageError, WorkerError
 from feaas.jobs import JobStatus, outcome_for_counts
+from feaas.jobs.document import input_data, job_limits
 from feaas.logs import event
 from feaas.namespace import check_id, protected_attributes
 from feaas.psee.engine import USERNAME_REGISTER, Engine, main_input_registers, supplied_inputs
-from feaas.psee.values import parameter_default, to_any, to_json_value
-from feaas.runners.common import LARGE_VALUE_BYTES, Outcome, RunContext, job_limits
+from feaas.psee.values import from_any_map, parameter_default, to_any, to_json_value
+from feaas.runners.context import Outcome, RunContext
 from feaas.runners.progressbar import ProgressReporter
 from feaas.runners.sources import (
     CollectionSource,
@@ -93,14 +94,11 @@ class ItemRun:
         self.graph = self.engine.prepare(script, provided_inputs=[p.var_name for p in script.inputs])
         self.required = [p.var_name for p in script.inputs
                          if p.var_name and not p.optional and not parameter_default(p)[0]]
-        base = plain(ctx.item.get("input_data") or {})
-        if not isinstance(base, dict):
-            raise JobFailed("input_data must be a map of script inputs")
-        self.base_inputs: dict[str, Any] = base
-        self.prefilled = ctx.job_values().decode(ctx.item, ctx.job)[0]  # registers plus-engine wrote
+        self.base_inputs = input_data(ctx.job_doc)
+        self.prefilled = from_any_map(ctx.job_values().decode(ctx.job_doc, ctx.job)[0])  # registers plus-engine wrote
         self.env = ctx.node_environment()
         self.writer = BatchWriter(ctx.dao.streams, ctx.dao.docs)
-        self.attempt = int(ctx.item.get("attempt") or 1)
+        self.attempt = int(ctx.job_doc.get("attempt") or 1)
         self.success = self.error = self.skipped = 0
         self.total = 0
         self.failures_logged = 0
@@ -204,11 +202,9 @@ class ItemRun:
         encoded = {}
         for name, value in outputs.items():
             value_plain = message_to_plain(to_any(value))
-            if len(json.dumps(value_plain)) > LARGE_VALUE_BYTES:  # keep the row far below 400 KB
+            if plain_size(value_plain) > LARGE_VALUE_BYTES:  # keep the row far below 400 KB
                 digest = hashlib.blake2b(item.key.encode("utf-8"), digest_size=10).hexdigest()
-                key = f"{self.ctx.namespace}.plus-worker/jobs/{self.ctx.job_uuid}/items/{digest}-{name}.json"
-                self.ctx.storage.put_bytes(key, json.dumps(value_plain).encode("utf-8"), "application/json")
-                value_plain = {"ptype": "KEY", "sval": self.ctx.storage.check_key(key)}
+                value_plain = offload(self.ctx.storage, f"{self.ctx.job_prefix}items/{digest}-{name}.json", value_plain)
             encoded[name] = value_plain
         return encoded
 
@@ -316,7 +312,7 @@ class ItemRun:
             return Outcome(JobStatus.FAILED, "", attrs, stopped=self.ctx.stop.reason)
         if self.settings.shard_count > 1:  # the shard that finishes last judges the whole job
             return Outcome(JobStatus.SUCCEEDED, "", attrs)
-        _, tolerated = job_limits(self.ctx.item)  # the one place that reads and checks it
+        _, tolerated = job_limits(self.ctx.job_doc)  # the one place that reads and checks it
         if tolerated is None:
             tolerated = self.settings.tolerated_failure_percent
         status, message, extra = outcome_for_counts(success, error, tolerated)
@@ -327,7 +323,7 @@ class ItemRun:
 
 def _named_source(ctx: RunContext, setting: str | None, attribute: str, missing: str, kind: str) -> str:
     """The setting, else the job's ``attribute``: text, present, and inside the user's namespace."""
-    value = setting or ctx.item.get(attribute)
+    value = setting or ctx.job_doc.get(attribute)
     if value and not isinstance(value, str):
         raise JobFailed(f"the job's {attribute} must be text, got {type(value).__name__}")
     if not value:
@@ -349,7 +345,7 @@ def run_stream(ctx: RunContext) -> Outcome:
 
 
 def run_files(ctx: RunContext) -> Outcome:
-    file_keys, prefix = ctx.item.get("file_keys"), ctx.item.get("prefix")
+    file_keys, prefix = ctx.job_doc.get("file_keys"), ctx.job_doc.get("prefix")
     if file_keys is not None and (not isinstance(file_keys, list) or not all(isinstance(k, str) for k in file_keys)):
         raise JobFailed("file_keys must be a list of bucket keys")
     if prefix is not None and not isinstance(prefix, str):

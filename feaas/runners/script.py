@@ -8,15 +8,16 @@ import threading
 import time
 from typing import Any
 
-from feaas.dao.codec import plain
+from feaas.dao.offload import JobValues
 from feaas.errors import InvalidScript, JobFailed
 from feaas.jobs import JobStatus, Progress
+from feaas.jobs.document import input_data
 from feaas.logs import event
 from feaas.objects import Link, PlusScript, PlusScriptNode, PlusScriptNodeType, Receipt
 from feaas.psee.engine import USERNAME_REGISTER, Engine, main_input_registers, supplied_inputs
 from feaas.psee.graph import MAIN_INPUT
-from feaas.psee.values import parse_json_text
-from feaas.runners.common import JobValues, Outcome, RunContext
+from feaas.psee.values import from_any_map, parse_json_text, to_any_map
+from feaas.runners.context import Outcome, RunContext
 from feaas.stopping import StopSignal
 
 logger = logging.getLogger(__name__)
@@ -80,11 +81,10 @@ def run_script(ctx: RunContext, script: PlusScript | None = None, main_inputs: d
     """Run ``script`` (default: the job's) once and describe the result for the job document."""
     script = script if script is not None else ctx.job.script
     if main_inputs is None:
-        main_inputs = plain(ctx.item.get("input_data") or {})
-        if not isinstance(main_inputs, dict):
-            raise JobFailed("input_data must be a map of script inputs")
+        main_inputs = input_data(ctx.job_doc)
     values = ctx.job_values()
-    registers, receipts = values.decode(ctx.item, ctx.job)
+    stored_registers, receipts = values.decode(ctx.job_doc, ctx.job)
+    registers = from_any_map(stored_registers)
     main_inputs = supplied_inputs(script, main_inputs, registers)
     engine = Engine(ctx.registry, concurrency=ctx.settings.concurrency)
     graph = engine.prepare(script, provided_inputs=main_inputs)
@@ -104,7 +104,7 @@ def run_script(ctx: RunContext, script: PlusScript | None = None, main_inputs: d
         receipt = result.receipts.get(output_from)
         ok = receipt is not None and receipt.success
         output = {name: result.registers[f"{output_from}:{name}"] for name in receipt.outputs} if ok else {}
-    attrs = values.encode(registers=result.registers, receipts=result.receipts, output=output)
+    attrs = values.encode(registers=to_any_map(result.registers), receipts=result.receipts, output=to_any_map(output))
     attrs.update(action_count=len(result.receipts), iteration=int(ctx.job.iteration) + 1)
     if result.stopped is not None:
         return Outcome(JobStatus.FAILED, "", attrs, stopped=result.stopped)

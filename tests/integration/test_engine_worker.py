@@ -8,9 +8,10 @@ import uuid
 
 from feaas.dao import BlobNotFound
 from feaas.dao.codec import message_to_plain
+from feaas.dao.offload import JobValues
+from feaas.jobs.document import parse_job
 from feaas.objects import DestinationType, Receipt
-from feaas.psee.values import to_any
-from feaas.runners.common import JobValues
+from feaas.psee.values import from_any, from_any_map, to_any, to_any_map
 from tests.support.scripts import NAMESPACE, NT, action, job_item, node, script, static
 
 BOB = "plus_example_com/bob@example.com/"
@@ -115,10 +116,9 @@ def test_many_medium_values_still_fit(put_job, run_worker, dao):
     # whatever was moved out is listed, and reading it back gives every value again
     values = JobValues(None, "")  # type: ignore[arg-type]
     values.storage = _Reader(dao)
-    from feaas.runners.common import parse_job
     registers, receipts = values.decode(job, parse_job(job))
     assert len(receipts) == count and all(r.success for r in receipts.values())
-    assert registers["f7:text"] == " " * 11999 + "y"
+    assert from_any(registers["f7:text"]) == " " * 11999 + "y"
     assert receipts["f9"].outputs["text"].sval == " " * 11999 + "y"
 
 
@@ -141,14 +141,14 @@ def test_job_values_round_trip_through_the_bucket(user_storage):
         receipt = Receipt(success=True)
         receipt.outputs["text"].CopyFrom(to_any("r" * 2000))
         receipts[f"n{i}"] = receipt
-    attrs = values.encode(registers=registers, receipts=receipts, output={"out": "o" * 20_000})
+    attrs = values.encode(registers=to_any_map(registers), receipts=receipts, output=to_any_map({"out": "o" * 20_000}))
     assert item_size(attrs) < 40_000
     item = {**attrs}
     from feaas.dao.codec import parse_message
     from feaas.objects import PlusScriptJob
     job = parse_message({k: v for k, v in item.items() if k != "offloaded"}, PlusScriptJob())
     back_registers, back_receipts = JobValues(user_storage, values.prefix).decode(item, job)
-    assert back_registers == registers
+    assert from_any_map(back_registers) == registers
     assert {n: message_to_plain(r) for n, r in back_receipts.items()} == \
         {n: message_to_plain(r) for n, r in receipts.items()}
 

@@ -8,7 +8,7 @@ from feaas.errors import JobFailed, JobNotClaimable
 from feaas.jobs import JobStatus, status_of
 from feaas.objects import ParameterType as PT
 from feaas.psee.values import MAX_DEPTH, ConversionError, convert, parse_json_text, too_deep
-from feaas.runners.common import check_identity_before_claim, job_identity, job_limits, parse_job
+from feaas.jobs.document import check_identity_before_claim, job_identity, job_limits, parse_job
 from feaas.text import bounded
 
 OWNER = "plus_example_com/alice@example.com/job"
