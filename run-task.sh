@@ -66,18 +66,37 @@ while [[ $# -gt 0 ]]; do
     esac
 done
 [[ -n "$JOB_ID" && -n "$USERNAME" ]] || { usage >&2; die "$EX_USAGE" "--job-id and --username are required"; }
-case "$RUN_MODE" in
-    RUN_JOB|RUN_SCRIPT|RUN_COLLECTION|RUN_ACTION|RUN_STREAM|RUN_FILES) ;;
-    *) die "$EX_USAGE" "unknown --run-mode: $RUN_MODE" ;;
-esac
-[[ "$SHARDS" =~ ^[1-9][0-9]*$ ]] || die "$EX_USAGE" "--shards must be a positive integer"
+
+# The RunTask requests come from the one launcher, feaas.launch (its rules for run modes, shards,
+# the worker's environment and the client token), run with the project's Python.
+PYTHON="$SCRIPT_DIR/.venv/bin/python"
+[[ -x "$PYTHON" ]] || PYTHON=python3
+JOB_ARGS=(--job-id "$JOB_ID" --username "$USERNAME" --run-mode "$RUN_MODE" --shards "$SHARDS")
+[[ -z "$COLLECTION_OWNER" ]] || JOB_ARGS+=(--collection-owner "$COLLECTION_OWNER")
+[[ -z "$STREAM_ID" ]] || JOB_ARGS+=(--stream-id "$STREAM_ID")
+[[ -z "$ACTION_ID" ]] || JOB_ARGS+=(--action-id "$ACTION_ID")
+[[ -z "$ACTION_INPUT_JSON" ]] || JOB_ARGS+=(--action-input-json "$ACTION_INPUT_JSON")
 for pair in "${EXTRA_ENV[@]}"; do
-    [[ "$pair" =~ ^[A-Z_][A-Z0-9_]*= ]] || die "$EX_USAGE" "--env wants NAME=VALUE, got: $pair"
-    case "${pair%%=*}" in
-        ACCESS_KEY|SECRET_KEY|AWS_ACCESS_KEY_ID|AWS_SECRET_ACCESS_KEY|AWS_SESSION_TOKEN)
-            die "$EX_USAGE" "${pair%%=*} is not passed to tasks: they use the task role" ;;
-    esac
+    JOB_ARGS+=(--env "$pair")
 done
+
+# launcher ARGS...: print what `python -m feaas.launch run-task-requests ARGS...` prints; its
+# refusal of an option is a usage error, anything else means the project's Python is missing.
+launcher() {
+    local out err code=0
+    err="$(mktemp)"
+    out="$(PYTHONPATH="$SCRIPT_DIR${PYTHONPATH:+:$PYTHONPATH}" "$PYTHON" -m feaas.launch run-task-requests \
+        "${JOB_ARGS[@]}" "$@" 2>"$err")" || code=$?
+    local message
+    message="$(grep -v '^[[:space:]]*$' "$err" | tail -n 1)" || true
+    rm -f "$err"
+    case "$code" in
+        0) printf '%s\n' "$out" ;;
+        64) die "$EX_USAGE" "${message#error: }" ;;
+        *) die "$EX_CONFIG" "could not build the RunTask request with $PYTHON (run test_scripts/bootstrap.sh): ${message:-exit $code}" ;;
+    esac
+}
+launcher --check >/dev/null
 
 ENV_FILE="${ENV_FILE:-$SCRIPT_DIR/.env.deploy}"
 [[ -f "$ENV_FILE" ]] || die "$EX_CONFIG" "$ENV_FILE not found: run ./setup.sh first"
@@ -97,54 +116,20 @@ require_aws "$REGION"
 awst() { aws_cli --region "$REGION" --output text "$@"; }
 
 # One RunTask per shard: each task's environment differs (SHARD_INDEX), which RunTask's
-# `count` cannot express. The client token makes a retried call start no second task.
-NONCE="$(date +%s)-$$"
+# `count` cannot express. The client token makes a retried call start no second task; each run of
+# this script is a deliberate launch, so its launch attempt is the second it started.
+requests="$(launcher --cluster "$CLUSTER" --task-definition "$TASK_DEFINITION" --subnets "${CFG[SUBNETS]}" \
+    --security-groups "${CFG[SECURITY_GROUPS]}" --assign-public-ip "${CFG[ASSIGN_PUBLIC_IP]:-ENABLED}" \
+    --container-name "$CONTAINER_NAME" --started-by plus-worker-run-task --launch-attempt "$(date +%s)")" || exit
+mapfile -t REQUESTS <<<"$requests"
 TASK_ARNS=()
-for ((shard = 0; shard < SHARDS; shard++)); do
-    request="$(
-        RUN_MODE="$RUN_MODE" JOB_ID="$JOB_ID" USERNAME_="$USERNAME" COLLECTION_OWNER="$COLLECTION_OWNER" \
-        STREAM_ID="$STREAM_ID" ACTION_ID="$ACTION_ID" ACTION_INPUT_JSON="$ACTION_INPUT_JSON" \
-        SHARD="$shard" SHARDS="$SHARDS" CONTAINER_NAME="$CONTAINER_NAME" NONCE="$NONCE" \
-        SUBNETS="${CFG[SUBNETS]}" SECURITY_GROUPS="${CFG[SECURITY_GROUPS]}" \
-        ASSIGN_PUBLIC_IP="${CFG[ASSIGN_PUBLIC_IP]:-ENABLED}" \
-        python3 - "${EXTRA_ENV[@]}" <<'PY'
-import hashlib
-import json
-import os
-import sys
-
-e = os.environ
-env = {"RUN_MODE": e["RUN_MODE"], "JOB_ID": e["JOB_ID"], "USERNAME": e["USERNAME_"]}
-for name in ("COLLECTION_OWNER", "STREAM_ID", "ACTION_ID", "ACTION_INPUT_JSON"):
-    if e[name]:
-        env[name] = e[name]
-if int(e["SHARDS"]) > 1:
-    env.update(SHARD_INDEX=e["SHARD"], SHARD_COUNT=e["SHARDS"])
-for pair in sys.argv[1:]:
-    name, _, value = pair.partition("=")
-    env[name] = value
-digest = hashlib.sha256(f"{e['JOB_ID']}#{e['SHARD']}/{e['SHARDS']}#{e['NONCE']}".encode()).hexdigest()
-print(json.dumps({
-    "overrides": {"containerOverrides": [{
-        "name": e["CONTAINER_NAME"],
-        "environment": [{"name": k, "value": v} for k, v in env.items()],
-    }]},
-    "networkConfiguration": {"awsvpcConfiguration": {
-        "subnets": e["SUBNETS"].split(","),
-        "securityGroups": e["SECURITY_GROUPS"].split(","),
-        "assignPublicIp": e["ASSIGN_PUBLIC_IP"],
-    }},
-    "clientToken": "run-task-" + digest[:40],
-}))
-PY
-    )" || die "$EX_CONFIG" "could not build the RunTask request (python3 failed)"
-    result="$(awst ecs run-task --cluster "$CLUSTER" --task-definition "$TASK_DEFINITION" \
-        --launch-type FARGATE --count 1 --started-by plus-worker-run-task \
-        --cli-input-json "$request" --query '[tasks[0].taskArn, failures[0].reason]')" \
+for ((shard = 0; shard < ${#REQUESTS[@]}; shard++)); do
+    result="$(awst ecs run-task --cli-input-json "${REQUESTS[shard]}" \
+        --query '[tasks[0].taskArn, failures[0].reason]')" \
         || die "$EX_AWS" "RunTask failed for shard $shard (see the aws error above)"
     read -r arn reason <<<"$result"
     [[ -n "$arn" && "$arn" != None ]] || die "$EX_AWS" "shard $shard did not start: $reason"
-    say "started shard $shard/$SHARDS: $arn"
+    say "started shard $shard/${#REQUESTS[@]}: $arn"
     TASK_ARNS+=("$arn")
 done
 

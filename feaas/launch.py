@@ -8,6 +8,8 @@ the small, documented version of that contract, for plus-engine and for the oper
 - :func:`run_task_request` / :func:`run_task_requests` build the keyword arguments of
   ``ecs_client.run_task`` (one request per shard: each shard's environment differs).
 - :func:`launch_job` writes the document (only if it does not exist yet) and starts the task(s).
+- ``python -m feaas.launch``: ``create-job`` / ``show-job`` for people, ``run-task-requests`` for
+  ``run-task.sh`` (the one place a RunTask request and its client token are made).
 
 Example::
 
@@ -17,8 +19,9 @@ Example::
                       job_item=item, cluster="plus-worker", task_definition="plus-worker",
                       subnets=["subnet-1"], security_groups=["sg-1"])
 
-Building dicts does no I/O; only :func:`launch_job` talks to AWS, through the objects it is given.
-No credentials are ever put in a task's environment: the task uses its task role.
+Building dicts does no I/O; only :func:`launch_job` talks to AWS, through the objects it is given,
+and every write goes through :mod:`feaas.dao`. No credentials are ever put in a task's environment:
+the task uses its task role.
 """
 
 from __future__ import annotations
@@ -28,17 +31,24 @@ import re
 import time
 import uuid
 from collections.abc import Mapping, Sequence
-from decimal import Decimal
 from typing import Any, Protocol
 
+from botocore.exceptions import BotoCoreError, ClientError
 from google.protobuf.json_format import MessageToDict, ParseDict
 
+from feaas.dao import ConditionFailed, Update
+from feaas.dao.codec import storable
+from feaas.dao.docs import TableResource, put_new_in_table, update_in_table
+from feaas.dao.expressions import Missing
 from feaas.errors import WorkerError
+from feaas.jobs.status import Guard, JobStatus, may_become
 from feaas.namespace import namespace_for
 from feaas.objects import PlusScript, PlusScriptJob
+from feaas.settings import JobType, RunMode
+from feaas.text import bounded
 
-JOB_TYPES = frozenset({"singleton", "run_on_collection", "run_on_stream", "run_on_files"})
-RUN_MODES = frozenset({"RUN_SCRIPT", "RUN_COLLECTION", "RUN_ACTION", "RUN_JOB", "RUN_STREAM", "RUN_FILES"})
+JOB_TYPES = frozenset(t.value for t in JobType)
+RUN_MODES = frozenset(m.value for m in RunMode)
 #: Environment variables that must never reach a task (it uses the task role).
 FORBIDDEN_ENV = frozenset(
     {"ACCESS_KEY", "SECRET_KEY", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"}
@@ -55,12 +65,6 @@ class LaunchError(WorkerError):
     def __init__(self, message: str, failures: Sequence[Mapping[str, Any]] = ()) -> None:
         super().__init__(message)
         self.failures = list(failures)
-
-
-class _Table(Protocol):
-    def put_item(self, **kwargs: Any) -> Any: ...
-
-    def update_item(self, **kwargs: Any) -> Any: ...
 
 
 class _Ecs(Protocol):
@@ -142,17 +146,9 @@ def new_job_item(
     return item
 
 
-def to_dynamodb(value: Any) -> Any:
-    """Copy of ``value`` that boto3's DynamoDB resource accepts (floats become Decimals)."""
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, float):
-        return Decimal(repr(value))
-    if isinstance(value, Mapping):
-        return {k: to_dynamodb(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [to_dynamodb(v) for v in value]
-    return value
+#: A copy of a value that boto3's DynamoDB resource accepts (floats become Decimals): the codec's
+#: own conversion, kept under this name for plus-engine.
+to_dynamodb = storable
 
 
 def client_token(job_id: str, *, shard_index: int = 0, shard_count: int = 1, launch_attempt: int = 1) -> str:
@@ -247,7 +243,7 @@ def run_task_requests(*, shards: int = 1, **kwargs: Any) -> list[dict[str, Any]]
 
 
 def launch_job(
-    dynamodb_table: _Table,
+    dynamodb_table: TableResource,
     ecs_client: _Ecs,
     *,
     job_item: Mapping[str, Any],
@@ -266,17 +262,7 @@ def launch_job(
     reason, and LaunchError is raised.
     """
     job_id = str(job_item[key_attribute])
-    try:
-        dynamodb_table.put_item(
-            Item=to_dynamodb(dict(job_item)),
-            ConditionExpression="attribute_not_exists(#key)",
-            ExpressionAttributeNames={"#key": key_attribute},
-        )
-    except Exception as exc:
-        if _error_code(exc) != "ConditionalCheckFailedException":
-            raise
-        # A retry of an earlier launch: the document is already there.
-
+    put_new_in_table(dynamodb_table, job_item, key_attribute)  # False: a retry, the document is already there
     requests = run_task_requests(
         shards=shards, job_id=job_id, username=str(job_item["username"]), **request_kwargs
     )
@@ -284,7 +270,7 @@ def launch_job(
     for request in requests:
         try:
             response = ecs_client.run_task(**request)
-        except Exception as exc:
+        except (ClientError, BotoCoreError) as exc:
             _mark_failed(dynamodb_table, job_id, key_attribute, f"Could not start the worker task: {exc}")
             raise LaunchError(f"RunTask failed for job {job_id}: {exc}") from exc
         failures = response.get("failures") or []
@@ -297,50 +283,40 @@ def launch_job(
     return arns
 
 
-def _mark_failed(table: _Table, job_id: str, key_attribute: str, message: str) -> None:
-    """Record a launch failure on a job nobody has claimed yet (best effort)."""
+def _mark_failed(table: TableResource, job_id: str, key_attribute: str, message: str) -> None:
+    """Record a launch failure on a job nobody has claimed yet (INITIALIZING → FAILED)."""
     now = int(time.time())
+    update = Update.setting(
+        {"status": JobStatus.FAILED.value, "error_message": bounded(message, 1000), "completed_at": now,
+         "updated_at": now},
+        may_become(JobStatus.FAILED, {Guard.LEASE_FREE: Missing("lease_owner")}),
+    )
     try:
-        table.update_item(
-            Key={key_attribute: job_id},
-            UpdateExpression="SET #status = :failed, error_message = :msg, completed_at = :now, updated_at = :now",
-            ConditionExpression="attribute_not_exists(#status) OR #status = :initializing",
-            ExpressionAttributeNames={"#status": "status"},
-            ExpressionAttributeValues={
-                ":failed": "FAILED",
-                ":initializing": "INITIALIZING",
-                ":msg": message[:1000],
-                ":now": now,
-            },
-        )
-    except Exception as exc:
-        if _error_code(exc) != "ConditionalCheckFailedException":
-            raise LaunchError(f"could not record the launch failure on {job_id}: {exc}") from exc
+        update_in_table(table, key_attribute, job_id, update)
+    except ConditionFailed:
+        return  # a worker claimed it meanwhile: its own record tells
+    except (ClientError, BotoCoreError) as exc:
+        raise LaunchError(f"could not record the launch failure on {job_id}: {exc}") from exc
 
 
-def _error_code(exc: BaseException) -> str | None:
-    response = getattr(exc, "response", None)
-    if isinstance(response, Mapping):
-        return response.get("Error", {}).get("Code")
-    return None
+#: ``run-task-requests`` refuses its command line with this exit code (run-task.sh's own EX_USAGE).
+EX_USAGE = 64
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Write a job document as plus-engine does, or show one readably.
+    """Write a job document as plus-engine does, show one readably, or build RunTask requests.
 
     ``create-job`` prints the new job's id; ``show-job`` prints the record as indented JSON.
     Defaults come from the worker's own variables (DYNAMO_TABLE, REGION, USERNAME), so after
     ``set -a; . test_scripts/job.env; set +a`` no option but the script is needed. AWS settings
-    (endpoints, keys) come from the usual boto3 chain.
+    (endpoints, keys) come from the usual boto3 chain. ``run-task-requests`` prints one RunTask
+    request per shard, one JSON object a line, for ``aws ecs run-task --cli-input-json``
+    (run-task.sh); with ``--check`` it only checks its options. It does no AWS call.
     """
     import argparse
     import json
     import os
     import sys
-
-    import boto3
-
-    from feaas.jobview import job_summary
 
     env = os.environ
     parser = argparse.ArgumentParser(prog="python -m feaas.launch", description=main.__doc__,
@@ -348,6 +324,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     create = sub.add_parser("create-job", help="write a new INITIALIZING job document; print its id")
     show = sub.add_parser("show-job", help="print a job document readably (status, output, receipts)")
+    requests = sub.add_parser("run-task-requests", help="print the RunTask request of each shard (run-task.sh)")
     for p in (create, show):
         p.add_argument("--table", default=env.get("DYNAMO_TABLE"), required="DYNAMO_TABLE" not in env,
                        help="documents table (default: $DYNAMO_TABLE)")
@@ -364,15 +341,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     create.add_argument("--label", default="")
     show.add_argument("job_id")
     show.add_argument("--raw", action="store_true", help="the whole stored document instead of a summary")
+    _request_options(requests)
     args = parser.parse_args(argv)
 
-    table = boto3.resource("dynamodb", region_name=args.region).Table(args.table)
+    if args.command == "run-task-requests":
+        try:
+            built = _requests_from(args)
+        except ValueError as exc:
+            sys.stderr.write(f"error: {exc}\n")
+            return EX_USAGE
+        sys.stdout.writelines(json.dumps(request) + "\n" for request in built)
+        return 0
+    docs = _documents(args.table, args.region)
     if args.command == "show-job":
-        found = table.get_item(Key={"object_id": args.job_id}, ConsistentRead=True).get("Item")
+        from feaas.jobview import job_summary
+
+        found = docs.get(args.job_id)
         if found is None:
             sys.stderr.write(f"job {args.job_id} not found in {args.table}\n")
             return 1
-        view = plain_document(found) if args.raw else job_summary(found)
+        view = found if args.raw else job_summary(found)
         sys.stdout.write(json.dumps(view, indent=2, default=str, ensure_ascii=False) + "\n")
         return 0
     if args.script_file is not None:
@@ -387,20 +375,69 @@ def main(argv: Sequence[str] | None = None) -> int:
         input_data=json.loads(args.input_json),
         label=args.label,
     )
-    table.put_item(
-        Item=to_dynamodb(item),
-        ConditionExpression="attribute_not_exists(#key)",
-        ExpressionAttributeNames={"#key": "object_id"},
-    )
-    print(item["object_id"])
+    docs.put_new(item)
+    sys.stdout.write(f"{item['object_id']}\n")
     return 0
 
 
-def plain_document(item: Mapping[str, Any]) -> dict[str, Any]:
-    """A stored document with DynamoDB's Decimals as plain numbers."""
-    from feaas.dao.codec import plain
+def _documents(table: str, region: str) -> Any:
+    """The documents table through :mod:`feaas.dao` (endpoints and keys from the boto3 chain)."""
+    from feaas.dao import Documents, make_clients
 
-    return dict(plain(dict(item)))
+    return Documents(make_clients(region).dynamodb, table, "object_id", "ownerIndex")
+
+
+def _request_options(parser: Any) -> None:
+    """``run-task-requests``' options: run-task.sh's own, which it passes on as they are."""
+    parser.add_argument("--check", action="store_true", help="only check the options; print nothing")
+    parser.add_argument("--job-id", required=True)
+    parser.add_argument("--username", required=True)
+    parser.add_argument("--run-mode", default=RunMode.RUN_JOB.value)
+    for name in ("--collection-owner", "--stream-id", "--action-id", "--action-input-json"):
+        parser.add_argument(name, default=None)
+    parser.add_argument("--shards", default="1")
+    parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE")
+    parser.add_argument("--launch-attempt", default="1", help="a new number starts the job again on purpose")
+    parser.add_argument("--cluster", default="")
+    parser.add_argument("--task-definition", default="")
+    parser.add_argument("--subnets", default="", help="comma-separated")
+    parser.add_argument("--security-groups", default="", help="comma-separated")
+    parser.add_argument("--assign-public-ip", default="ENABLED", choices=("ENABLED", "DISABLED"))
+    parser.add_argument("--container-name", default="worker")
+    parser.add_argument("--started-by", default="plus-engine")
+
+
+def _positive(option: str, text: str) -> int:
+    if not re.fullmatch(r"[1-9][0-9]*", text):
+        raise ValueError(f"{option} must be a positive integer")
+    return int(text)
+
+
+def _requests_from(args: Any) -> list[dict[str, Any]]:
+    """The requests ``run-task-requests`` prints; ValueError names the option at fault."""
+    if args.run_mode not in RUN_MODES:
+        raise ValueError(f"unknown --run-mode: {args.run_mode} (expected one of {', '.join(m.value for m in RunMode)})")
+    shards = _positive("--shards", args.shards)
+    extra_env: dict[str, str] = {}
+    for pair in args.env:
+        name, eq, value = pair.partition("=")
+        if not eq or not re.fullmatch(r"[A-Z_][A-Z0-9_]*", name):
+            raise ValueError(f"--env wants NAME=VALUE, got: {pair}")
+        if name in FORBIDDEN_ENV:
+            raise ValueError(f"{name} is not passed to tasks: they use the task role")
+        extra_env[name] = value
+    network = {"subnets": [s for s in args.subnets.split(",") if s],
+               "security_groups": [g for g in args.security_groups.split(",") if g]}
+    if args.check:  # the job's part only: the network comes from the settings read later
+        network = {"subnets": ["-"], "security_groups": ["-"]}
+    return run_task_requests(
+        shards=shards, cluster=args.cluster, task_definition=args.task_definition, **network,
+        job_id=args.job_id, username=args.username, run_mode=args.run_mode,
+        collection_owner=args.collection_owner, stream_id=args.stream_id, action_id=args.action_id,
+        action_input_json=args.action_input_json, extra_env=extra_env,
+        assign_public_ip=args.assign_public_ip == "ENABLED", container_name=args.container_name,
+        started_by=args.started_by, launch_attempt=_positive("--launch-attempt", args.launch_attempt),
+    )
 
 
 if __name__ == "__main__":

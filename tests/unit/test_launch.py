@@ -7,6 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 from google.protobuf.json_format import ParseDict
 
 from feaas.launch import (
@@ -206,9 +207,7 @@ class FakeTable:
     def put_item(self, **kwargs: Any) -> None:
         self.puts.append(kwargs)
         if self.exists:
-            error = Exception("conditional")
-            error.response = {"Error": {"Code": "ConditionalCheckFailedException"}}  # type: ignore[attr-defined]
-            raise error
+            raise ClientError({"Error": {"Code": "ConditionalCheckFailedException"}}, "PutItem")
 
     def update_item(self, **kwargs: Any) -> None:
         self.updates.append(kwargs)
@@ -259,9 +258,25 @@ def test_launch_job_records_ecs_failure() -> None:
     assert info.value.failures == [{"arn": "arn:x", "reason": "RESOURCE:MEMORY"}]
     [update] = table.updates
     assert update["Key"] == {"object_id": item["object_id"]}
-    assert update["ExpressionAttributeValues"][":failed"] == "FAILED"
-    assert "RESOURCE:MEMORY" in update["ExpressionAttributeValues"][":msg"]
-    assert "#status = :initializing" in update["ConditionExpression"]
+    sets, condition = update_parts(update)
+    assert sets["status"] == "FAILED"
+    assert "RESOURCE:MEMORY" in sets["error_message"]
+    assert "status = 'INITIALIZING'" in condition or "status IN ('INITIALIZING'" in condition
+
+
+def update_parts(update: dict[str, Any]) -> tuple[dict[str, Any], str]:
+    """An UpdateItem request read back: the attributes its SET writes, and its condition with every
+    placeholder replaced by the name or (repr of the) value it stands for."""
+    names, values = update["ExpressionAttributeNames"], update["ExpressionAttributeValues"]
+    sets = {}
+    for assignment in update["UpdateExpression"].removeprefix("SET ").split(", "):
+        name, value = assignment.split(" = ")
+        sets[names[name]] = values[value]
+    condition = update["ConditionExpression"]
+    for placeholder in sorted([*names, *values], key=len, reverse=True):
+        condition = condition.replace(placeholder, names[placeholder] if placeholder in names
+                                      else repr(values[placeholder]))
+    return sets, condition
 
 
 def test_launch_job_other_put_errors_propagate() -> None:
