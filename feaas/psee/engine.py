@@ -7,6 +7,7 @@ which is what per-item runs over large collections use.
 
 from __future__ import annotations
 
+import enum
 import logging
 import time
 from collections import deque
@@ -37,6 +38,16 @@ NT = PlusScriptNodeType
 logger = logging.getLogger(__name__)
 
 
+class NodeState(enum.StrEnum):
+    """What became of a node in a run (``RunResult.states``); RESUMED only reaches the hooks: a
+    resumed node's state is DONE."""
+
+    DONE = "done"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+    RESUMED = "resumed"
+
+
 class EngineHooks(Protocol):
     """Observers of a run. ``before_node`` is called on the thread that runs the node, right before
     it runs (never for skipped or resumed nodes); ``after_node`` once for each node that ran, was
@@ -44,7 +55,7 @@ class EngineHooks(Protocol):
 
     def before_node(self, node_id: str, node: PlusScriptNode) -> None: ...
 
-    def after_node(self, node_id: str, node: PlusScriptNode, outcome: str, receipt: Receipt | None,
+    def after_node(self, node_id: str, node: PlusScriptNode, outcome: NodeState, receipt: Receipt | None,
                    duration_s: float) -> None: ...
 
 
@@ -57,7 +68,7 @@ class RunResult:
     error_message: str = ""
     failed_node: str | None = None
     stopped: BaseException | None = None
-    states: dict[str, str] = field(default_factory=dict)
+    states: dict[str, NodeState] = field(default_factory=dict)
 
     @property
     def success(self) -> bool:
@@ -210,8 +221,8 @@ class Engine:
         """Skip, resume or queue one ready node; every other node type runs here, inline."""
         node = graph.nodes[nid]
         if self._skipped(nid, node, graph, result):
-            result.states[nid] = "skipped"
-            self._notify_after(nid, node, "skipped", None, 0.0)
+            result.states[nid] = NodeState.SKIPPED
+            self._notify_after(nid, node, NodeState.SKIPPED, None, 0.0)
             scheduler.done(nid)
             return
         if node.ntype == NT.ACTION:
@@ -227,16 +238,16 @@ class Engine:
         try:
             produced = HANDLERS[node.ntype](node, self._inputs(nid, graph, result), env.writer)
         except (NamespaceViolation, StorageError, ValueError, TypeError) as exc:
-            result.states[nid] = "failed"
+            result.states[nid] = NodeState.FAILED
             result.failed_node = nid
             result.error_message = f"node {nid!r} failed: {exc}"
-            self._notify_after(nid, node, "failed", None, time.perf_counter() - began)
+            self._notify_after(nid, node, NodeState.FAILED, None, time.perf_counter() - began)
             scheduler.done(nid)
             return
         for name, value in produced.items():
             result.registers[f"{nid}:{name}"] = value
-        result.states[nid] = "done"
-        self._notify_after(nid, node, "done", None, time.perf_counter() - began)
+        result.states[nid] = NodeState.DONE
+        self._notify_after(nid, node, NodeState.DONE, None, time.perf_counter() - began)
         scheduler.done(nid)
 
     def _finish_action(self, nid: str, graph: Graph, result: RunResult, receipt: Receipt,
@@ -249,22 +260,22 @@ class Engine:
                 outputs = {k: from_any(v) for k, v in receipt.outputs.items()}
             for name, value in outputs.items():
                 result.registers[f"{nid}:{name}"] = value
-            result.states[nid] = "done"
+            result.states[nid] = NodeState.DONE
             if not resumed:
                 result.action_count += 1
         else:
             result.action_count += 1
-            result.states[nid] = "failed"
+            result.states[nid] = NodeState.FAILED
             if nid not in graph.error_branches and not result.error_message:
                 result.failed_node = nid
                 result.error_message = f"node {nid!r} ({node.action_id}) failed: {receipt.error_message}"
-        self._notify_after(nid, node, "resumed" if resumed else result.states[nid], receipt, duration_s)
+        self._notify_after(nid, node, NodeState.RESUMED if resumed else result.states[nid], receipt, duration_s)
 
     def _skipped(self, nid: str, node: PlusScriptNode, graph: Graph, result: RunResult) -> bool:
         states = result.states
         if node.HasField("conditional"):
             src, handle = node.conditional.source, node.conditional.sourceHandle
-            if src != MAIN_INPUT and states.get(src) != "done" and handle != "receipt":
+            if src != MAIN_INPUT and states.get(src) is not NodeState.DONE and handle != "receipt":
                 return True
             if not truthy(result.registers.get(f"{src}:{handle}")):
                 return True
@@ -272,14 +283,14 @@ class Engine:
         if not feeding:
             return False
         # skipped when every node that feeds it is skipped, or failed without feeding its receipt
-        return all(states.get(e.source) == "skipped"
-                   or (states.get(e.source) == "failed" and e.source_handle != "receipt") for e in feeding)
+        return all(states.get(e.source) is NodeState.SKIPPED
+                   or (states.get(e.source) is NodeState.FAILED and e.source_handle != "receipt") for e in feeding)
 
     def _notify_before(self, nid: str, node: PlusScriptNode) -> None:
         for hook in self.hooks:
             hook.before_node(nid, node)
 
-    def _notify_after(self, nid: str, node: PlusScriptNode, outcome: str, receipt: Receipt | None,
+    def _notify_after(self, nid: str, node: PlusScriptNode, outcome: NodeState, receipt: Receipt | None,
                       duration_s: float) -> None:
         for hook in self.hooks:
             hook.after_node(nid, node, outcome, receipt, duration_s)

@@ -14,7 +14,7 @@ from feaas.jobs import JobStatus, Progress
 from feaas.jobs.document import input_data
 from feaas.logs import event
 from feaas.objects import Link, PlusScript, PlusScriptNode, PlusScriptNodeType, Receipt
-from feaas.psee.engine import USERNAME_REGISTER, Engine, main_input_registers, supplied_inputs
+from feaas.psee.engine import USERNAME_REGISTER, Engine, NodeState, main_input_registers, supplied_inputs
 from feaas.psee.graph import MAIN_INPUT
 from feaas.psee.values import from_any_map, parse_json_text, to_any_map
 from feaas.runners.context import Outcome, RunContext
@@ -55,7 +55,7 @@ class ScriptProgress:
         if node.ntype == PlusScriptNodeType.ACTION:
             event(logger, "node_started", node=node_id, action_id=node.action_id)
 
-    def after_node(self, node_id: str, node: PlusScriptNode, outcome: str, receipt: Receipt | None,
+    def after_node(self, node_id: str, node: PlusScriptNode, outcome: NodeState, receipt: Receipt | None,
                    duration_s: float) -> None:
         if node.ntype != PlusScriptNodeType.ACTION:
             return
@@ -63,8 +63,8 @@ class ScriptProgress:
                                   "duration_ms": round(duration_s * 1000, 1)}
         if receipt is not None and not receipt.success:
             fields["error"] = receipt.error_message
-        event(logger, "node_finished", level=logging.INFO if outcome != "failed" else logging.WARNING, **fields)
-        if receipt is None or outcome == "resumed":
+        event(logger, "node_finished", level=logging.INFO if outcome is not NodeState.FAILED else logging.WARNING, **fields)
+        if receipt is None or outcome is NodeState.RESUMED:
             return
         with self._lock:
             self.partial.pop(node_id, None)
