@@ -6,7 +6,8 @@ defined where they are raised and derive from a branch here: ``ConditionFailed``
 (:mod:`feaas.dao.docs`), ``BlobNotFound`` and ``TransferCancelled`` (:mod:`feaas.dao.blobs`),
 ``CodecError`` (:mod:`feaas.dao.codec`), ``ConversionError`` (:mod:`feaas.psee.values`),
 ``ActionFailed`` (:mod:`feaas.actions.base`), ``DocumentNotFound`` (:mod:`feaas.actions.context`),
-``UnknownAction`` (:mod:`feaas.actions.registry`), ``LaunchError`` (:mod:`feaas.launch`).
+``UnknownAction`` (:mod:`feaas.actions.registry`), ``DestinationRefused`` and ``HostNotFound``
+(:mod:`feaas.netpolicy`), ``LaunchError`` (:mod:`feaas.launch`).
 
 ``Interrupted`` derives from ``BaseException`` so that ``except Exception`` in action code
 cannot swallow a shutdown.

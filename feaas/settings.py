@@ -10,8 +10,8 @@ from typing import Any, Literal
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from feaas.actions.netpolicy import parse_allow_list
 from feaas.errors import ConfigError
+from feaas.netpolicy import parse_allow_list
 
 
 class RunMode(str, enum.Enum):

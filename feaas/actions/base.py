@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
-from feaas.actions.netpolicy import NetworkPolicy
 from feaas.errors import WorkerError
+from feaas.netpolicy import NetworkPolicy
 from feaas.objects import ParameterType as PT
 
 if TYPE_CHECKING:

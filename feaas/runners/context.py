@@ -13,13 +13,13 @@ from typing import Any
 
 from feaas.actions.base import ActionContext
 from feaas.actions.context import UserStorage
-from feaas.actions.netpolicy import NetworkPolicy
 from feaas.actions.registry import Registry
 from feaas.dao import Dao
 from feaas.dao.offload import INLINE_BUDGET_BYTES, JobValues, document_budget
 from feaas.errors import Cancelled, Interrupted, JobFailed
 from feaas.jobs import JobStatus, Progress
 from feaas.namespace import check_stream_id
+from feaas.netpolicy import NetworkPolicy
 from feaas.objects import PlusScriptJob
 from feaas.psee.engine import NodeEnvironment
 from feaas.psee.nodes import WriterTarget

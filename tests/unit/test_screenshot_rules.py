@@ -8,14 +8,14 @@ import re
 import pytest
 
 from feaas.actions.base import ActionFailed
-from feaas.actions.netpolicy import (
+from feaas.errors import ConfigError
+from feaas.netpolicy import (
     DestinationRefused,
     HostNotFound,
     NetworkPolicy,
     forbidden_reason,
     parse_allow_list,
 )
-from feaas.errors import ConfigError
 from feaas.settings import load_settings
 from src.actions import default_registry
 from src.actions.web.chromium import chromium_args

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any, Self
 from urllib.parse import urlsplit
 
-from feaas.actions.netpolicy import DestinationRefused, HostNotFound, NetworkPolicy
+from feaas.netpolicy import DestinationRefused, HostNotFound, NetworkPolicy
 
 logger = logging.getLogger(__name__)
 

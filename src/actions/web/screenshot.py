@@ -8,7 +8,7 @@ a browser failure is a short message, never a traceback.
 Network safety is part of the action: the page's host is vetted before Chromium starts (a refused
 one fails the action, and no request leaves the machine), and the browser reaches the network only
 through :class:`~src.actions.web.proxy.GuardedProxy`, which vets every redirect and sub-resource
-the same way (:mod:`feaas.actions.netpolicy`). A refused sub-resource is left out of the picture
+the same way (:mod:`feaas.netpolicy`). A refused sub-resource is left out of the picture
 and logged; a main document that ends on a refused destination (a redirect) fails the action.
 """
 
@@ -27,10 +27,10 @@ from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from feaas.actions.base import Action, ActionCancelled, ActionContext, ActionFailed, Param
-from feaas.actions.context import normalise_key
-from feaas.actions.netpolicy import DestinationRefused, HostNotFound
 from feaas.errors import NamespaceViolation
 from feaas.logs import event
+from feaas.namespace import normalise_key
+from feaas.netpolicy import DestinationRefused, HostNotFound
 from feaas.objects import ParameterType as PT
 from src.actions.web import chromium
 from src.actions.web.proxy import GuardedProxy, Refusal

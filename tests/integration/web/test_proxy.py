@@ -8,7 +8,7 @@ import socket
 
 import pytest
 
-from feaas.actions.netpolicy import HostNotFound, NetworkPolicy
+from feaas.netpolicy import HostNotFound, NetworkPolicy
 from src.actions.web.proxy import GuardedProxy
 from tests.support.webpages import Listener, Page, PageServer
 

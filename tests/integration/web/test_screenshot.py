@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from feaas.actions.base import ActionCancelled, ActionContext, ActionFailed
-from feaas.actions.netpolicy import NetworkPolicy
+from feaas.netpolicy import NetworkPolicy
 from src.actions.web import chromium, screenshot
 from src.actions.web.proxy import GuardedProxy
 from src.actions.web.screenshot import Screenshot

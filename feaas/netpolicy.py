@@ -22,6 +22,8 @@ import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from feaas.errors import WorkerError
+
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 _SHARED = ipaddress.ip_network("100.64.0.0/10")  # RFC 6598 carrier-grade NAT
@@ -29,7 +31,7 @@ _NAT64 = ipaddress.ip_network("64:ff9b::/96")  # RFC 6052 well-known NAT64 prefi
 _NAT64_LOCAL = ipaddress.ip_network("64:ff9b:1::/48")  # RFC 8215 local-use NAT64
 
 
-class DestinationRefused(Exception):
+class DestinationRefused(WorkerError):
     """A destination the policy does not allow; ``str()`` is the message for the user."""
 
     def __init__(self, host: str, ip: str, why: str) -> None:
@@ -37,7 +39,7 @@ class DestinationRefused(Exception):
         self.host, self.ip, self.why = host, ip, why
 
 
-class HostNotFound(Exception):
+class HostNotFound(WorkerError):
     """The host name does not resolve."""
 
     def __init__(self, host: str) -> None:
@@ -157,7 +159,8 @@ def parse_allow_list(text: str) -> frozenset[tuple[str, int]]:
         if ip is None or not port_text.isdigit() or not 0 < int(port_text) < 65536:
             raise ValueError("entries must be IP:PORT, separated by commas")
         if not ip.is_loopback:
-            raise ValueError("only loopback addresses (127.0.0.0/8, ::1) can be allowed: it is a test-only setting")
+            raise ValueError("only loopback addresses (127.0.0.0/8, ::1) can be allowed: "
+                             "it is a test-only setting")
         allowed.add((str(ip), int(port_text)))
     return frozenset(allowed)
 
