@@ -23,7 +23,8 @@ _MEANINGS = {
     ExitCode.SUCCEEDED: "job SUCCEEDED",
     ExitCode.FAILED: "job FAILED and recorded (action failure, threshold, cancellation, timeout, bad input)",
     ExitCode.CONFIG: "configuration invalid (a missing table or bucket too); nothing written",
-    ExitCode.NOT_CLAIMABLE: "job not claimable: not found, finished, or held by another live task; nothing changed",
+    ExitCode.NOT_CLAIMABLE:
+        "job not claimable: not found, finished, or held by another live task; nothing changed",
     ExitCode.UNREACHABLE: "DynamoDB or S3 unreachable at start (within 10 s); nothing written",
     ExitCode.INTERNAL: "internal error that could not be recorded on the job",
     ExitCode.INTERRUPTED: "interrupted by SIGTERM/SIGINT; progress saved, job FAILED with resumable = true",

@@ -58,7 +58,11 @@ def _value(value: Any) -> Any:
         return value
     if isinstance(decoded, bytes):
         return f"<{len(decoded)} bytes>"
-    return decoded if isinstance(decoded, (str, int, float, bool, list, dict)) or decoded is None else str(decoded)
+    return (
+        decoded
+        if isinstance(decoded, (str, int, float, bool, list, dict)) or decoded is None
+        else str(decoded)
+    )
 
 
 def _number(value: Any) -> Any:

@@ -324,16 +324,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     create = sub.add_parser("create-job", help="write a new INITIALIZING job document; print its id")
     show = sub.add_parser("show-job", help="print a job document readably (status, output, receipts)")
-    requests = sub.add_parser("run-task-requests", help="print the RunTask request of each shard (run-task.sh)")
+    requests = sub.add_parser("run-task-requests",
+                              help="print the RunTask request of each shard (run-task.sh)")
     for p in (create, show):
-        p.add_argument("--table", default=env.get("DYNAMO_TABLE"), required="DYNAMO_TABLE" not in env,
-                       help="documents table (default: $DYNAMO_TABLE)")
+        p.add_argument(
+            "--table",
+            default=env.get("DYNAMO_TABLE"),
+            required="DYNAMO_TABLE" not in env,
+            help="documents table (default: $DYNAMO_TABLE)",
+        )
         region = env.get("REGION") or env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION")
         p.add_argument("--region", default=region, required=region is None, help="default: $REGION")
-    create.add_argument("--username", default=env.get("USERNAME"), required="USERNAME" not in env,
-                        help="the job's user (default: $USERNAME)")
-    create.add_argument("--hostname", default=env.get("PLUS_HOSTNAME", "plus_example_com"),
-                        help="the frontend's host name (default: $PLUS_HOSTNAME or plus_example_com)")
+    create.add_argument(
+        "--username",
+        default=env.get("USERNAME"),
+        required="USERNAME" not in env,
+        help="the job's user (default: $USERNAME)",
+    )
+    create.add_argument(
+        "--hostname",
+        default=env.get("PLUS_HOSTNAME", "plus_example_com"),
+        help="the frontend's host name (default: $PLUS_HOSTNAME or plus_example_com)",
+    )
     script = create.add_mutually_exclusive_group(required=True)
     script.add_argument("--script-json", help="the PlusScript as JSON text")
     script.add_argument("--script-file", help="a file holding the PlusScript as JSON ('-' for stdin)")
@@ -364,7 +376,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stdout.write(json.dumps(view, indent=2, default=str, ensure_ascii=False) + "\n")
         return 0
     if args.script_file is not None:
-        with (sys.stdin if args.script_file == "-" else open(args.script_file, encoding="utf-8")) as f:
+        with sys.stdin if args.script_file == "-" else open(args.script_file, encoding="utf-8") as f:
             script_json = f.read()
     else:
         script_json = args.script_json
@@ -416,7 +428,9 @@ def _positive(option: str, text: str) -> int:
 def _requests_from(args: Any) -> list[dict[str, Any]]:
     """The requests ``run-task-requests`` prints; ValueError names the option at fault."""
     if args.run_mode not in RUN_MODES:
-        raise ValueError(f"unknown --run-mode: {args.run_mode} (expected one of {', '.join(m.value for m in RunMode)})")
+        raise ValueError(
+            f"unknown --run-mode: {args.run_mode} (expected one of {', '.join(m.value for m in RunMode)})"
+        )
     shards = _positive("--shards", args.shards)
     extra_env: dict[str, str] = {}
     for pair in args.env:
@@ -426,17 +440,29 @@ def _requests_from(args: Any) -> list[dict[str, Any]]:
         if name in FORBIDDEN_ENV:
             raise ValueError(f"{name} is not passed to tasks: they use the task role")
         extra_env[name] = value
-    network = {"subnets": [s for s in args.subnets.split(",") if s],
-               "security_groups": [g for g in args.security_groups.split(",") if g]}
+    network = {
+        "subnets": [s for s in args.subnets.split(",") if s],
+        "security_groups": [g for g in args.security_groups.split(",") if g],
+    }
     if args.check:  # the job's part only: the network comes from the settings read later
         network = {"subnets": ["-"], "security_groups": ["-"]}
     return run_task_requests(
-        shards=shards, cluster=args.cluster, task_definition=args.task_definition, **network,
-        job_id=args.job_id, username=args.username, run_mode=args.run_mode,
-        collection_owner=args.collection_owner, stream_id=args.stream_id, action_id=args.action_id,
-        action_input_json=args.action_input_json, extra_env=extra_env,
-        assign_public_ip=args.assign_public_ip == "ENABLED", container_name=args.container_name,
-        started_by=args.started_by, launch_attempt=_positive("--launch-attempt", args.launch_attempt),
+        shards=shards,
+        cluster=args.cluster,
+        task_definition=args.task_definition,
+        **network,
+        job_id=args.job_id,
+        username=args.username,
+        run_mode=args.run_mode,
+        collection_owner=args.collection_owner,
+        stream_id=args.stream_id,
+        action_id=args.action_id,
+        action_input_json=args.action_input_json,
+        extra_env=extra_env,
+        assign_public_ip=args.assign_public_ip == "ENABLED",
+        container_name=args.container_name,
+        started_by=args.started_by,
+        launch_attempt=_positive("--launch-attempt", args.launch_attempt),
     )
 
 

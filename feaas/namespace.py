@@ -14,7 +14,8 @@ from typing import Any
 
 from feaas.errors import NamespaceViolation
 
-#: What marks a job document's id (``{hostname}/{username}/job.{uuid}``): never an item, never changed by an action.
+#: What marks a job document's id (``{hostname}/{username}/job.{uuid}``): never an item, never
+#: changed by an action.
 JOB_MARKER = "/job."
 #: Attributes no action or write-back may set, besides the table's key attribute.
 PROTECTED_ATTRIBUTES = ("object_id", "owner")
@@ -72,8 +73,10 @@ def check_id(what: str, value: Any, namespace: str) -> str:
     if not isinstance(value, str) or not value.startswith(namespace) or len(value) == len(namespace):
         raise NamespaceViolation(f"{what} {value!r} is outside your namespace {namespace!r}")
     if ".." in value.split("/") or "//" in value or _has_control_characters(value):
-        raise NamespaceViolation(f"{what} id {value!r} is not a plain id ('..', '//' or control characters): "
-                                 f"treated as outside your namespace {namespace!r}")
+        raise NamespaceViolation(
+            f"{what} id {value!r} is not a plain id ('..', '//' or control characters): "
+            f"treated as outside your namespace {namespace!r}"
+        )
     return value
 
 

@@ -81,7 +81,9 @@ class Settings(BaseSettings):
     concurrency: int = Field(default=8, ge=1, le=256)
     heartbeat_seconds: float = Field(default=15.0, gt=0, le=3600)
     lease_seconds: float = Field(default=90.0, gt=0, le=86400)
-    shard_index: int = Field(default=0, ge=0, validation_alias=AliasChoices("shard_index", "aws_batch_job_array_index"))
+    shard_index: int = Field(
+        default=0, ge=0, validation_alias=AliasChoices("shard_index", "aws_batch_job_array_index")
+    )
     shard_count: int = Field(default=1, ge=1, le=10000)
     max_runtime_seconds: float | None = Field(default=None, gt=0)
     tolerated_failure_percent: float = Field(default=100.0, ge=0, le=100)
@@ -127,11 +129,20 @@ def _combination_problems(values: Mapping[str, Any]) -> list[str]:
     except ValueError:
         mode = None
     if mode is not None:
-        problems += [f"{name.upper()}: required for {mode.value}"
-                     for name in _REQUIRED_FOR_MODE.get(mode, ()) if not values.get(name)]
+        problems += [
+            f"{name.upper()}: required for {mode.value}"
+            for name in _REQUIRED_FOR_MODE.get(mode, ())
+            if not values.get(name)
+        ]
     if (values.get("access_key") in (None, "")) != (values.get("secret_key") in (None, "")):
         problems.append("ACCESS_KEY/SECRET_KEY: set both or neither")
-    if str(values.get("log_level") or "INFO").upper() not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+    if str(values.get("log_level") or "INFO").upper() not in (
+        "DEBUG",
+        "INFO",
+        "WARNING",
+        "ERROR",
+        "CRITICAL",
+    ):
         problems.append("LOG_LEVEL: must be DEBUG, INFO, WARNING, ERROR or CRITICAL")
     return problems
 
@@ -143,9 +154,10 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """
     try:
         if environ is None:
-            return Settings()  # type: ignore[call-arg]
+            return Settings()
         lowered = {k.lower(): v for k, v in environ.items()}
-        return Settings(**{k: v for k, v in lowered.items() if k in _FIELD_NAMES})
+        given: dict[str, Any] = {k: v for k, v in lowered.items() if k in _FIELD_NAMES}
+        return Settings(**given)
     except ValidationError as exc:
         raise ConfigError(_describe(exc, environ)) from None
 

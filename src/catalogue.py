@@ -15,7 +15,8 @@ def main(argv: list[str] | None = None) -> int:
         description="Print the worker's action catalogue (every action id with its inputs and outputs).")
     shape = parser.add_mutually_exclusive_group()
     shape.add_argument("--json", action="store_true", help="the whole catalogue as JSON (the default)")
-    shape.add_argument("--ids", action="store_true", help="one action id per line, with its inputs and outputs")
+    shape.add_argument("--ids", action="store_true",
+                       help="one action id per line, with its inputs and outputs")
     args = parser.parse_args(argv)
     catalogue = default_registry().catalogue_json()
     if args.ids:

@@ -90,7 +90,8 @@ def run(settings: Settings, stop: StopSignal) -> int:
     except StorageError as exc:
         event(logger, "job_claim_failed", level=logging.ERROR, error=explain_storage_error(exc, settings))
         return ExitCode.INTERNAL
-    logs.bind(attempt=job_doc.get("attempt"), shard=settings.shard_index if settings.shard_count > 1 else None)
+    logs.bind(attempt=job_doc.get("attempt"),
+              shard=settings.shard_index if settings.shard_count > 1 else None)
     event(logger, "job_claimed", status=job_doc.get("status"), task_arn=record.task_arn)
     try:
         timeout_s, tolerated = job_limits(job_doc)
@@ -117,7 +118,8 @@ def run(settings: Settings, stop: StopSignal) -> int:
     return _finish(settings, record, outcome, progress, started)
 
 
-def _run_job(settings: Settings, dao: Dao, job_doc: dict[str, Any], progress: Progress, stop: StopSignal) -> Outcome:
+def _run_job(settings: Settings, dao: Dao, job_doc: dict[str, Any], progress: Progress,
+             stop: StopSignal) -> Outcome:
     # Imported after the claim: the runners, the engine and the action catalogue are not needed to
     # claim the job, so the job is RUNNING sooner (issue 14); the heavy action modules (DuckDB,
     # ffmpeg) load only when an action runs.
@@ -130,14 +132,16 @@ def _run_job(settings: Settings, dao: Dao, job_doc: dict[str, Any], progress: Pr
     runner = select_runner(settings.run_mode, job_doc, settings.shard_count)
     ctx = RunContext(settings=settings, dao=dao, registry=default_registry(), job_doc=job_doc, job=job,
                      hostname=hostname, namespace=namespace, progress=progress, stop=stop,
-                     storage=UserStorage(dao.blobs, dao.docs, namespace, cancel=stop.event), tmp_root=make_tmp_root())
+                     storage=UserStorage(dao.blobs, dao.docs, namespace, cancel=stop.event),
+                     tmp_root=make_tmp_root())
     try:
         return runner(ctx)
     finally:
         shutil.rmtree(ctx.tmp_root, ignore_errors=True)
 
 
-def _finish(settings: Settings, record: JobRecord, outcome: Outcome, progress: Progress, started: float) -> int:
+def _finish(settings: Settings, record: JobRecord, outcome: Outcome, progress: Progress,
+            started: float) -> int:
     """Write the terminal status; map it to the exit code."""
     if isinstance(outcome.stopped, LeaseLost):
         event(logger, "job_abandoned", level=logging.ERROR, reason=str(outcome.stopped))
@@ -159,7 +163,8 @@ def _finish(settings: Settings, record: JobRecord, outcome: Outcome, progress: P
     if metrics.is_enabled(settings.metrics):
         metrics.job_finished(duration_ms, written.value, int(attrs.get("item_count") or 0),
                              run_mode=settings.run_mode.value)
-    event(logger, "job_finished", status=written.value, error_message=message or None, duration_ms=duration_ms,
+    event(logger, "job_finished", status=written.value, error_message=message or None,
+          duration_ms=duration_ms,
           **{k: attrs[k] for k in ("percent", "success_count", "error_count", "item_count", "action_count")
              if k in attrs})
     if interrupted:

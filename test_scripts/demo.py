@@ -34,7 +34,7 @@ def main() -> int:
     state_dir = Path(args.state_dir)
     try:
         stack = localstack.load(state_dir) if localstack.is_running(localstack.load(state_dir)) else None
-    except Exception:  # no stack.json yet, or a stale one
+    except (localstack.LocalStackError, ValueError, KeyError, TypeError):  # no stack.json yet, or a stale one
         stack = None
     started_here = stack is None
     if stack is None:
@@ -47,14 +47,16 @@ def main() -> int:
         if args.scenario == "success":  # adds two numbers, naps a moment
             item = job_item(add_and_nap_script(1.0), input_data={"a": 40, "b": 2}, label="demo: add and nap")
         else:
-            item = job_item(script([action("boom", "sys.debug.fail", message="this demo job fails on purpose")]),
+            item = job_item(script([action("boom", "sys.debug.fail",
+                                           message="this demo job fails on purpose")]),
                             label="demo: failing job")
         docs.put_new(item)
         job_id = item["object_id"]
         print(f"job {job_id} written; running the worker ...", file=sys.stderr)
         env = {**os.environ, **stack.env, "RUN_MODE": "RUN_SCRIPT", "JOB_ID": job_id, "USERNAME": USERNAME,
                "REGION": stack.region, "DYNAMO_TABLE": TABLE, "DYNAMO_STREAMS_TABLE": STREAMS_TABLE,
-               "PRIMARY_BUCKET": BUCKET, "LOG_FORMAT": os.environ.get("LOG_FORMAT", "text"), "HEARTBEAT_SECONDS": "1"}
+               "PRIMARY_BUCKET": BUCKET, "LOG_FORMAT": os.environ.get("LOG_FORMAT", "text"),
+               "HEARTBEAT_SECONDS": "1"}
         code = subprocess.call([sys.executable, "-m", "src.worker"], cwd=ROOT, env=env, stdout=sys.stderr)
         final = docs.get(job_id)
         print(f"worker exit code {code}; final job record:", file=sys.stderr)

@@ -3,6 +3,7 @@ and helpers that run ``python -m src.worker`` against it the way Fargate would."
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -76,7 +77,8 @@ def user_storage(dao: Dao) -> UserStorage:
 
 @pytest.fixture
 def action_ctx(user_storage: UserStorage, tmp_path: Path):
-    """Factory for an ActionContext over the real storage: ``action_ctx()`` or ``action_ctx(cancel=event)``."""
+    """Factory for an ActionContext over the real storage: ``action_ctx()`` or
+    ``action_ctx(cancel=event)``."""
 
     def make(cancel: threading.Event | None = None, memory_limit_mb: int | None = None) -> ActionContext:
         work = tmp_path / f"action-{uuid.uuid4().hex[:8]}"
@@ -98,10 +100,8 @@ class WorkerRun:
     def lines(self) -> list[dict[str, Any]]:
         out = []
         for line in self.stdout.splitlines():
-            try:
+            with contextlib.suppress(ValueError):  # a line that is not JSON (a traceback, say)
                 out.append(json.loads(line))
-            except ValueError:
-                pass
         return out
 
     def events(self, name: str) -> list[dict[str, Any]]:
@@ -110,7 +110,8 @@ class WorkerRun:
 
 def worker_env(stack: localstack.LocalStack, job_id: str, **overrides: Any) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "RUN_MODE", "JOB_ID"))}
-    env.update({k: v for k, v in stack.env.items() if k.startswith("AWS_ENDPOINT_URL")})  # keys come explicitly
+    # keys come explicitly
+    env.update({k: v for k, v in stack.env.items() if k.startswith("AWS_ENDPOINT_URL")})
     env.update({"RUN_MODE": "RUN_SCRIPT", "JOB_ID": job_id, "USERNAME": USERNAME, "REGION": REGION,
                 "DYNAMO_TABLE": TABLE, "DYNAMO_STREAMS_TABLE": STREAMS_TABLE, "PRIMARY_BUCKET": BUCKET,
                 "LOG_FORMAT": "json", "HEARTBEAT_SECONDS": "1", "PYTHONPATH": str(ROOT),
@@ -152,7 +153,8 @@ def start_worker(stack: localstack.LocalStack):
     procs: list[subprocess.Popen[str]] = []
 
     def start(job_id: str, **env: Any) -> subprocess.Popen[str]:
-        proc = RecordedPopen([sys.executable, "-m", "src.worker"], cwd=ROOT, env=worker_env(stack, job_id, **env),
+        proc = RecordedPopen([sys.executable, "-m", "src.worker"], cwd=ROOT,
+                             env=worker_env(stack, job_id, **env),
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         procs.append(proc)
         return proc
@@ -169,7 +171,8 @@ def run_worker(stack: localstack.LocalStack, dao: Dao):
     """Run ``python -m src.worker`` to completion: ``run_worker(job_id, **env)`` → WorkerRun."""
 
     def run(job_id: str, timeout: float = 120, **env: Any) -> WorkerRun:
-        proc = subprocess.run([sys.executable, "-m", "src.worker"], cwd=ROOT, env=worker_env(stack, job_id, **env),
+        proc = subprocess.run([sys.executable, "-m", "src.worker"], cwd=ROOT,
+                              env=worker_env(stack, job_id, **env),
                               capture_output=True, text=True, timeout=timeout)
         OUTPUTS.append(proc.stdout + proc.stderr)
         return WorkerRun(proc.returncode, proc.stdout, proc.stderr, dao.docs.get(job_id))

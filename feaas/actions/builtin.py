@@ -73,7 +73,9 @@ def _number(name: str, value: Any) -> int | float:
 class Format(Action):
     id = "sys.text.format"
     aliases = ("sys.text.format.Format",)
-    description = "Fill `{name}` fields of `template` from the JSON object `values` (no attribute or index access)."
+    description = (
+        "Fill `{name}` fields of `template` from the JSON object `values` (no attribute or index access)."
+    )
     inputs = (Param("template", PT.STRING), Param("values", PT.JSON, default={}))
     outputs = (Param("text", PT.STRING),)
 
@@ -93,7 +95,9 @@ class Format(Action):
                     raise ActionFailed(f"template field {{{field}}} has no value")
                 # {x:>999999999} would allocate gigabytes before anything could check the result
                 if any(int(n) > MAX_FORMAT_WIDTH for n in _NUMBER.findall(spec or "")):
-                    raise ActionFailed(f"template field {{{field}}}: width or precision above {MAX_FORMAT_WIDTH}")
+                    raise ActionFailed(
+                        f"template field {{{field}}}: width or precision above {MAX_FORMAT_WIDTH}"
+                    )
                 value = values[field]
                 if conversion == "r":
                     value = repr(value)
@@ -182,5 +186,15 @@ class DocUpdate(Action):
         return {"object_id": inputs["object_id"]}
 
 
-BUILTIN_ACTIONS: list[Action] = [Nap(), Echo(), Fail(), Add(), Format(), PutText(), GetText(), Copy(), DocGet(),
-                                 DocUpdate()]
+BUILTIN_ACTIONS: list[Action] = [
+    Nap(),
+    Echo(),
+    Fail(),
+    Add(),
+    Format(),
+    PutText(),
+    GetText(),
+    Copy(),
+    DocGet(),
+    DocUpdate(),
+]

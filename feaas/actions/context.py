@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Generator, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +13,7 @@ from feaas.dao.blobs import BlobStat, TransferCancelled
 from feaas.errors import NamespaceViolation, WorkerError
 from feaas.namespace import check_object_id, check_writable_document, normalise_key, protected_attributes
 
+
 class DocumentNotFound(WorkerError):
     """:meth:`UserStorage.update_document` found no document with that id."""
 
@@ -20,7 +21,9 @@ class DocumentNotFound(WorkerError):
 class UserStorage:
     """Implements :class:`feaas.actions.base.Storage` over the shared bucket and documents table."""
 
-    def __init__(self, blobs: Blobs, docs: Documents, namespace: str, cancel: threading.Event | None = None) -> None:
+    def __init__(
+        self, blobs: Blobs, docs: Documents, namespace: str, cancel: threading.Event | None = None
+    ) -> None:
         if not namespace.endswith("/") or namespace.count("/") < 2:
             raise ValueError(f"namespace {namespace!r} must look like 'hostname/username/'")
         self.blobs = blobs
@@ -45,7 +48,9 @@ class UserStorage:
         try:
             self.blobs.download(self.check_key(key), path, cancel=self.cancel)
         except TransferCancelled:
-            raise ActionCancelled(f"download of {key!r} stopped: the job was cancelled or interrupted") from None
+            raise ActionCancelled(
+                f"download of {key!r} stopped: the job was cancelled or interrupted"
+            ) from None
 
     def upload(self, path: Path, key: str, content_type: str | None = None) -> None:
         self.blobs.upload(path, self.check_key(key), content_type)
@@ -62,7 +67,7 @@ class UserStorage:
     def stat(self, key: str) -> BlobStat:
         return self.blobs.stat(self.check_key(key))
 
-    def read_range(self, key: str, start: int, end: int, *, etag: str | None = None) -> Iterator[bytes]:
+    def read_range(self, key: str, start: int, end: int, *, etag: str | None = None) -> Generator[bytes]:
         return self.blobs.read_range(self.check_key(key), start, end, etag=etag)
 
     def delete(self, key: str) -> None:

@@ -20,8 +20,7 @@ def canonical_id(action_id: str) -> str:
     ``vendor.ffmpeg.probe``. Pure string work; it never touches the import system."""
     text = action_id.strip()
     for prefix in _PREFIXES:
-        if text.startswith(prefix):
-            text = text[len(prefix):]
+        text = text.removeprefix(prefix)
     head, _, last = text.rpartition(".")
     if head and last[:1].isupper():
         text = head
@@ -59,20 +58,36 @@ class Registry:
         return action
 
     def __contains__(self, action_id: object) -> bool:
-        return isinstance(action_id, str) and (action_id in self._by_id or canonical_id(action_id) in self._by_id)
+        return isinstance(action_id, str) and (
+            action_id in self._by_id or canonical_id(action_id) in self._by_id
+        )
 
     def actions(self) -> list[Action]:
         return sorted({id(a): a for a in self._by_id.values()}.values(), key=lambda a: a.id)
 
     def catalogue(self) -> list[dict[str, Any]]:
         def params(ps: tuple[Param, ...]) -> list[dict[str, Any]]:
-            return [{"name": p.name, "ptype": ptype_name(p.ptype), "optional": p.optional or p.default is not None,
-                     **({"default": p.default} if p.default is not None else {}),
-                     **({"hint": p.hint} if p.hint else {})} for p in ps]
+            return [
+                {
+                    "name": p.name,
+                    "ptype": ptype_name(p.ptype),
+                    "optional": p.optional or p.default is not None,
+                    **({"default": p.default} if p.default is not None else {}),
+                    **({"hint": p.hint} if p.hint else {}),
+                }
+                for p in ps
+            ]
 
-        return [{"id": a.id, "aliases": list(a.aliases), "description": a.description,
-                 "inputs": "any" if a.accepts_any_inputs else params(a.inputs), "outputs": params(a.outputs)}
-                for a in self.actions()]
+        return [
+            {
+                "id": a.id,
+                "aliases": list(a.aliases),
+                "description": a.description,
+                "inputs": "any" if a.accepts_any_inputs else params(a.inputs),
+                "outputs": params(a.outputs),
+            }
+            for a in self.actions()
+        ]
 
     def catalogue_json(self) -> str:
         return json.dumps(self.catalogue(), indent=2, default=str)

@@ -47,7 +47,14 @@ class Dao:
                                max_pool=settings.concurrency * 2 + 8)
         docs = Documents(clients.dynamodb, settings.dynamo_table, settings.dynamo_key_attribute,
                          settings.dynamo_owner_index)
-        check_storage(clients.session, table=settings.dynamo_table, streams_table=settings.dynamo_streams_table,
-                      bucket=settings.primary_bucket)
-        return cls(docs=docs, streams=Streams(clients.dynamodb, settings.dynamo_streams_table),
-                   blobs=Blobs(clients.s3, settings.primary_bucket))
+        check_storage(
+            clients.session,
+            table=settings.dynamo_table,
+            streams_table=settings.dynamo_streams_table,
+            bucket=settings.primary_bucket,
+        )
+        return cls(
+            docs=docs,
+            streams=Streams(clients.dynamodb, settings.dynamo_streams_table),
+            blobs=Blobs(clients.s3, settings.primary_bucket),
+        )

@@ -13,7 +13,7 @@ import logging
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -24,6 +24,9 @@ from feaas.dao.expressions import Exists, Update
 from feaas.dao.streams import Streams
 from feaas.errors import StorageError
 from feaas.logs import event
+
+if TYPE_CHECKING:  # the stubs are a dev dependency
+    from mypy_boto3_dynamodb.type_defs import PutTypeDef, TransactWriteItemTypeDef, UpdateTypeDef
 
 logger = logging.getLogger(__name__)
 MAX_TRANSACTION_ACTIONS = 100  # DynamoDB's limit of actions per transaction
@@ -66,7 +69,7 @@ class BatchWriter:
         if len(chunk) == 1:
             results[chunk[0]] = self._write_one(writes[chunk[0]])
             return
-        items: list[dict[str, Any]] = []
+        items: list[TransactWriteItemTypeDef] = []
         for index in chunk:
             write = writes[index]
             if write.values:
@@ -86,19 +89,28 @@ class BatchWriter:
         for index in chunk:  # one by one, so only the bad item is affected
             results[index] = self._write_one(writes[index])
 
-    def _put_request(self, write: ItemWrite) -> dict[str, Any]:
+    def _put_request(self, write: ItemWrite) -> PutTypeDef:
         item = {**write.row, "stream_id": write.stream_id, "timestamp": self.streams.next_timestamp()}
-        return {"TableName": self.streams.table, "Item": to_dynamo(item),
-                "ConditionExpression": "attribute_not_exists(#ts)", "ExpressionAttributeNames": {"#ts": "timestamp"}}
+        return {
+            "TableName": self.streams.table,
+            "Item": to_dynamo(item),
+            "ConditionExpression": "attribute_not_exists(#ts)",
+            "ExpressionAttributeNames": {"#ts": "timestamp"},
+        }
 
-    def _update_request(self, write: ItemWrite) -> dict[str, Any]:
+    def _update_request(self, write: ItemWrite) -> UpdateTypeDef:
         assert write.object_id is not None and write.values
         upd = Update.setting(write.values, Exists(self.docs.key_attribute))
         expression, condition = upd.expression(), upd.condition_expression()
-        return {"TableName": self.docs.table, "Key": {self.docs.key_attribute: {"S": write.object_id}},
-                "UpdateExpression": expression, "ConditionExpression": condition,
-                "ExpressionAttributeNames": upd.names,
-                "ExpressionAttributeValues": {k: to_dynamo_value(v) for k, v in upd.values.items()}}
+        assert condition is not None
+        return {
+            "TableName": self.docs.table,
+            "Key": {self.docs.key_attribute: {"S": write.object_id}},
+            "UpdateExpression": expression,
+            "ConditionExpression": condition,
+            "ExpressionAttributeNames": upd.names,
+            "ExpressionAttributeValues": {k: to_dynamo_value(v) for k, v in upd.values.items()},
+        }
 
     def _write_one(self, write: ItemWrite) -> str | None:
         problem = None

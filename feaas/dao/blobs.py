@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Generator, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from boto3.exceptions import S3UploadFailedError
 from boto3.s3.transfer import TransferConfig
@@ -16,6 +16,9 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from feaas.dao.errors import error_code, storage_error
 from feaas.errors import StorageError, WorkerError
+
+if TYPE_CHECKING:  # the stubs are a dev dependency; at run time this is a plain boto3 client
+    from mypy_boto3_s3 import S3Client
 
 _TRANSFER = TransferConfig(multipart_threshold=16 * 1024 * 1024, multipart_chunksize=16 * 1024 * 1024,
                            max_concurrency=4, use_threads=True)
@@ -54,7 +57,7 @@ def _missing(exc: ClientError) -> bool:
 
 
 class Blobs:
-    def __init__(self, client: Any, bucket: str) -> None:
+    def __init__(self, client: S3Client, bucket: str) -> None:
         self.client = client
         self.bucket = bucket
 
@@ -71,7 +74,10 @@ class Blobs:
             if error_code(exc) == "NoSuchBucket":
                 err = StorageError(f"{err} (bucket {self.bucket!r})")
             raise err from exc
-        except (BotoCoreError, S3UploadFailedError) as exc:  # s3transfer wraps upload failures in its own error
+        except (
+            BotoCoreError,
+            S3UploadFailedError,
+        ) as exc:  # s3transfer wraps upload failures in its own error
             raise storage_error(exc, f"{what} {key}") from exc
 
     def get_bytes(self, key: str) -> bytes:
@@ -103,7 +109,8 @@ class Blobs:
             self.client.download_file(self.bucket, key, str(path), Config=_TRANSFER, Callback=check)
 
     def upload(self, path: Path, key: str, content_type: str | None = None) -> None:
-        """Stream a local file to the bucket (multipart above 16 MB). The object appears only when complete."""
+        """Stream a local file to the bucket (multipart above 16 MB). The object appears only when
+        complete."""
         extra = {"ContentType": content_type} if content_type else None
         with self._translated("uploading", key):
             self.client.upload_file(str(path), self.bucket, key, ExtraArgs=extra, Config=_TRANSFER)
@@ -112,22 +119,25 @@ class Blobs:
         with self._translated("copying", src_key):
             self.client.copy({"Bucket": self.bucket, "Key": src_key}, self.bucket, dest_key, Config=_TRANSFER)
 
-    def read_range(self, key: str, start: int, end: int, *, etag: str | None = None) -> Iterator[bytes]:
+    def read_range(self, key: str, start: int, end: int, *, etag: str | None = None) -> Generator[bytes]:
         """Bytes ``start`` to ``end - 1`` of an object, streamed in chunks of up to 1 MB.
 
         A connection that breaks mid-body is asked again for the rest (botocore retries only the
         request itself). With ``etag``, a changed object fails the read instead of mixing versions.
         """
         position, breaks = start, 0
-        condition = {"IfMatch": etag} if etag else {}
+        condition: dict[str, Any] = {"IfMatch": etag} if etag else {}
         with self._translated("reading", key):
             while position < end:
                 try:
-                    response = self.client.get_object(Bucket=self.bucket, Key=key,
-                                                      Range=f"bytes={position}-{end - 1}", **condition)
+                    response = self.client.get_object(
+                        Bucket=self.bucket, Key=key, Range=f"bytes={position}-{end - 1}", **condition
+                    )
                 except ClientError as exc:
                     if error_code(exc) in ("PreconditionFailed", "412"):
-                        raise StorageError(f"reading {key} failed: the object changed while it was read") from None
+                        raise StorageError(
+                            f"reading {key} failed: the object changed while it was read"
+                        ) from None
                     raise
                 body, resumed_at = response["Body"], position
                 try:
@@ -143,7 +153,9 @@ class Blobs:
                 finally:
                     body.close()
                 if position < end:
-                    raise StorageError(f"reading {key} failed: the object ended at byte {position}, not {end}")
+                    raise StorageError(
+                        f"reading {key} failed: the object ended at byte {position}, not {end}"
+                    )
 
     def stat(self, key: str) -> BlobStat:
         """Size and ETag; raises :class:`BlobNotFound` when there is no object."""

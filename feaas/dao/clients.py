@@ -7,16 +7,20 @@ retry mode with exponential backoff — no hand-written retry loops anywhere els
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 from botocore.config import Config
 
+if TYPE_CHECKING:  # the stubs are a dev dependency; at run time these are plain boto3 clients
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_s3 import S3Client
+
 
 @dataclass(frozen=True)
 class AwsClients:
-    dynamodb: Any
-    s3: Any
+    dynamodb: DynamoDBClient
+    s3: S3Client
     session: boto3.session.Session
 
 

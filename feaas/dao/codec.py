@@ -54,7 +54,7 @@ def plain(value: Any) -> Any:
     if isinstance(value, list):
         return [plain(v) for v in value]
     if isinstance(value, Binary):
-        return bytes(value.value)
+        return bytes(value.value)  # type: ignore[attr-defined]  # boto3-stubs leave out Binary.value
     if isinstance(value, (set, frozenset)):
         return sorted(plain(v) for v in value)
     return value
@@ -141,9 +141,9 @@ def _check_value(value: Any, field: Any, where: str) -> None:
         if field.message_type.full_name.startswith("google.protobuf."):
             return
         _check_shapes(value, field.message_type, where)
-    elif field.enum_type is not None and isinstance(value, str) and field.name not in _LENIENT_ENUMS:
-        if value not in field.enum_type.values_by_name:
-            raise CodecError(f"{where}: unknown value {value!r} (expected one of "
+    elif (field.enum_type is not None and isinstance(value, str) and field.name not in _LENIENT_ENUMS
+          and value not in field.enum_type.values_by_name):
+        raise CodecError(f"{where}: unknown value {value!r} (expected one of "
                              f"{', '.join(field.enum_type.values_by_name)})")
 
 

@@ -8,15 +8,18 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from feaas.dao.codec import from_dynamo, storable, to_dynamo, to_dynamo_value
-from feaas.dao.errors import CONDITION_FAILED, error_code, storage_error
+from feaas.dao.errors import CONDITION_FAILED, error_code, old_item, storage_error
 from feaas.dao.expressions import Exists, Update
 from feaas.dao.query import query_count, query_pages
 from feaas.errors import StorageError, WorkerError
+
+if TYPE_CHECKING:  # the stubs are a dev dependency; at run time these are plain boto3 clients
+    from mypy_boto3_dynamodb import DynamoDBClient
 
 
 class ConditionFailed(WorkerError):
@@ -29,11 +32,14 @@ class ConditionFailed(WorkerError):
 
 def _only_new(key_attribute: str) -> dict[str, Any]:
     """The condition of a write that creates a document: no document has its key yet."""
-    return {"ConditionExpression": "attribute_not_exists(#key)", "ExpressionAttributeNames": {"#key": key_attribute}}
+    return {
+        "ConditionExpression": "attribute_not_exists(#key)",
+        "ExpressionAttributeNames": {"#key": key_attribute},
+    }
 
 
 class Documents:
-    def __init__(self, client: Any, table: str, key_attribute: str, owner_index: str) -> None:
+    def __init__(self, client: DynamoDBClient, table: str, key_attribute: str, owner_index: str) -> None:
         self.client = client
         self.table = table
         self.key_attribute = key_attribute
@@ -44,7 +50,9 @@ class Documents:
 
     def get(self, object_id: str, *, consistent: bool = True) -> dict[str, Any] | None:
         try:
-            resp = self.client.get_item(TableName=self.table, Key=self._key(object_id), ConsistentRead=consistent)
+            resp = self.client.get_item(
+                TableName=self.table, Key=self._key(object_id), ConsistentRead=consistent
+            )
         except (ClientError, BotoCoreError) as exc:
             raise storage_error(exc, f"reading {object_id}") from exc
         item = resp.get("Item")
@@ -75,7 +83,7 @@ class Documents:
             resp = self.client.update_item(**kwargs)
         except ClientError as exc:
             if error_code(exc) == CONDITION_FAILED:
-                old = exc.response.get("Item")
+                old = old_item(exc)
                 raise ConditionFailed(from_dynamo(old) if old else None) from None
             raise storage_error(exc, f"updating {object_id}") from exc
         except BotoCoreError as exc:
@@ -93,8 +101,13 @@ class Documents:
             raise storage_error(exc, f"creating {item.get(self.key_attribute)}") from exc
 
     def _owner_query(self, owner: str) -> dict[str, Any]:
-        return {"TableName": self.table, "IndexName": self.owner_index, "KeyConditionExpression": "#o = :o",
-                "ExpressionAttributeNames": {"#o": "owner"}, "ExpressionAttributeValues": {":o": {"S": owner}}}
+        return {
+            "TableName": self.table,
+            "IndexName": self.owner_index,
+            "KeyConditionExpression": "#o = :o",
+            "ExpressionAttributeNames": {"#o": "owner"},
+            "ExpressionAttributeValues": {":o": {"S": owner}},
+        }
 
     def owner_pages(
         self, owner: str, *, page_size: int = 500, start_key: Mapping[str, Any] | None = None
@@ -121,7 +134,7 @@ class Documents:
         """Fetch whole documents (≤ 100 ids per request), retrying unprocessed keys. Order not kept."""
         found: list[dict[str, Any]] = []
         for start in range(0, len(object_ids), 100):
-            keys = [self._key(i) for i in dict.fromkeys(object_ids[start:start + 100])]
+            keys = [self._key(i) for i in dict.fromkeys(object_ids[start : start + 100])]
             request: dict[str, Any] = {self.table: {"Keys": keys, "ConsistentRead": True}}
             for attempt in range(20):
                 try:
@@ -132,7 +145,7 @@ class Documents:
                 request = resp.get("UnprocessedKeys") or {}
                 if not request:
                     break
-                time.sleep(min(2.0, 0.05 * 2 ** attempt))  # DynamoDB asks callers to back off here
+                time.sleep(min(2.0, 0.05 * 2**attempt))  # DynamoDB asks callers to back off here
             else:
                 raise StorageError("reading documents failed: keys stayed unprocessed")
         return found
@@ -161,8 +174,11 @@ def put_new_in_table(table: TableResource, item: Mapping[str, Any], key_attribut
 def update_in_table(table: TableResource, key_attribute: str, object_id: str, update: Update) -> None:
     """Apply ``update`` through a ``Table`` resource. Raises :class:`ConditionFailed` when its
     condition does not hold; other errors propagate as boto3 raised them."""
-    kwargs: dict[str, Any] = {"Key": {key_attribute: object_id}, "UpdateExpression": update.expression(),
-                              "ExpressionAttributeNames": update.names}
+    kwargs: dict[str, Any] = {
+        "Key": {key_attribute: object_id},
+        "UpdateExpression": update.expression(),
+        "ExpressionAttributeNames": update.names,
+    }
     condition = update.condition_expression()
     if condition is not None:
         kwargs["ConditionExpression"] = condition

@@ -83,8 +83,12 @@ class JobValues:
                 self.offloaded[path] = key
         return {"ptype": "KEY", "sval": key}
 
-    def encode(self, registers: Mapping[str, AnyType] | None = None, receipts: Mapping[str, Receipt] | None = None,
-               output: Mapping[str, AnyType] | None = None) -> dict[str, Any]:
+    def encode(
+        self,
+        registers: Mapping[str, AnyType] | None = None,
+        receipts: Mapping[str, Receipt] | None = None,
+        output: Mapping[str, AnyType] | None = None,
+    ) -> dict[str, Any]:
         """Document attributes for the given values (only the groups passed)."""
         entries: list[tuple[int, str, str, str | None, Any]] = []  # size, group, name, output name, plain
         attrs: dict[str, Any] = {}
@@ -123,7 +127,9 @@ class JobValues:
             group = max(present, key=lambda g: plain_size(attrs[g]))
             present.remove(group)
             own = {path: key for path, key in offloaded.items() if path.startswith(group + ".")}
-            key = offload(self.storage, self._key(f"{group}-all"), {"values": attrs[group], "offloaded": own})["sval"]
+            key = offload(
+                self.storage, self._key(f"{group}-all"), {"values": attrs[group], "offloaded": own}
+            )["sval"]
             attrs[group] = {}
             offloaded = {path: k for path, k in offloaded.items() if path not in own}
             offloaded[group] = key
@@ -131,7 +137,9 @@ class JobValues:
             attrs["offloaded"] = offloaded
         return attrs
 
-    def decode(self, job_doc: Mapping[str, Any], job: PlusScriptJob) -> tuple[dict[str, AnyType], dict[str, Receipt]]:
+    def decode(
+        self, job_doc: Mapping[str, Any], job: PlusScriptJob
+    ) -> tuple[dict[str, AnyType], dict[str, Receipt]]:
         """Registers and receipts already on the job, with offloaded values fetched back."""
         offloaded = job_doc.get("offloaded") or {}
         whole: dict[str, dict[str, Any]] = {}
@@ -141,7 +149,9 @@ class JobValues:
             if path in GROUPS:
                 blob = json.loads(self.storage.get_bytes(key))
                 whole[path] = blob.get("values") or {}
-                self.offloaded.update({k: v for k, v in (blob.get("offloaded") or {}).items() if isinstance(v, str)})
+                self.offloaded.update(
+                    {k: v for k, v in (blob.get("offloaded") or {}).items() if isinstance(v, str)}
+                )
             else:
                 self.offloaded[path] = key
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
 
 import boto3
+from botocore.client import BaseClient
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, ConnectTimeoutError, EndpointConnectionError
 
@@ -34,7 +34,7 @@ def check_storage(session: boto3.session.Session, *, table: str, streams_table: 
     dynamodb = session.client("dynamodb", config=_FAST)
     s3 = session.client("s3", config=_FAST)
     deadline = time.monotonic() + budget_s
-    checks: list[tuple[Any, str, Callable[[], object]]] = [
+    checks: list[tuple[BaseClient, str, Callable[[], object]]] = [
         (dynamodb, f"DYNAMO_TABLE={table!r}", lambda: dynamodb.describe_table(TableName=table)),
         (dynamodb, f"DYNAMO_STREAMS_TABLE={streams_table!r}",
          lambda: dynamodb.describe_table(TableName=streams_table)),
@@ -47,7 +47,7 @@ def check_storage(session: boto3.session.Session, *, table: str, streams_table: 
         future.result()
 
 
-def _check_one(client: Any, setting: str, call: Callable[[], object], deadline: float) -> None:
+def _check_one(client: BaseClient, setting: str, call: Callable[[], object], deadline: float) -> None:
     service = client.meta.service_model.service_name
     while True:
         try:
@@ -56,13 +56,17 @@ def _check_one(client: Any, setting: str, call: Callable[[], object], deadline: 
         except ClientError as exc:
             code = error_code(exc)
             if code in _MISSING:
-                raise ConfigError(f"{setting} does not exist at {client.meta.endpoint_url} "
-                                  f"({code}): check the name and the region") from None
+                raise ConfigError(
+                    f"{setting} does not exist at {client.meta.endpoint_url} "
+                    f"({code}): check the name and the region"
+                ) from None
             if not _transient(exc) or time.monotonic() >= deadline:
                 return  # e.g. AccessDenied on DescribeTable: the run's own requests will tell
         except (EndpointConnectionError, ConnectTimeoutError) as exc:
             if time.monotonic() >= deadline:
-                raise StorageUnreachable(f"cannot reach {service} at {client.meta.endpoint_url}: {exc}") from None
+                raise StorageUnreachable(
+                    f"cannot reach {service} at {client.meta.endpoint_url}: {exc}"
+                ) from None
         except BotoCoreError:  # a reset or a read timeout: the endpoint answers, the run will retry
             if time.monotonic() >= deadline:
                 return

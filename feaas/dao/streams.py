@@ -6,17 +6,20 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from feaas.dao.codec import to_dynamo
-from feaas.dao.errors import CONDITION_FAILED, error_code, storage_error
+from feaas.dao.errors import CONDITION_FAILED, error_code, old_item, storage_error
 from feaas.dao.query import query_count, query_pages
+
+if TYPE_CHECKING:  # the stubs are a dev dependency; at run time these are plain boto3 clients
+    from mypy_boto3_dynamodb import DynamoDBClient
 
 
 class Streams:
-    def __init__(self, client: Any, table: str) -> None:
+    def __init__(self, client: DynamoDBClient, table: str) -> None:
         self.client = client
         self.table = table
         self._lock = threading.Lock()
@@ -47,7 +50,7 @@ class Streams:
             except ClientError as exc:
                 if error_code(exc) != CONDITION_FAILED:
                     raise storage_error(exc, f"writing to stream {stream_id}") from exc
-                old = exc.response.get("Item") or {}
+                old = old_item(exc) or {}
                 if old.get("row_id", {}).get("S") == row_id:
                     return ts  # botocore retried a put that had landed
             except BotoCoreError as exc:
@@ -58,7 +61,11 @@ class Streams:
         newest_first: bool = False,
     ) -> Iterator[tuple[list[dict[str, Any]], dict[str, Any] | None]]:
         """Rows of a stream, oldest first (or newest first), as ``(rows, last_evaluated_key)`` pages."""
-        request: dict[str, Any] = {**self._query(stream_id), "ScanIndexForward": not newest_first, "Limit": page_size}
+        request: dict[str, Any] = {
+            **self._query(stream_id),
+            "ScanIndexForward": not newest_first,
+            "Limit": page_size,
+        }
         if start_key:
             request["ExclusiveStartKey"] = start_key
         return query_pages(self.client, request, f"reading stream {stream_id}")
@@ -67,8 +74,11 @@ class Streams:
         return query_count(self.client, self._query(stream_id), f"counting stream {stream_id}")
 
     def _query(self, stream_id: str) -> dict[str, Any]:
-        return {"TableName": self.table, "KeyConditionExpression": "stream_id = :s",
-                "ExpressionAttributeValues": {":s": {"S": stream_id}}}
+        return {
+            "TableName": self.table,
+            "KeyConditionExpression": "stream_id = :s",
+            "ExpressionAttributeValues": {":s": {"S": stream_id}},
+        }
 
     def start_after_newest(self, stream_id: str) -> None:
         """Make this process's timestamps start above the newest row already in ``stream_id``

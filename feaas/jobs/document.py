@@ -35,7 +35,9 @@ def input_data(job_doc: Mapping[str, Any]) -> dict[str, Any]:
 def _names_a_user(job_doc: Mapping[str, Any]) -> bool:
     """Whether the stored job has a ``username`` or an ``owner`` of the form ``{hostname}/{username}/…``."""
     username, owner = job_doc.get("username"), job_doc.get("owner")
-    return (isinstance(username, str) and bool(username)) or (isinstance(owner, str) and owner.count("/") >= 2)
+    return (isinstance(username, str) and bool(username)) or (
+        isinstance(owner, str) and owner.count("/") >= 2
+    )
 
 
 def check_identity_before_claim(job_doc: Mapping[str, Any] | None, job_id: str, username: str) -> None:
@@ -52,38 +54,51 @@ def check_identity_before_claim(job_doc: Mapping[str, Any] | None, job_id: str, 
     if parts is None or parts[1] != username:
         raise JobNotClaimable(
             f"job {job_id} names no user (neither username nor owner) and its id is not in the namespace of "
-            f"{describe(username)}; it was left unchanged")
+            f"{describe(username)}; it was left unchanged"
+        )
 
 
-def job_identity(job_doc: Mapping[str, Any], job: PlusScriptJob, username: str, job_id: str) -> tuple[str, str]:
+def job_identity(
+    job_doc: Mapping[str, Any], job: PlusScriptJob, username: str, job_id: str
+) -> tuple[str, str]:
     """``(hostname, namespace)`` of the job's user; refuses a username mismatch (SPEC §1.1).
 
     The job's owner (``{hostname}/{username}/job``) names its user too: a task for another user,
     or a ``hostname`` attribute naming another host than the owner, is refused as well. A job that
     names no user at all is identified by its id (:func:`check_identity_before_claim`)."""
     if job.username and job.username != username:
-        raise JobFailed(f"username mismatch: the job belongs to {describe(job.username)}, "
-                        f"the task runs for {describe(username)}")
+        raise JobFailed(
+            f"username mismatch: the job belongs to {describe(job.username)}, "
+            f"the task runs for {describe(username)}"
+        )
     owner_host, owner_user = "", ""
     origin = f"owner {describe(job.owner)}"
     if job.owner.count("/") >= 2:
         owner_host, owner_user = job.owner.split("/")[:2]
         if owner_user != username:
-            raise JobFailed(f"username mismatch: the job's owner {describe(job.owner)} belongs to "
-                            f"{describe(owner_user)}, the task runs for {describe(username)}")
+            raise JobFailed(
+                f"username mismatch: the job's owner {describe(job.owner)} belongs to "
+                f"{describe(owner_user)}, the task runs for {describe(username)}"
+            )
     elif not job.username:
         parts = job_id_parts(job_id)
         if parts is None or parts[1] != username:  # refused before the claim; kept as a second lock
-            raise JobFailed(f"the job names no user and its id {describe(job_id)} is not in the namespace of "
-                            f"{describe(username)}")
+            raise JobFailed(
+                f"the job names no user and its id {describe(job_id)} is not in the namespace of "
+                f"{describe(username)}"
+            )
         owner_host, origin = parts[0], f"id {describe(job_id)}"
     hostname = job_doc.get("hostname") or owner_host
     if not isinstance(hostname, str) or not hostname or "/" in hostname or hostname in (".", ".."):
-        raise JobFailed(f"the job has no usable hostname (hostname attribute {describe(job_doc.get('hostname'))}, "
-                        f"{origin})")
+        raise JobFailed(
+            f"the job has no usable hostname (hostname attribute {describe(job_doc.get('hostname'))}, "
+            f"{origin})"
+        )
     if owner_host and hostname != owner_host:
-        raise JobFailed(f"hostname mismatch: the job's hostname attribute says {describe(hostname)}, "
-                        f"its {origin} says {describe(owner_host)}")
+        raise JobFailed(
+            f"hostname mismatch: the job's hostname attribute says {describe(hostname)}, "
+            f"its {origin} says {describe(owner_host)}"
+        )
     return hostname, namespace_for(hostname, username)
 
 
@@ -105,10 +120,14 @@ def job_limits(job_doc: Mapping[str, Any]) -> tuple[float | None, float | None]:
     checked before anything runs: a value that is not a number in range fails the job."""
     timeout = _number(job_doc, "timeout_seconds")
     if timeout is not None and timeout <= 0:
-        raise JobFailed(f"the job's timeout_seconds must be a positive number of seconds, "
-                        f"got {describe(job_doc['timeout_seconds'])}")
+        raise JobFailed(
+            f"the job's timeout_seconds must be a positive number of seconds, "
+            f"got {describe(job_doc['timeout_seconds'])}"
+        )
     tolerated = _number(job_doc, "tolerated_failure_percent")
     if tolerated is not None and not 0 <= tolerated <= 100:
-        raise JobFailed(f"the job's tolerated_failure_percent must be between 0 and 100, "
-                        f"got {describe(job_doc['tolerated_failure_percent'])}")
+        raise JobFailed(
+            f"the job's tolerated_failure_percent must be between 0 and 100, "
+            f"got {describe(job_doc['tolerated_failure_percent'])}"
+        )
     return timeout, tolerated

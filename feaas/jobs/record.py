@@ -91,13 +91,23 @@ class JobRecord:
         assert item is not None
         return item
 
-    def finish(self, status: JobStatus, attrs: Mapping[str, Any], remove: tuple[str, ...] = ()) -> JobStatus | None:
+    def finish(
+        self, status: JobStatus, attrs: Mapping[str, Any], remove: tuple[str, ...] = ()
+    ) -> JobStatus | None:
         """RUNNING → ``status`` (SPEC §4.3), dropping the lease; returns the status written.
         Raises :class:`LeaseLost`."""
         now = self._now()
-        upd = Update.setting({**attrs, "status": status.value, "completed_at": now, "updated_at": now,
-                              "finished_by": self.lease_owner},
-                             may_become(status, self._own_lease()), remove=[LEASE_OWNER, LEASE_EXPIRES_AT, *remove])
+        upd = Update.setting(
+            {
+                **attrs,
+                "status": status.value,
+                "completed_at": now,
+                "updated_at": now,
+                "finished_by": self.lease_owner,
+            },
+            may_become(status, self._own_lease()),
+            remove=[LEASE_OWNER, LEASE_EXPIRES_AT, *remove],
+        )
         try:
             self.docs.update(self.job_id, upd)
         except ConditionFailed as exc:

@@ -31,7 +31,9 @@ ENDED = (ShardState.DONE.value, ShardState.INTERRUPTED.value)
 class ShardedJobRecord(JobRecord):
     """The job document as one of ``shard_count`` tasks writes it: the lease lives in its shard."""
 
-    def __init__(self, docs: Documents, job_id: str, *, shard_index: int, shard_count: int, **kwargs: Any) -> None:
+    def __init__(
+        self, docs: Documents, job_id: str, *, shard_index: int, shard_count: int, **kwargs: Any
+    ) -> None:
         super().__init__(docs, job_id, **kwargs)
         self.shard_index = shard_index
         self.shard_count = shard_count
@@ -44,11 +46,19 @@ class ShardedJobRecord(JobRecord):
     def _claim_guards(self, now: int) -> dict[Guard, Condition]:
         # A shard is free when it never started or was interrupted; taken over when its task crashed.
         # Either makes it claimable while the job runs (other shards may hold their own leases).
-        claimable = (Missing(self._path()) | Equals(self._path("state"), ShardState.INTERRUPTED.value)
-                     | (Equals(self._path("state"), ShardState.RUNNING.value)
-                        & Below(self._path(LEASE_EXPIRES_AT), now)))
-        return {Guard.LEASE_FREE: claimable, Guard.LEASE_EXPIRED: claimable,
-                Guard.RESUMABLE: Equals("resumable", True) & claimable}
+        claimable = (
+            Missing(self._path())
+            | Equals(self._path("state"), ShardState.INTERRUPTED.value)
+            | (
+                Equals(self._path("state"), ShardState.RUNNING.value)
+                & Below(self._path(LEASE_EXPIRES_AT), now)
+            )
+        )
+        return {
+            Guard.LEASE_FREE: claimable,
+            Guard.LEASE_EXPIRED: claimable,
+            Guard.RESUMABLE: Equals("resumable", True) & claimable,
+        }
 
     def _own_lease(self) -> dict[Guard, Condition]:
         return {Guard.OWN_LEASE: Equals(self._path(LEASE_OWNER), self.lease_owner)}
@@ -64,14 +74,21 @@ class ShardedJobRecord(JobRecord):
         except ConditionFailed:
             raise JobNotClaimable(f"job {self.job_id} not found") from None
         previous = self._shard(self.docs.get(self.job_id))
-        shard: dict[str, Any] = {LEASE_OWNER: self.lease_owner, LEASE_EXPIRES_AT: now + int(self.lease_seconds),
-                                 "state": ShardState.RUNNING.value, "attempt": int(previous.get("attempt", 0)) + 1,
-                                 "success_count": 0, "error_count": 0}
+        shard: dict[str, Any] = {
+            LEASE_OWNER: self.lease_owner,
+            LEASE_EXPIRES_AT: now + int(self.lease_seconds),
+            "state": ShardState.RUNNING.value,
+            "attempt": int(previous.get("attempt", 0)) + 1,
+            "success_count": 0,
+            "error_count": 0,
+        }
         if self.task_arn:
             shard["task_arn"] = self.task_arn
-        upd = Update.setting({"status": JobStatus.RUNNING.value, "updated_at": now},
-                             may_become(JobStatus.RUNNING, self._claim_guards(now)),
-                             remove=["resumable", "completed_at", "cancelled_at"])
+        upd = Update.setting(
+            {"status": JobStatus.RUNNING.value, "updated_at": now},
+            may_become(JobStatus.RUNNING, self._claim_guards(now)),
+            remove=["resumable", "completed_at", "cancelled_at"],
+        )
         upd.set[self._path()] = shard
         upd.set_if_absent["started_at"] = now
         upd.add["attempt"] = 1
@@ -90,16 +107,24 @@ class ShardedJobRecord(JobRecord):
         shard = self._shard(old)
         if old is not None and shard.get("state") == ShardState.DONE.value:
             return f"shard {self.shard_index} of job {self.job_id} already finished"
-        if old is not None and shard.get("state") == ShardState.RUNNING.value and status_of(old) is JobStatus.RUNNING:
-            return (f"shard {self.shard_index} of job {self.job_id} is held by another live task "
-                    f"(lease until {shard.get(LEASE_EXPIRES_AT)}, now {now})")
+        if (
+            old is not None
+            and shard.get("state") == ShardState.RUNNING.value
+            and status_of(old) is JobStatus.RUNNING
+        ):
+            return (
+                f"shard {self.shard_index} of job {self.job_id} is held by another live task "
+                f"(lease until {shard.get(LEASE_EXPIRES_AT)}, now {now})"
+            )
         return self._why_not(old, now)
 
     def _remember_others(self, item: Mapping[str, Any]) -> None:
         shards = item.get("shards") or {}
         others = [v for k, v in shards.items() if k != self.key and isinstance(v, dict)]
-        self._others = (sum(int(v.get("success_count", 0)) for v in others),
-                        sum(int(v.get("error_count", 0)) for v in others))
+        self._others = (
+            sum(int(v.get("success_count", 0)) for v in others),
+            sum(int(v.get("error_count", 0)) for v in others),
+        )
 
     def _counts(self, progress: Mapping[str, Any], update: Update) -> None:
         """Own counts under the shard; job-level counts and percent as the sum over shards."""
@@ -111,7 +136,9 @@ class ShardedJobRecord(JobRecord):
         item_count = progress.get("item_count")
         if item_count is not None:
             update.set["item_count"] = item_count
-            update.set["percent"] = round(min(100.0, 100.0 * (total_s + total_e) / item_count), 2) if item_count else 0
+            update.set["percent"] = (
+                round(min(100.0, 100.0 * (total_s + total_e) / item_count), 2) if item_count else 0
+            )
 
     def heartbeat(self, progress: Mapping[str, Any]) -> dict[str, Any]:
         now = self._now()
@@ -122,13 +149,17 @@ class ShardedJobRecord(JobRecord):
         try:
             item = self.docs.update(self.job_id, upd, returns="ALL_NEW")
         except ConditionFailed as exc:
-            raise LeaseLost(f"lease on shard {self.shard_index} of job {self.job_id} lost: "
-                            f"{self._why_not_shard(exc.old, now)}") from None
+            raise LeaseLost(
+                f"lease on shard {self.shard_index} of job {self.job_id} lost: "
+                f"{self._why_not_shard(exc.old, now)}"
+            ) from None
         assert item is not None
         self._remember_others(item)
         return item
 
-    def finish(self, status: JobStatus, attrs: Mapping[str, Any], remove: tuple[str, ...] = ()) -> JobStatus | None:
+    def finish(
+        self, status: JobStatus, attrs: Mapping[str, Any], remove: tuple[str, ...] = ()
+    ) -> JobStatus | None:
         """End this shard. A shard that completed its items marks itself DONE (the last one writes
         the aggregated final status); a failure, cancel or deadline ends the whole job at once;
         an interruption marks the shard resumable. Returns the job status written, or None while
@@ -138,8 +169,10 @@ class ShardedJobRecord(JobRecord):
         completed = status is JobStatus.SUCCEEDED and not interrupted
         ends_job = not completed and not interrupted  # cancel, deadline or failure: the job fails now
         state = ShardState.DONE if (completed or not interrupted) else ShardState.INTERRUPTED
-        upd = Update(condition=may_become(status if ends_job else JobStatus.RUNNING, self._own_lease()),
-                     remove=[self._path(LEASE_OWNER), self._path(LEASE_EXPIRES_AT)])
+        upd = Update(
+            condition=may_become(status if ends_job else JobStatus.RUNNING, self._own_lease()),
+            remove=[self._path(LEASE_OWNER), self._path(LEASE_EXPIRES_AT)],
+        )
         upd.set["updated_at"] = now
         upd.set[self._path("state")] = state.value
         upd.set[self._path("finished_by")] = self.lease_owner
@@ -154,8 +187,9 @@ class ShardedJobRecord(JobRecord):
             item = self.docs.update(self.job_id, upd, returns="ALL_NEW")
         except ConditionFailed as exc:
             if self._shard(exc.old).get("finished_by") != self.lease_owner:
-                raise LeaseLost(f"could not finish shard {self.shard_index}: "
-                                f"{self._why_not_shard(exc.old, now)}") from None
+                raise LeaseLost(
+                    f"could not finish shard {self.shard_index}: {self._why_not_shard(exc.old, now)}"
+                ) from None
             item = exc.old  # our write landed and its reply was lost; botocore retried it
         assert item is not None
         if ends_job:
@@ -166,11 +200,15 @@ class ShardedJobRecord(JobRecord):
             return None  # others still running
         return self._finalise(item, ShardState.INTERRUPTED.value in states, attrs)
 
-    def _finalise(self, item: Mapping[str, Any], any_interrupted: bool, attrs: Mapping[str, Any]) -> JobStatus:
+    def _finalise(
+        self, item: Mapping[str, Any], any_interrupted: bool, attrs: Mapping[str, Any]
+    ) -> JobStatus:
         """Every shard has ended: write the job's final status (only this task can get here)."""
         now = self._now()
         shards = item.get("shards") or {}
-        success = sum(int((shards.get(f"s{i}") or {}).get("success_count", 0)) for i in range(self.shard_count))
+        success = sum(
+            int((shards.get(f"s{i}") or {}).get("success_count", 0)) for i in range(self.shard_count)
+        )
         error = sum(int((shards.get(f"s{i}") or {}).get("error_count", 0)) for i in range(self.shard_count))
         extra: dict[str, Any] = {}
         if any_interrupted:
@@ -179,10 +217,18 @@ class ShardedJobRecord(JobRecord):
         else:
             status, message, extra = outcome_for_counts(success, error, self.tolerated_percent)
         all_ended = all_of(OneOf(("shards", f"s{i}", "state"), ENDED) for i in range(self.shard_count))
-        upd = Update.setting({"status": status.value, "completed_at": now, "updated_at": now, "success_count": success,
-                              "error_count": error, **extra},
-                             may_become(status, {Guard.SHARDS_ENDED: all_ended}),
-                             remove=[] if message else ["error_message"])
+        upd = Update.setting(
+            {
+                "status": status.value,
+                "completed_at": now,
+                "updated_at": now,
+                "success_count": success,
+                "error_count": error,
+                **extra,
+            },
+            may_become(status, {Guard.SHARDS_ENDED: all_ended}),
+            remove=[] if message else ["error_message"],
+        )
         if message:
             upd.set["error_message"] = message
         if status is JobStatus.SUCCEEDED:
@@ -195,6 +241,12 @@ class ShardedJobRecord(JobRecord):
             self.docs.update(self.job_id, upd)
         except ConditionFailed:
             raise LeaseLost(f"job {self.job_id} was finished by another task") from None
-        event(logger, "job_finalised_by_shard", shard=self.shard_index, status=status.value, success_count=success,
-              error_count=error)
+        event(
+            logger,
+            "job_finalised_by_shard",
+            shard=self.shard_index,
+            status=status.value,
+            success_count=success,
+            error_count=error,
+        )
         return status

@@ -113,7 +113,9 @@ def is_true(value: Any) -> bool:
     return bool(value)
 
 
-def outcome_for_counts(success: int, error: int, tolerated_percent: float) -> tuple[JobStatus, str, dict[str, Any]]:
+def outcome_for_counts(
+    success: int, error: int, tolerated_percent: float
+) -> tuple[JobStatus, str, dict[str, Any]]:
     """Final status of a many-item run from its counts (SPEC §5.3): ``(status, error_message, attrs)``."""
     n = success + error
     if n == 0:

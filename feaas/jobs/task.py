@@ -28,11 +28,24 @@ def ecs_task_arn(metadata_uri: str | None, timeout_s: float = 2.0) -> str | None
         return None
 
 
-def record_for(docs: Documents, job_id: str, *, lease_seconds: float, shard_index: int = 0, shard_count: int = 1,
-               metadata_uri: str | None = None) -> JobRecord:
+def record_for(
+    docs: Documents,
+    job_id: str,
+    *,
+    lease_seconds: float,
+    shard_index: int = 0,
+    shard_count: int = 1,
+    metadata_uri: str | None = None,
+) -> JobRecord:
     """The job record this task writes through: its own lease, or its shard's."""
     task_arn = ecs_task_arn(metadata_uri)
     if shard_count > 1:
-        return ShardedJobRecord(docs, job_id, shard_index=shard_index, shard_count=shard_count,
-                                lease_seconds=lease_seconds, task_arn=task_arn)
+        return ShardedJobRecord(
+            docs,
+            job_id,
+            shard_index=shard_index,
+            shard_count=shard_count,
+            lease_seconds=lease_seconds,
+            task_arn=task_arn,
+        )
     return JobRecord(docs, job_id, lease_seconds=lease_seconds, task_arn=task_arn)

@@ -93,8 +93,12 @@ class NodeEnvironment:
 USERNAME_REGISTER = "username"
 
 
-def supplied_inputs(script: PlusScript, input_data: Mapping[str, Any], registers: Mapping[str, Any] | None = None,
-                    item: Mapping[str, Any] | None = None) -> dict[str, Any]:
+def supplied_inputs(
+    script: PlusScript,
+    input_data: Mapping[str, Any],
+    registers: Mapping[str, Any] | None = None,
+    item: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
     """The script inputs a run was given, highest precedence first (SPEC §8.1): the item's attribute
     (runs over many items) > ``input_data`` > a pre-filled ``mainInput:{var}`` register > a pre-filled
     bare ``{var}`` register. The input's default comes last, in :func:`main_input_registers`.
@@ -127,21 +131,27 @@ def main_input_registers(script: PlusScript, given: Mapping[str, Any]) -> dict[s
             try:
                 registers[f"{MAIN_INPUT}:{name}"] = convert(given[name], param.ptype)
             except ConversionError as exc:
-                raise InvalidScript(f"script input {name!r} expects {ptype_name(param.ptype)}, "
-                                    f"got {describe(given[name])} ({exc})") from None
+                raise InvalidScript(
+                    f"script input {name!r} expects {ptype_name(param.ptype)}, "
+                    f"got {describe(given[name])} ({exc})"
+                ) from None
         else:
             has, default = parameter_default(param)
             if has:
                 try:
                     registers[f"{MAIN_INPUT}:{name}"] = convert(default, param.ptype)
                 except ConversionError as exc:
-                    raise InvalidScript(f"script input {name!r}: default {describe(default)} is not "
-                                        f"{ptype_name(param.ptype)} ({exc})") from None
+                    raise InvalidScript(
+                        f"script input {name!r}: default {describe(default)} is not "
+                        f"{ptype_name(param.ptype)} ({exc})"
+                    ) from None
     return registers
 
 
 class Engine:
-    def __init__(self, registry: Registry, *, concurrency: int = 8, hooks: Iterable[EngineHooks] = ()) -> None:
+    def __init__(
+        self, registry: Registry, *, concurrency: int = 8, hooks: Iterable[EngineHooks] = ()
+    ) -> None:
         self.registry = registry
         self.concurrency = max(1, concurrency)
         self.hooks = list(hooks)
@@ -149,13 +159,21 @@ class Engine:
     def lookup(self, action_id: str) -> Any:
         return self.registry.get(action_id) if action_id in self.registry else None
 
-    def prepare(self, script: PlusScript, provided_inputs: Iterable[str] = (), *,
-                max_actions: int = MAX_ACTION_NODES) -> Graph:
+    def prepare(
+        self, script: PlusScript, provided_inputs: Iterable[str] = (), *, max_actions: int = MAX_ACTION_NODES
+    ) -> Graph:
         """Validate once; raises :class:`InvalidScript` listing every problem."""
         return build_graph(script, self.lookup, provided_inputs, max_actions=max_actions)
 
-    def run(self, graph: Graph, env: NodeEnvironment, stop: StopSignal, *, registers: Mapping[str, Any] | None = None,
-            receipts: Mapping[str, Receipt] | None = None) -> RunResult:
+    def run(
+        self,
+        graph: Graph,
+        env: NodeEnvironment,
+        stop: StopSignal,
+        *,
+        registers: Mapping[str, Any] | None = None,
+        receipts: Mapping[str, Receipt] | None = None,
+    ) -> RunResult:
         """Run every node once in dependency order. Existing successful receipts are not re-run.
 
         At most ``concurrency`` actions are started at a time; once the run fails or is stopped,
@@ -164,7 +182,9 @@ class Engine:
         result = RunResult(registers=dict(registers or {}), receipts=dict(receipts or {}), output={})
         scheduler = Scheduler(graph)
         queue: deque[str] = deque()  # ready action nodes waiting for a free slot
-        pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="node") if self.concurrency > 1 else None
+        pool = (
+            ThreadPoolExecutor(self.concurrency, thread_name_prefix="node") if self.concurrency > 1 else None
+        )
         running: dict[Future[tuple[Receipt, dict[str, Any]]], tuple[str, float]] = {}
         try:
             while scheduler.is_active():
@@ -181,10 +201,14 @@ class Engine:
                         if pool is None or (not running and not queue):
                             began = time.perf_counter()
                             receipt, outputs = self._call(nid, graph, env, self._inputs(nid, graph, result))
-                            self._finish_action(nid, graph, result, receipt, outputs, time.perf_counter() - began)
+                            self._finish_action(
+                                nid, graph, result, receipt, outputs, time.perf_counter() - began
+                            )
                             scheduler.done(nid)
                         else:
-                            future = pool.submit(self._call, nid, graph, env, self._inputs(nid, graph, result))
+                            future = pool.submit(
+                                self._call, nid, graph, env, self._inputs(nid, graph, result)
+                            )
                             running[future] = (nid, time.perf_counter())
                         continue
                 if not running:
@@ -199,25 +223,41 @@ class Engine:
             if pool is not None:
                 pool.shutdown(wait=True)
         result.stopped = stop.reason
-        result.output = {handle: result.registers[edge.register]
-                         for handle, edge in graph.outputs.items() if edge.register in result.registers}
+        result.output = {
+            handle: result.registers[edge.register]
+            for handle, edge in graph.outputs.items()
+            if edge.register in result.registers
+        }
         return result
 
     def _inputs(self, nid: str, graph: Graph, result: RunResult) -> dict[str, Any]:
         registers = result.registers
-        return {handle: registers[edge.register]
-                for handle, edge in graph.incoming[nid].items() if edge.register in registers}
+        return {
+            handle: registers[edge.register]
+            for handle, edge in graph.incoming[nid].items()
+            if edge.register in registers
+        }
 
-    def _call(self, nid: str, graph: Graph, env: NodeEnvironment,
-              inputs: dict[str, Any]) -> tuple[Receipt, dict[str, Any]]:
+    def _call(
+        self, nid: str, graph: Graph, env: NodeEnvironment, inputs: dict[str, Any]
+    ) -> tuple[Receipt, dict[str, Any]]:
         """Run one action node (on a pool thread, or inline when ``concurrency == 1``)."""
         node = graph.nodes[nid]
         self._notify_before(nid, node)  # here, not when queued: the action starts now (issue 11 §5)
         params = {p.var_name: p for p in node.inputs if p.var_name}
-        return run_action(nid, self.registry.get(node.action_id), inputs, params, env.make_context, env.tmp_root)
+        return run_action(
+            nid, self.registry.get(node.action_id), inputs, params, env.make_context, env.tmp_root
+        )
 
-    def _start(self, nid: str, graph: Graph, env: NodeEnvironment, result: RunResult, scheduler: Scheduler,
-               queue: deque[str]) -> None:
+    def _start(
+        self,
+        nid: str,
+        graph: Graph,
+        env: NodeEnvironment,
+        result: RunResult,
+        scheduler: Scheduler,
+        queue: deque[str],
+    ) -> None:
         """Skip, resume or queue one ready node; every other node type runs here, inline."""
         node = graph.nodes[nid]
         if self._skipped(nid, node, graph, result):
@@ -250,8 +290,17 @@ class Engine:
         self._notify_after(nid, node, NodeState.DONE, None, time.perf_counter() - began)
         scheduler.done(nid)
 
-    def _finish_action(self, nid: str, graph: Graph, result: RunResult, receipt: Receipt,
-                       outputs: Mapping[str, Any] | None, duration_s: float, *, resumed: bool = False) -> None:
+    def _finish_action(
+        self,
+        nid: str,
+        graph: Graph,
+        result: RunResult,
+        receipt: Receipt,
+        outputs: Mapping[str, Any] | None,
+        duration_s: float,
+        *,
+        resumed: bool = False,
+    ) -> None:
         node = graph.nodes[nid]
         result.receipts[nid] = receipt
         result.registers[f"{nid}:receipt"] = receipt
@@ -269,7 +318,9 @@ class Engine:
             if nid not in graph.error_branches and not result.error_message:
                 result.failed_node = nid
                 result.error_message = f"node {nid!r} ({node.action_id}) failed: {receipt.error_message}"
-        self._notify_after(nid, node, NodeState.RESUMED if resumed else result.states[nid], receipt, duration_s)
+        self._notify_after(
+            nid, node, NodeState.RESUMED if resumed else result.states[nid], receipt, duration_s
+        )
 
     def _skipped(self, nid: str, node: PlusScriptNode, graph: Graph, result: RunResult) -> bool:
         states = result.states
@@ -283,14 +334,18 @@ class Engine:
         if not feeding:
             return False
         # skipped when every node that feeds it is skipped, or failed without feeding its receipt
-        return all(states.get(e.source) is NodeState.SKIPPED
-                   or (states.get(e.source) is NodeState.FAILED and e.source_handle != "receipt") for e in feeding)
+        return all(
+            states.get(e.source) is NodeState.SKIPPED
+            or (states.get(e.source) is NodeState.FAILED and e.source_handle != "receipt")
+            for e in feeding
+        )
 
     def _notify_before(self, nid: str, node: PlusScriptNode) -> None:
         for hook in self.hooks:
             hook.before_node(nid, node)
 
-    def _notify_after(self, nid: str, node: PlusScriptNode, outcome: NodeState, receipt: Receipt | None,
-                      duration_s: float) -> None:
+    def _notify_after(
+        self, nid: str, node: PlusScriptNode, outcome: NodeState, receipt: Receipt | None, duration_s: float
+    ) -> None:
         for hook in self.hooks:
             hook.after_node(nid, node, outcome, receipt, duration_s)

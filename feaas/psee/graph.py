@@ -122,13 +122,14 @@ def build_graph(script: PlusScript, lookup_action: ActionLookup, provided_inputs
 
     provided = set(provided_inputs)
     for param in script.inputs:
-        if param.var_name and param.var_name not in provided and not param.optional and not parameter_default(param)[0]:
+        required = not param.optional and not parameter_default(param)[0]
+        if param.var_name and param.var_name not in provided and required:
             problems.append(f"script input {param.var_name!r} is required and has no value or default")
 
     deps = {nid: set(srcs) for nid, srcs in link_sources.items()}
     for nid, node in nodes.items():
         if node.ntype in POST_PHASE:
-            deps[nid] |= {a for a in action_nodes}
+            deps[nid] |= set(action_nodes)
     cycle = find_cycle(deps)
     if cycle:
         problems.append("cycle: " + " → ".join(cycle))
@@ -139,8 +140,16 @@ def build_graph(script: PlusScript, lookup_action: ActionLookup, provided_inputs
     for nid, sources in deps.items():
         for src in sources:
             dependents[src].add(nid)
-    return Graph(nodes=nodes, incoming=incoming, link_sources=link_sources, deps=deps, dependents=dependents,
-                 outputs=outputs, error_branches=frozenset(error_branches), action_nodes=action_nodes)
+    return Graph(
+        nodes=nodes,
+        incoming=incoming,
+        link_sources=link_sources,
+        deps=deps,
+        dependents=dependents,
+        outputs=outputs,
+        error_branches=frozenset(error_branches),
+        action_nodes=action_nodes,
+    )
 
 
 def describe_problems(problems: list[str]) -> str:
@@ -153,9 +162,11 @@ def describe_problems(problems: list[str]) -> str:
 
 def _missing_inputs(nid: str, node: PlusScriptNode, action: Any, fed: Mapping[str, Edge]) -> list[str]:
     node_defaults = {p.var_name for p in node.inputs if p.optional or parameter_default(p)[0]}
-    return [f"node {nid!r}: required input {p.name!r} of {action.id} has no link and no default"
-            for p in action.inputs
-            if not p.optional and p.default is None and p.name not in fed and p.name not in node_defaults]
+    return [
+        f"node {nid!r}: required input {p.name!r} of {action.id} has no link and no default"
+        for p in action.inputs
+        if not p.optional and p.default is None and p.name not in fed and p.name not in node_defaults
+    ]
 
 
 def find_cycle(deps: Mapping[str, Iterable[str]]) -> list[str] | None:
@@ -177,7 +188,7 @@ def find_cycle(deps: Mapping[str, Iterable[str]]) -> list[str] | None:
                 continue
             if state.get(nxt) == 1:
                 # deps point from a node to what it waits for: reverse to show data flow
-                return list(reversed(path[path.index(nxt):] + [nxt]))
+                return list(reversed([*path[path.index(nxt):], nxt]))
             if not state.get(nxt):
                 state[nxt] = 1
                 path.append(nxt)

@@ -87,7 +87,9 @@ def run_action(node_id: str, action: Action, given: Mapping[str, Any], node_para
     finally:
         _release(tmp_dir, tmp_root)
     # An action may fail with a huge message; the job document may not grow with it.
-    receipt = Receipt(success=not error, error_message=bounded(error, MAX_ERROR_CHARS), timestamp=int(time.time() * 1000))
+    receipt = Receipt(
+        success=not error, error_message=bounded(error, MAX_ERROR_CHARS), timestamp=int(time.time() * 1000)
+    )
     if not error:
         for name, value in outputs.items():
             receipt.outputs[name].CopyFrom(to_any(value))

@@ -75,7 +75,7 @@ def _payload(value: Any) -> tuple[bytes, str, str]:
 
 def writer(node: PlusScriptNode, inputs: Mapping[str, Any], target: WriterTarget) -> dict[str, Any]:
     pairs = _ordered(node, inputs)
-    value = pairs[0][1] if len(pairs) == 1 else {n: v for n, v in pairs}
+    value = pairs[0][1] if len(pairs) == 1 else dict(pairs)
     if node.dest_destination == DestinationType.STREAM:
         stream_id = node.dest_stream_id or f"{target.namespace}stream-{node.unique_id}"
         row = {"node": node.unique_id, "data": to_json_value(value)}

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from google.protobuf import json_format
@@ -134,7 +134,8 @@ def to_any(value: Any) -> AnyType:
         return AnyType(ptype=PT.RECEIPT, byval=value.SerializeToString())
     if isinstance(value, list) and value and all(isinstance(v, str) for v in value):
         return AnyType(ptype=PT.LIST, svals=value)
-    if isinstance(value, dict) and value and all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
+    if isinstance(value, dict) and value and all(isinstance(k, str) and isinstance(v, str)
+                                                 for k, v in value.items()):
         return AnyType(ptype=PT.STRING_MAP, smap=value)
     return AnyType(ptype=PT.JSON, sval=json.dumps(value, default=_json_default, ensure_ascii=False))
 
@@ -274,7 +275,11 @@ def _string_map(value: Any) -> dict[str, str]:
 
 def _json(value: Any) -> Any:
     parsed = _parsed_json(value)
-    if parsed is None or isinstance(parsed, (str, int, bool)) or (isinstance(parsed, float) and math.isfinite(parsed)):
+    if (
+        parsed is None
+        or isinstance(parsed, (str, int, bool))
+        or (isinstance(parsed, float) and math.isfinite(parsed))
+    ):
         return parsed  # already a JSON value; skip the round trip (hot path: every numeric input)
     return to_json_value(parsed)
 
@@ -307,7 +312,7 @@ def _any_map(value: Any) -> dict[str, Any]:
     raise ConversionError(f"a {type(value).__name__} is not a map")
 
 
-_CONVERTERS = {
+_CONVERTERS: dict[int, Callable[[Any], Any]] = {
     PT.BOOLEAN: _boolean,
     PT.INTEGER: _integer,
     PT.DATETIME: _integer,
@@ -324,7 +329,8 @@ _CONVERTERS = {
 
 def convert(value: Any, ptype: int) -> Any:
     """Convert ``value`` to what ``ptype`` holds; raises :class:`ConversionError` saying why not."""
-    return _CONVERTERS.get(ptype, _text)(value)
+    converter = _CONVERTERS.get(ptype)
+    return _text(value) if converter is None else converter(value)
 
 
 def parameter_default(param: Any) -> tuple[bool, Any]:

@@ -89,7 +89,9 @@ class RunContext:
                          budget_bytes=min(INLINE_BUDGET_BYTES, document_budget(self.job_doc)))
 
     def node_environment(self) -> NodeEnvironment:
-        return NodeEnvironment(make_context=self.action_context, writer=self.writer_target(), tmp_root=self.tmp_root)
+        return NodeEnvironment(
+            make_context=self.action_context, writer=self.writer_target(), tmp_root=self.tmp_root
+        )
 
     def action_context(self, node_id: str, tmp_dir: Path) -> ActionContext:
         sink = self.action_progress
@@ -99,9 +101,12 @@ class RunContext:
                 sink(node_id, fraction)
 
         return ActionContext(
-            storage=self.storage, tmp_dir=tmp_dir, cancel=self.stop.event,
+            storage=self.storage,
+            tmp_dir=tmp_dir,
+            cancel=self.stop.event,
             log=logging.LoggerAdapter(logging.getLogger("feaas.actions"), {"fields": {"node": node_id}}),
-            report_progress=report, memory_limit_mb=self.settings.memory_limit_mb,
+            report_progress=report,
+            memory_limit_mb=self.settings.memory_limit_mb,
             network=NetworkPolicy(allowed=self.settings.screenshot_allowed),
         )
 

@@ -13,11 +13,10 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from feaas import metrics
 from feaas.dao.batch import BatchWriter, ItemWrite
@@ -42,6 +41,7 @@ from feaas.runners.sources import (
 )
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 FLUSH_ITEMS = 50  # items per TransactWriteItems (2 actions each with write-back)
 FLUSH_SECONDS = 0.25
 WRITERS = 4  # receipt batches written at once
@@ -95,7 +95,8 @@ class ItemRun:
         self.required = [p.var_name for p in script.inputs
                          if p.var_name and not p.optional and not parameter_default(p)[0]]
         self.base_inputs = input_data(ctx.job_doc)
-        self.prefilled = from_any_map(ctx.job_values().decode(ctx.job_doc, ctx.job)[0])  # registers plus-engine wrote
+        # the registers plus-engine wrote before the launch
+        self.prefilled = from_any_map(ctx.job_values().decode(ctx.job_doc, ctx.job)[0])
         self.env = ctx.node_environment()
         self.writer = BatchWriter(ctx.dao.streams, ctx.dao.docs)
         self.attempt = int(ctx.job_doc.get("attempt") or 1)
@@ -110,8 +111,11 @@ class ItemRun:
 
     def _read(self, work: queue.Queue[Any], done_keys: set[str]) -> None:
         try:
-            with self._stops_the_run("item_reader_crashed", f"reading {self.source.description} failed"):
-                self._feed(work, done_keys)
+            self._guarded(
+                "item_reader_crashed",
+                f"reading {self.source.description} failed",
+                lambda: self._feed(work, done_keys),
+            )
         finally:
             for _ in range(self.settings.concurrency):
                 work.put(_END)
@@ -134,18 +138,19 @@ class ItemRun:
                 if stop.stopped:
                     return
 
-    @contextmanager
-    def _stops_the_run(self, crash_event: str, failure: str) -> Iterator[None]:
-        """A stage whose failure must not let the run end "complete": whatever it raises stops the run
-        with a JobFailed. A storage error (after retries) is expected; anything else is a bug, logged."""
+    def _guarded(self, crash_event: str, failure: str, stage: Callable[[], T]) -> T | None:
+        """Run a stage whose failure must not let the run end "complete": whatever it raises stops the
+        run with a JobFailed (and gives None). A storage error (after retries) is expected; anything
+        else is a bug, logged with its traceback."""
         try:
-            yield
+            return stage()
         except JobFailed as exc:
             self.ctx.stop.stop(exc)
         except Exception as exc:  # the one catch-all of the pipeline's reader and writers
             if not isinstance(exc, WorkerError):
                 logger.exception(crash_event)
             self.ctx.stop.stop(JobFailed(f"{failure}: {exc}"))
+        return None
 
     def _work(self, work: queue.Queue[Any], done: queue.Queue[Any]) -> None:
         try:
@@ -160,7 +165,9 @@ class ItemRun:
                 except Exception as exc:  # a storage error or a bug fails this item, never the pipeline
                     if not isinstance(exc, StorageError):
                         logger.exception("item_crashed", extra={"fields": {"item": item.key}})
-                    result = self._result(item, False, f"{type(exc).__name__}: {exc}", {}, {}, time.perf_counter())
+                    result = self._result(
+                        item, False, f"{type(exc).__name__}: {exc}", {}, {}, time.perf_counter()
+                    )
                 done.put(result)
         finally:
             done.put(_END)
@@ -183,8 +190,15 @@ class ItemRun:
         values = result.update_values() if self.write_back and item.write_back_id else {}
         return self._result(item, result.success, result.error_message, result.output, values, began)
 
-    def _result(self, item: WorkItem, success: bool, error: str, outputs: dict[str, Any], values: dict[str, Any],
-                began: float) -> ItemResult:
+    def _result(
+        self,
+        item: WorkItem,
+        success: bool,
+        error: str,
+        outputs: dict[str, Any],
+        values: dict[str, Any],
+        began: float,
+    ) -> ItemResult:
         bad = sorted(protected_attributes(values, self.ctx.dao.docs.key_attribute))
         if bad:
             success, error, values = False, f"UPDATE_VALUES cannot change {', '.join(bad)}", {}
@@ -192,9 +206,15 @@ class ItemRun:
             values = {k: storable_attribute(v) for k, v in values.items()}
         except (TypeError, ValueError, ArithmeticError) as exc:
             success, error, values = False, f"UPDATE_VALUES value cannot be stored: {exc}", {}
-        row = {"object_id": item.key, "success": success, "error_message": error,
-               "outputs": self._outputs(item, outputs), "duration_ms": round((time.perf_counter() - began) * 1000, 3),
-               "attempt": self.attempt, "job_id": self.settings.job_id}
+        row = {
+            "object_id": item.key,
+            "success": success,
+            "error_message": error,
+            "outputs": self._outputs(item, outputs),
+            "duration_ms": round((time.perf_counter() - began) * 1000, 3),
+            "attempt": self.attempt,
+            "job_id": self.settings.job_id,
+        }
         write = ItemWrite(self.stream_id, row, item.write_back_id if values else None, values or None)
         return ItemResult(item, write, success)
 
@@ -204,39 +224,53 @@ class ItemRun:
             value_plain = message_to_plain(to_any(value))
             if plain_size(value_plain) > LARGE_VALUE_BYTES:  # keep the row far below 400 KB
                 digest = hashlib.blake2b(item.key.encode("utf-8"), digest_size=10).hexdigest()
-                value_plain = offload(self.ctx.storage, f"{self.ctx.job_prefix}items/{digest}-{name}.json", value_plain)
+                value_plain = offload(
+                    self.ctx.storage, f"{self.ctx.job_prefix}items/{digest}-{name}.json", value_plain
+                )
             encoded[name] = value_plain
         return encoded
 
     def _flush(self, batch: list[ItemResult]) -> None:
         """Write one batch (on a writer thread); count its items once their receipts are stored."""
-        recorded = [r for r in batch if r.write is not None]
-        problems: list[str | None] | None = None
+        recorded = [(r, r.write) for r in batch if r.write is not None]
         # Not stored: these items are neither counted nor lost (a resume reruns them).
-        with self._stops_the_run("receipt_write_crashed", "could not record item receipts"):
-            problems = self.writer.write([r.write for r in recorded])  # type: ignore[misc]
+        problems = self._guarded(
+            "receipt_write_crashed",
+            "could not record item receipts",
+            lambda: self.writer.write([write for _, write in recorded]),
+        )
         if problems is None:
             return
         with self._lock:
-            for result, problem in zip(recorded, problems, strict=True):
+            for (result, write), problem in zip(recorded, problems, strict=True):
+                succeeded = result.success and problem is None
                 if self.emf:
-                    metrics.item_processed(result.write.row["duration_ms"], result.success and problem is None,  # type: ignore[union-attr]
-                                           run_mode=self.settings.run_mode.value)
-                if result.success and problem is None:
+                    metrics.item_processed(
+                        write.row["duration_ms"], succeeded, run_mode=self.settings.run_mode.value
+                    )
+                if succeeded:
                     self.success += 1
                     continue
                 self.error += 1
                 if self.failures_logged < MAX_LOGGED_FAILURES:
                     self.failures_logged += 1
-                    event(logger, "item_failed", level=logging.WARNING, item=result.item.key,
-                          error=problem or result.write.row["error_message"])  # type: ignore[union-attr]
+                    event(
+                        logger,
+                        "item_failed",
+                        level=logging.WARNING,
+                        item=result.item.key,
+                        error=problem or write.row["error_message"],
+                    )
             self._report()
 
     def _report(self) -> None:
         done = self.success + self.error + self.skipped
-        self.ctx.progress.update(percent=round(min(100.0, 100.0 * done / self.total), 2) if self.total else 0,
-                                 success_count=self.success + self.skipped, error_count=self.error,
-                                 item_count=self.total)
+        self.ctx.progress.update(
+            percent=round(min(100.0, 100.0 * done / self.total), 2) if self.total else 0,
+            success_count=self.success + self.skipped,
+            error_count=self.error,
+            item_count=self.total,
+        )
         self.progress.tick(done, self.total, self.error, skipped=self.skipped)
 
     # --- the run ------------------------------------------------------------------------------
@@ -252,16 +286,25 @@ class ItemRun:
         # Counted before the reader starts, so the first report (and the bar) already shows them as done.
         self.skipped = len(done_keys)
         self.total = self.source.total()
-        event(logger, "items_started", source=self.source.description, item_count=self.total,
-              already_done=len(done_keys), concurrency=self.settings.concurrency,
-              shard=f"{self.settings.shard_index}/{self.settings.shard_count}", receipts_stream=self.stream_id)
+        event(
+            logger,
+            "items_started",
+            source=self.source.description,
+            item_count=self.total,
+            already_done=len(done_keys),
+            concurrency=self.settings.concurrency,
+            shard=f"{self.settings.shard_index}/{self.settings.shard_count}",
+            receipts_stream=self.stream_id,
+        )
         self._report()
         concurrency = self.settings.concurrency
         work: queue.Queue[Any] = queue.Queue(maxsize=concurrency * 2)
         done: queue.Queue[Any] = queue.Queue(maxsize=concurrency * 2 + FLUSH_ITEMS)
         threads = [threading.Thread(target=self._read, args=(work, done_keys), name="reader", daemon=True)]
-        threads += [threading.Thread(target=self._work, args=(work, done), name=f"item-{i}", daemon=True)
-                    for i in range(concurrency)]
+        threads += [
+            threading.Thread(target=self._work, args=(work, done), name=f"item-{i}", daemon=True)
+            for i in range(concurrency)
+        ]
         for thread in threads:
             thread.start()
         started = time.monotonic()
@@ -302,12 +345,22 @@ class ItemRun:
     def _outcome(self, duration_s: float) -> Outcome:
         success, error = self.success + self.skipped, self.error
         n = success + error
-        attrs: dict[str, Any] = {"success_count": success, "error_count": error, "item_count": self.total,
-                                 "receipts_stream_id": self.stream_id,
-                                 "percent": round(min(100.0, 100.0 * n / self.total), 2) if self.total else 100}
-        event(logger, "items_finished", success_count=success, error_count=error, item_count=self.total,
-              duration_ms=round(duration_s * 1000, 1),
-              items_per_s=round((self.success + self.error) / duration_s, 1) if duration_s else None)
+        attrs: dict[str, Any] = {
+            "success_count": success,
+            "error_count": error,
+            "item_count": self.total,
+            "receipts_stream_id": self.stream_id,
+            "percent": round(min(100.0, 100.0 * n / self.total), 2) if self.total else 100,
+        }
+        event(
+            logger,
+            "items_finished",
+            success_count=success,
+            error_count=error,
+            item_count=self.total,
+            duration_ms=round(duration_s * 1000, 1),
+            items_per_s=round((self.success + self.error) / duration_s, 1) if duration_s else None,
+        )
         if self.ctx.stop.stopped:
             return Outcome(JobStatus.FAILED, "", attrs, stopped=self.ctx.stop.reason)
         if self.settings.shard_count > 1:  # the shard that finishes last judges the whole job
@@ -333,7 +386,9 @@ def _named_source(ctx: RunContext, setting: str | None, attribute: str, missing:
 
 
 def run_collection(ctx: RunContext) -> Outcome:
-    owner = _named_source(ctx, ctx.settings.collection_owner, "collection_owner", "collection owner", "collection")
+    owner = _named_source(
+        ctx, ctx.settings.collection_owner, "collection_owner", "collection owner", "collection"
+    )
     return ItemRun(ctx, CollectionSource(ctx.dao.docs, owner), write_back=True).run()
 
 
@@ -346,7 +401,9 @@ def run_stream(ctx: RunContext) -> Outcome:
 
 def run_files(ctx: RunContext) -> Outcome:
     file_keys, prefix = ctx.job_doc.get("file_keys"), ctx.job_doc.get("prefix")
-    if file_keys is not None and (not isinstance(file_keys, list) or not all(isinstance(k, str) for k in file_keys)):
+    if file_keys is not None and (
+        not isinstance(file_keys, list) or not all(isinstance(k, str) for k in file_keys)
+    ):
         raise JobFailed("file_keys must be a list of bucket keys")
     if prefix is not None and not isinstance(prefix, str):
         raise JobFailed("prefix must be text")

@@ -63,7 +63,12 @@ class ScriptProgress:
                                   "duration_ms": round(duration_s * 1000, 1)}
         if receipt is not None and not receipt.success:
             fields["error"] = receipt.error_message
-        event(logger, "node_finished", level=logging.INFO if outcome is not NodeState.FAILED else logging.WARNING, **fields)
+        event(
+            logger,
+            "node_finished",
+            level=logging.INFO if outcome is not NodeState.FAILED else logging.WARNING,
+            **fields,
+        )
         if receipt is None or outcome is NodeState.RESUMED:
             return
         with self._lock:
@@ -76,8 +81,12 @@ class ScriptProgress:
         self.progress.update(percent=percent, **self.values.encode(receipts=self.receipts))
 
 
-def run_script(ctx: RunContext, script: PlusScript | None = None, main_inputs: dict[str, Any] | None = None,
-               output_from: str | None = None) -> Outcome:
+def run_script(
+    ctx: RunContext,
+    script: PlusScript | None = None,
+    main_inputs: dict[str, Any] | None = None,
+    output_from: str | None = None,
+) -> Outcome:
     """Run ``script`` (default: the job's) once and describe the result for the job document."""
     script = script if script is not None else ctx.job.script
     if main_inputs is None:
@@ -97,14 +106,22 @@ def run_script(ctx: RunContext, script: PlusScript | None = None, main_inputs: d
     ctx.action_progress = hook.action_progress
     started = time.perf_counter()
     result = engine.run(graph, ctx.node_environment(), ctx.stop, registers=registers, receipts=receipts)
-    event(logger, "script_finished", success=result.success, actions_run=result.action_count,
-          duration_ms=round((time.perf_counter() - started) * 1000, 1))
+    event(
+        logger,
+        "script_finished",
+        success=result.success,
+        actions_run=result.action_count,
+        duration_ms=round((time.perf_counter() - started) * 1000, 1),
+    )
     output = result.output
     if output_from is not None:  # RUN_ACTION: every output of the one action
         receipt = result.receipts.get(output_from)
-        ok = receipt is not None and receipt.success
-        output = {name: result.registers[f"{output_from}:{name}"] for name in receipt.outputs} if ok else {}
-    attrs = values.encode(registers=to_any_map(result.registers), receipts=result.receipts, output=to_any_map(output))
+        output = {}
+        if receipt is not None and receipt.success:
+            output = {name: result.registers[f"{output_from}:{name}"] for name in receipt.outputs}
+    attrs = values.encode(
+        registers=to_any_map(result.registers), receipts=result.receipts, output=to_any_map(output)
+    )
     attrs.update(action_count=len(result.receipts), iteration=int(ctx.job.iteration) + 1)
     if result.stopped is not None:
         return Outcome(JobStatus.FAILED, "", attrs, stopped=result.stopped)
@@ -127,13 +144,15 @@ def run_action(ctx: RunContext) -> Outcome:
     try:  # JSON escapes can spell lone surrogates ("\ud800"), which no storage accepts as text
         json.dumps(inputs, ensure_ascii=False).encode("utf-8")
     except UnicodeEncodeError:
-        raise JobFailed("ACTION_INPUT_JSON is not valid Unicode text: it contains a lone surrogate "
-                        "escape such as \\ud800") from None
+        raise JobFailed(
+            "ACTION_INPUT_JSON is not valid Unicode text: it contains a lone surrogate escape such as \\ud800"
+        ) from None
     action_id = ctx.settings.action_id or ""
     if action_id not in ctx.registry:
         raise InvalidScript(f"invalid script: unknown action id {action_id!r}")
-    script = PlusScript(nodes=[PlusScriptNode(ntype=PlusScriptNodeType.ACTION, unique_id=ACTION_NODE,
-                                              action_id=action_id)])
+    script = PlusScript(
+        nodes=[PlusScriptNode(ntype=PlusScriptNodeType.ACTION, unique_id=ACTION_NODE, action_id=action_id)]
+    )
     for name in inputs:
         script.links.append(Link(source=MAIN_INPUT, sourceHandle=name, target=ACTION_NODE, targetHandle=name))
     return run_script(ctx, script, inputs, output_from=ACTION_NODE)

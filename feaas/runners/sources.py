@@ -57,8 +57,10 @@ class CollectionSource:
             if page and all(set(i) <= index_keys for i in page):  # keys-only projection
                 fetched = {i[key_attr]: i for i in self.docs.batch_get([i[key_attr] for i in page])}
                 page = [fetched[i[key_attr]] for i in page if i[key_attr] in fetched]
-            yield [WorkItem(key=i[key_attr], inputs={**i, "object_id": i[key_attr]}, write_back_id=i[key_attr])
-                   for i in page]
+            yield [
+                WorkItem(key=i[key_attr], inputs={**i, "object_id": i[key_attr]}, write_back_id=i[key_attr])
+                for i in page
+            ]
 
 
 class StreamSource:
@@ -75,16 +77,27 @@ class StreamSource:
 
     def pages(self) -> Iterator[list[WorkItem]]:
         for page, _ in self.streams.pages(self.stream_id, page_size=self.page_size):
-            yield [WorkItem(key=f"{self.stream_id}@{row['timestamp']}",
-                            inputs={**row, "stream_id": self.stream_id, "timestamp": row["timestamp"]})
-                   for row in page]
+            yield [
+                WorkItem(
+                    key=f"{self.stream_id}@{row['timestamp']}",
+                    inputs={**row, "stream_id": self.stream_id, "timestamp": row["timestamp"]},
+                )
+                for row in page
+            ]
 
 
 class FilesSource:
     """Explicit ``file_keys``, else every object under ``prefix`` (folder markers skipped)."""
 
-    def __init__(self, blobs: Blobs, namespace: str, *, file_keys: Sequence[str] | None = None,
-                 prefix: str | None = None, page_size: int = 500) -> None:
+    def __init__(
+        self,
+        blobs: Blobs,
+        namespace: str,
+        *,
+        file_keys: Sequence[str] | None = None,
+        prefix: str | None = None,
+        page_size: int = 500,
+    ) -> None:
         self.blobs = blobs
         self.namespace = namespace
         self.page_size = page_size
@@ -113,8 +126,17 @@ class FilesSource:
         page: list[WorkItem] = []
         for key in self._keys():
             prefix = self.prefix or posixpath.dirname(key) + "/"
-            page.append(WorkItem(key=key, inputs={"key": key, "src_key": key, "filename": posixpath.basename(key),
-                                                  "prefix": prefix}))
+            page.append(
+                WorkItem(
+                    key=key,
+                    inputs={
+                        "key": key,
+                        "src_key": key,
+                        "filename": posixpath.basename(key),
+                        "prefix": prefix,
+                    },
+                )
+            )
             if len(page) >= self.page_size:
                 yield page
                 page = []

@@ -99,16 +99,20 @@ def run_baseline(owner: str, concurrency: int) -> tuple[float, int]:
         oid = item["object_id"]["S"]
         n = int(item["n"]["N"])
         client.update_item(TableName=TABLE, Key={"object_id": {"S": oid}},
-                           UpdateExpression="SET #a = :a, #s = :s", ConditionExpression="attribute_exists(object_id)",
+                           UpdateExpression="SET #a = :a, #s = :s",
+                           ConditionExpression="attribute_exists(object_id)",
                            ExpressionAttributeNames={"#a": "n_plus_one", "#s": "status"},
                            ExpressionAttributeValues={":a": {"N": str(n + 1)}, ":s": {"S": "processed"}})
-        client.put_item(TableName=STREAMS_TABLE, Item={"stream_id": {"S": stream_id}, "timestamp": {"N": str(next_ts())},
-                                                      "object_id": {"S": oid}, "success": {"BOOL": True}},
-                        ConditionExpression="attribute_not_exists(#t)", ExpressionAttributeNames={"#t": "timestamp"})
+        client.put_item(TableName=STREAMS_TABLE,
+                        Item={"stream_id": {"S": stream_id}, "timestamp": {"N": str(next_ts())},
+                              "object_id": {"S": oid}, "success": {"BOOL": True}},
+                        ConditionExpression="attribute_not_exists(#t)",
+                        ExpressionAttributeNames={"#t": "timestamp"})
 
     began = time.perf_counter()
     done = 0
-    kwargs: dict[str, Any] = {"TableName": TABLE, "IndexName": "ownerIndex", "KeyConditionExpression": "#o = :o",
+    kwargs: dict[str, Any] = {"TableName": TABLE, "IndexName": "ownerIndex",
+                              "KeyConditionExpression": "#o = :o",
                               "ExpressionAttributeNames": {"#o": "owner"},
                               "ExpressionAttributeValues": {":o": {"S": owner}}, "Limit": 500}
     with ThreadPoolExecutor(concurrency) as pool:
@@ -125,10 +129,12 @@ def run_baseline(owner: str, concurrency: int) -> tuple[float, int]:
 def peak_rss_mb(stack_env: dict[str, str], owner: str, script: Any, dao: Dao) -> float:
     item = job_item(script, collection_owner=owner)
     dao.docs.put_new(item)
-    env = {**os.environ, **stack_env, "RUN_MODE": "RUN_COLLECTION", "JOB_ID": item["object_id"], "USERNAME": USERNAME,
+    env = {**os.environ, **stack_env, "RUN_MODE": "RUN_COLLECTION", "JOB_ID": item["object_id"],
+           "USERNAME": USERNAME,
            "REGION": "us-east-1", "DYNAMO_TABLE": TABLE, "DYNAMO_STREAMS_TABLE": STREAMS_TABLE,
            "PRIMARY_BUCKET": BUCKET, "CONCURRENCY": str(CONCURRENCY), "LOG_LEVEL": "WARNING"}
-    proc = subprocess.Popen([sys.executable, "-m", "src.worker"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL)
+    proc = subprocess.Popen([sys.executable, "-m", "src.worker"], cwd=ROOT, env=env,
+                            stdout=subprocess.DEVNULL)
     _, status, usage = os.wait4(proc.pid, 0)
     proc.returncode = os.waitstatus_to_exitcode(status)
     assert proc.returncode == 0, f"worker exit code {proc.returncode}"
@@ -136,7 +142,8 @@ def peak_rss_mb(stack_env: dict[str, str], owner: str, script: Any, dao: Dao) ->
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--items", type=int, default=20000)
     parser.add_argument("--nap-items", type=int, default=1000)
     parser.add_argument("--rss-small", type=int, default=10000)
@@ -152,7 +159,8 @@ def main() -> int:
         work_s, requests, work_n = run_worker_in_process(dao, worker_owner, tag_script(), CONCURRENCY)
         assert work_n == args.items == base_n, (work_n, base_n)
         ratio = (work_n / work_s) / (base_n / base_s)
-        rows.append(Row(f"(a) {args.items} items + write-back, C={CONCURRENCY}", f"{work_n / work_s:,.0f} items/s",
+        rows.append(Row(f"(a) {args.items} items + write-back, C={CONCURRENCY}",
+                        f"{work_n / work_s:,.0f} items/s",
                         f"{base_n / base_s:,.0f} items/s", ratio, ">= 0.7", ratio >= 0.7))
         per_item = requests / work_n
         rows.append(Row("(b) DynamoDB requests per item", f"{requests} requests", f"{work_n} items", per_item,
@@ -162,8 +170,8 @@ def main() -> int:
         slow_s, _, _ = run_worker_in_process(dao, new_collection(dao, args.nap_items), nap, 1)
         fast_s, _, _ = run_worker_in_process(dao, new_collection(dao, args.nap_items), nap, 16)
         speedup = slow_s / fast_s
-        rows.append(Row(f"(c) {args.nap_items} x 50 ms nap, C=16 vs C=1", f"{fast_s:.2f} s", f"{slow_s:.2f} s", speedup,
-                        ">= 12", speedup >= 12))
+        rows.append(Row(f"(c) {args.nap_items} x 50 ms nap, C=16 vs C=1", f"{fast_s:.2f} s",
+                        f"{slow_s:.2f} s", speedup, ">= 12", speedup >= 12))
         # (d)
         small = peak_rss_mb(stack.env, new_collection(dao, args.rss_small), tag_script(), dao)
         large = peak_rss_mb(stack.env, new_collection(dao, args.rss_large), tag_script(), dao)

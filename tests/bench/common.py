@@ -7,11 +7,11 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from feaas.dao import Blobs, Dao, Documents, Streams, make_clients
 from tests.support import localstack

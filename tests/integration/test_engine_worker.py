@@ -30,7 +30,8 @@ def unique(name: str) -> str:
 def test_error_branch_keeps_the_job_successful(put_job, run_worker):
     # Given a failing action whose receipt feeds a RECEIPT_META node
     s = script([action("boom", "sys.debug.fail", message="no disk"), node("meta", NT.RECEIPT_META)],
-               ["boom:receipt -> meta:receipt", "meta:success -> mainOutput:ok", "meta:error_message -> mainOutput:why"])
+               ["boom:receipt -> meta:receipt", "meta:success -> mainOutput:ok",
+                "meta:error_message -> mainOutput:why"])
     # When the worker runs it
     run = run_worker(put_job(job_item(s)))
     # Then the job SUCCEEDED and the branch reported the failure
@@ -45,7 +46,8 @@ def test_conditional_false_skips_the_node_and_what_only_it_feeds(put_job, run_wo
     key = f"{NAMESPACE}{unique('skipped')}.txt"
     s = script([action("write", "sys.blob.put_text", key=key, text="x"), action("after", "sys.debug.echo"),
                 action("other", "sys.math.add")],
-               ["write:key -> after:k", "mainInput:n -> other:a", "mainInput:n -> other:b", "other:sum -> mainOutput:sum"])
+               ["write:key -> after:k", "mainInput:n -> other:a", "mainInput:n -> other:b",
+                "other:sum -> mainOutput:sum"])
     s.nodes[0].conditional.source, s.nodes[0].conditional.sourceHandle = "mainInput", "go"
     run = run_worker(put_job(job_item(s, input_data={"go": "false", "n": 2})))
     assert run.code == 0, run.stdout
@@ -75,7 +77,8 @@ def test_writer_outside_the_namespace_fails_the_node(put_job, run_worker, dao):
     s = script([static("text", "x"), node("wf", NT.WRITER, dest_prefix=BOB)], ["text:value -> wf:data"])
     run = run_worker(put_job(job_item(s)))
     assert run.code == 1
-    assert "node 'wf' failed" in run.job["error_message"] and "outside your namespace" in run.job["error_message"]
+    assert "node 'wf' failed" in run.job["error_message"]
+    assert "outside your namespace" in run.job["error_message"]
     assert not list(dao.blobs.list_keys(BOB + "wf-"))
 
 
@@ -141,7 +144,8 @@ def test_job_values_round_trip_through_the_bucket(user_storage):
         receipt = Receipt(success=True)
         receipt.outputs["text"].CopyFrom(to_any("r" * 2000))
         receipts[f"n{i}"] = receipt
-    attrs = values.encode(registers=to_any_map(registers), receipts=receipts, output=to_any_map({"out": "o" * 20_000}))
+    attrs = values.encode(registers=to_any_map(registers), receipts=receipts,
+                          output=to_any_map({"out": "o" * 20_000}))
     assert item_size(attrs) < 40_000
     item = {**attrs}
     from feaas.dao.codec import parse_message
@@ -162,15 +166,17 @@ def test_other_users_data_is_refused_and_unchanged(put_job, run_worker, dao):
     mine = f"{NAMESPACE}{unique('mine')}.txt"
     tricks = {
         "read": action("read", "sys.blob.get_text", key=bob_key),
-        "read_dotdot": action("read_dotdot", "sys.blob.get_text", key=f"{NAMESPACE}../bob@example.com/{bob_key.rsplit('/', 1)[1]}"),
+        "read_dotdot": action("read_dotdot", "sys.blob.get_text",
+                              key=f"{NAMESPACE}../bob@example.com/{bob_key.rsplit('/', 1)[1]}"),
         "write": action("write", "sys.blob.put_text", key=bob_key, text="owned"),
-        "write_prefix": action("write_prefix", "sys.blob.put_text", key=bob_key.replace("bob@example.com/", "alice@example.comx/"), text="x"),
+        "write_prefix": action("write_prefix", "sys.blob.put_text",
+                               key=bob_key.replace("bob@example.com/", "alice@example.comx/"), text="x"),
         "copy_in": action("copy_in", "sys.blob.copy", src_key=bob_key, dest_key=mine),
         "copy_out": action("copy_out", "sys.blob.copy", src_key=mine, dest_key=bob_key),
         "doc_get": action("doc_get", "sys.doc.get", object_id=bob_doc),
         "doc_update": action("doc_update", "sys.doc.update", object_id=bob_doc),
     }
-    nodes = list(tricks.values()) + [static("vals", {"title": "pwned"}, out="values")]
+    nodes = [*tricks.values(), static("vals", {"title": "pwned"}, out="values")]
     links = ["vals:values -> doc_update:values"]
     for name in tricks:
         nodes.append(node(f"{name}_meta", NT.RECEIPT_META))
@@ -224,11 +230,13 @@ def test_validation_problems_are_listed_together(put_job, run_worker):
 def test_resume_does_not_rerun_a_successful_receipt(put_job, run_worker, dao):
     # Given a job whose receipts already hold a successful put_text (from an earlier attempt)
     key = f"{NAMESPACE}{unique('resumed')}.txt"
-    s = script([action("put", "sys.blob.put_text", key=key, text="second time"), action("echo", "sys.debug.echo")],
+    s = script([action("put", "sys.blob.put_text", key=key, text="second time"),
+                action("echo", "sys.debug.echo")],
                ["put:key -> echo:k", "echo:k -> mainOutput:k"])
     earlier = Receipt(success=True, timestamp=int(time.time() * 1000), primary_output="key")
     earlier.outputs["key"].CopyFrom(to_any(key))
-    item = job_item(s, receipts={"put": message_to_plain(earlier)}, registers={"put:key": message_to_plain(to_any(key))})
+    item = job_item(s, receipts={"put": message_to_plain(earlier)},
+                    registers={"put:key": message_to_plain(to_any(key))})
     # When the worker runs it
     run = run_worker(put_job(item))
     # Then the put was not run again (nothing written) and its output still flowed on
@@ -248,10 +256,11 @@ def test_five_hundred_actions_run_and_five_hundred_and_one_are_refused(put_job, 
     def chain(count: int):
         nodes = [action(f"a{i}", "sys.math.add", b=1) for i in range(count)]
         links = ["mainInput:start -> a0:a"] + [f"a{i}:sum -> a{i + 1}:a" for i in range(count - 1)]
-        return script(nodes, links + [f"a{count - 1}:sum -> mainOutput:total"])
+        return script(nodes, [*links, f"a{count - 1}:sum -> mainOutput:total"])
 
     refused = run_worker(put_job(job_item(chain(501), input_data={"start": 0})))
-    assert refused.code == 1 and "the script has 501 actions; the limit is 500" in refused.job["error_message"]
+    assert refused.code == 1
+    assert "the script has 501 actions; the limit is 500" in refused.job["error_message"]
     assert not refused.job.get("receipts")
     ran = run_worker(put_job(job_item(chain(500), input_data={"start": 0})), timeout=300)
     assert ran.code == 0, ran.stdout[-2000:]

@@ -28,13 +28,15 @@ def test_collection_of_1000_items_with_write_back_and_another_owner_untouched(da
     assert run.code == 0, run.stdout[-3000:] + run.stderr[-3000:]
     job = run.job
     assert job["status"] == "SUCCEEDED" and "outcome" not in job and "error_message" not in job
-    assert (job["success_count"], job["error_count"], job["item_count"], job["percent"]) == (1000, 0, 1000, 100)
+    counts = (job["success_count"], job["error_count"], job["item_count"], job["percent"])
+    assert counts == (1000, 0, 1000, 100)
     rows = receipts(dao, run_all(job_id))
     counts = collections.Counter(r["object_id"] for r in rows)
     assert set(counts) == set(ids) and set(counts.values()) == {1}
     assert all(r["success"] for r in rows)
     sample = rows[0]
-    assert sample["outputs"]["sum"]["ptype"] == "INTEGER" and sample["attempt"] == 1 and sample["duration_ms"] >= 0
+    assert sample["outputs"]["sum"]["ptype"] == "INTEGER"
+    assert sample["attempt"] == 1 and sample["duration_ms"] >= 0
     docs = {i: dao.docs.get(i) for i in ids[::97]}
     assert all(d["status"] == "processed" and d["n_plus_one"] == d["n"] + 1 for d in docs.values())
     assert all("status" not in dao.docs.get(i) for i in others[::10])
@@ -48,9 +50,11 @@ def test_partial_failure_within_threshold_is_partial_success(dao, put_job, run_w
     assert run.code == 0, run.stdout[-2000:]
     job = run.job
     assert job["status"] == "SUCCEEDED" and job["outcome"] == "PARTIAL"
-    assert job["error_message"] == "2 of 20 items failed" and (job["success_count"], job["error_count"]) == (18, 2)
+    assert job["error_message"] == "2 of 20 items failed"
+    assert (job["success_count"], job["error_count"]) == (18, 2)
     failed = [r for r in receipts(dao, run_all(job_id)) if not r["success"]]
-    assert len(failed) == 2 and all("expects" in r["error_message"] or "number" in r["error_message"] for r in failed)
+    assert len(failed) == 2
+    assert all("expects" in r["error_message"] or "number" in r["error_message"] for r in failed)
 
 
 def test_failures_above_threshold_fail_the_job(dao, put_job, run_worker):
@@ -58,7 +62,8 @@ def test_failures_above_threshold_fail_the_job(dao, put_job, run_worker):
     seed_collection(dao, owner, 10, make=lambda i: {"n": "x" if i < 3 else i})
     run = run_worker(put_job(job_item(tag_script(), collection_owner=owner)), RUN_MODE="RUN_COLLECTION",
                      TOLERATED_FAILURE_PERCENT=10)
-    assert run.code == 1 and run.job["status"] == "FAILED" and run.job["error_message"] == "3 of 10 items failed"
+    assert run.code == 1 and run.job["status"] == "FAILED"
+    assert run.job["error_message"] == "3 of 10 items failed"
 
 
 def test_all_items_failing_fails_the_job(dao, put_job, run_worker):
@@ -109,8 +114,9 @@ def test_files_run_over_a_prefix_and_over_file_keys(user_storage, put_job, run_w
     prefix = f"{NAMESPACE}files-{job_uuid(put_job(job_item()))}/"
     for name in ("a.txt", "b.txt", "c.txt"):
         user_storage.put_bytes(prefix + name, name.encode())
-    s = script([action("read", "sys.blob.get_text")], ["mainInput:key -> read:key", "read:text -> mainOutput:text",
-                                                       "mainInput:filename -> mainOutput:name"])
+    s = script([action("read", "sys.blob.get_text")],
+               ["mainInput:key -> read:key", "read:text -> mainOutput:text",
+                "mainInput:filename -> mainOutput:name"])
     job_id = put_job(job_item(s, prefix=prefix))
     run = run_worker(job_id, RUN_MODE="RUN_FILES")
     assert run.code == 0, run.stdout[-2000:]
@@ -126,11 +132,13 @@ def test_files_run_over_a_prefix_and_over_file_keys(user_storage, put_job, run_w
 def test_emf_metrics_lines_when_enabled(dao, put_job, run_worker):
     owner = new_owner()
     seed_collection(dao, owner, 5, make=lambda i: {"n": "x" if i == 0 else i})
-    run = run_worker(put_job(job_item(tag_script(), collection_owner=owner)), RUN_MODE="RUN_COLLECTION", METRICS="emf")
+    run = run_worker(put_job(job_item(tag_script(), collection_owner=owner)), RUN_MODE="RUN_COLLECTION",
+                     METRICS="emf")
     emf = [line for line in run.lines if "_aws" in line]
     items = [line for line in emf if "ItemDuration" in line]
     assert len(items) == 5 and sum(line["ItemsFailed"] for line in items) == 1
-    assert items[0]["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "PlusWorker" and items[0]["RunMode"] == "RUN_COLLECTION"
+    assert items[0]["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "PlusWorker"
+    assert items[0]["RunMode"] == "RUN_COLLECTION"
     finished = [line for line in emf if "JobDuration" in line]
     assert len(finished) == 1 and finished[0]["JobItems"] == 5 and finished[0]["Status"] == "SUCCEEDED"
     plain = run_worker(put_job(job_item(tag_script(), collection_owner=owner)), RUN_MODE="RUN_COLLECTION")
@@ -153,6 +161,7 @@ def test_write_back_of_a_receipt_and_of_protected_attributes(dao, put_job, run_w
                  ["mainInput:n -> inc:a", "inc:sum -> uv:owner"])
     run = run_worker(put_job(job_item(bad, collection_owner=owner)), RUN_MODE="RUN_COLLECTION")
     assert run.code == 1 and run.job["error_message"] == "4 of 4 items failed"
-    rows = [r for r in receipts(dao, f"{NAMESPACE}stream-run-all.{run.job['object_id'].rsplit('job.', 1)[1]}")]
+    job_uuid = run.job["object_id"].rsplit("job.", 1)[1]
+    rows = receipts(dao, f"{NAMESPACE}stream-run-all.{job_uuid}")
     assert all("UPDATE_VALUES cannot change owner" in r["error_message"] for r in rows)
     assert all(dao.docs.get(i)["owner"] == owner for i in ids)

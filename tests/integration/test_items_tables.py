@@ -17,7 +17,8 @@ from tests.support.scripts import NAMESPACE, job_item
 def odd_table(stack, dao):
     """Documents table keyed by ``doc_id`` with a KEYS_ONLY index named ``byOwner``."""
     localstack.create_resources(stack.env, table="odd-docs", streams_table=STREAMS_TABLE, bucket=BUCKET,
-                                key_attribute="doc_id", owner_index="byOwner", owner_index_projection="KEYS_ONLY")
+                                key_attribute="doc_id", owner_index="byOwner",
+                                owner_index_projection="KEYS_ONLY")
     return Documents(dao.docs.client, "odd-docs", "doc_id", "byOwner")
 
 

@@ -44,7 +44,8 @@ def new_job(dao: Dao):
 
 
 def task(dao: Dao, job_id: str, clock: Clock, name: str) -> JobRecord:
-    return JobRecord(dao.docs, job_id, lease_seconds=LEASE_S, clock=clock, lease_owner=name, task_arn=f"arn:{name}")
+    return JobRecord(dao.docs, job_id, lease_seconds=LEASE_S, clock=clock, lease_owner=name,
+                     task_arn=f"arn:{name}")
 
 
 def test_claim_takes_an_initializing_job_and_keeps_other_attributes(dao, new_job, clock):
@@ -122,9 +123,11 @@ def test_finish_ends_the_lease_and_the_job_is_not_claimable_again(dao, new_job, 
     record.claim()
     record.heartbeat({"error_message": "stale"})
     clock.now += 5
-    assert record.finish(JobStatus.SUCCEEDED, {"percent": 100}, remove=("error_message",)) is JobStatus.SUCCEEDED
+    assert record.finish(JobStatus.SUCCEEDED, {"percent": 100},
+                         remove=("error_message",)) is JobStatus.SUCCEEDED
     stored = dao.docs.get(job_id)
-    assert stored["status"] == "SUCCEEDED" and stored["completed_at"] == clock.now and stored["finished_by"] == "a"
+    assert stored["status"] == "SUCCEEDED" and stored["completed_at"] == clock.now
+    assert stored["finished_by"] == "a"
     assert "lease_owner" not in stored and "lease_expires_at" not in stored and "error_message" not in stored
     assert stored["custom_field"] == {"kept": True}
     # A finish retried after it landed is recognised as its own

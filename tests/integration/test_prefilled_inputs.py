@@ -18,7 +18,8 @@ def add_script() -> Any:
     return script([action("add", "sys.math.add"), action("echo", "sys.debug.echo")],
                   ["mainInput:a -> add:a", "mainInput:b -> add:b", "mainInput:name -> echo:name",
                    "add:sum -> mainOutput:sum", "echo:name -> mainOutput:name"],
-                  inputs=[Parameter(var_name="a", ptype=PT.INTEGER), Parameter(var_name="b", ptype=PT.INTEGER),
+                  inputs=[Parameter(var_name="a", ptype=PT.INTEGER),
+                          Parameter(var_name="b", ptype=PT.INTEGER),
                           Parameter(var_name="name", ptype=PT.STRING, sdefault="nobody")])
 
 
@@ -33,7 +34,8 @@ def start_script_registers(**values: dict[str, Any]) -> dict[str, Any]:
 def test_inputs_only_in_the_registers_run_the_script(put_job, run_worker):
     # Given a job in plus-engine's form whose inputs are only in its registers (AnyType, int64 as
     # text, STRING ptype omitted; b as text for an INTEGER input) and no input_data
-    registers = start_script_registers(a={"ptype": "INTEGER", "ival": "5"}, b={"sval": "7"}, name={"sval": "hello"})
+    registers = start_script_registers(a={"ptype": "INTEGER", "ival": "5"}, b={"sval": "7"},
+                                       name={"sval": "hello"})
     item = job_item(add_script(), registers=registers)
     assert "input_data" not in item
     # When the worker runs it
@@ -102,7 +104,8 @@ def test_collection_item_attribute_beats_the_register(dao, put_job, run_worker):
     owner = new_owner()
     ids = seed_collection(dao, owner, 4, make=lambda i: {"n": i * 10} if i < 3 else {"other": "no n"})
     s = tag_script()
-    s.inputs.extend([Parameter(var_name="n", ptype=PT.INTEGER), Parameter(var_name="label", sdefault="unused")])
+    s.inputs.extend([Parameter(var_name="n", ptype=PT.INTEGER),
+                     Parameter(var_name="label", sdefault="unused")])
     item = job_item(s, collection_owner=owner,
                     registers=start_script_registers(n={"ptype": "INTEGER", "ival": "100"}))
     # When the worker runs the script over the collection
@@ -112,6 +115,7 @@ def test_collection_item_attribute_beats_the_register(dao, put_job, run_worker):
     assert run.code == 0, run.stdout[-3000:] + run.stderr[-3000:]
     assert (run.job["success_count"], run.job["error_count"]) == (4, 0)
     job_uuid = job_id.rsplit("job.", 1)[1]
-    sums = {r["object_id"]: r["outputs"]["sum"]["ival"] for r in receipts(dao, f"{NAMESPACE}stream-run-all.{job_uuid}")}
+    rows = receipts(dao, f"{NAMESPACE}stream-run-all.{job_uuid}")
+    sums = {r["object_id"]: r["outputs"]["sum"]["ival"] for r in rows}
     assert sums == {ids[0]: "1", ids[1]: "11", ids[2]: "21", ids[3]: "101"}
     assert dao.docs.get(ids[1])["n_plus_one"] == 11 and dao.docs.get(ids[3])["n_plus_one"] == 101

@@ -64,7 +64,8 @@ def test_an_interrupted_shard_resumes_and_the_job_completes(dao, put_job, start_
     assert second.wait(timeout=30) == 75
     assert first.wait(timeout=120) == 1  # finished its share last: records the job FAILED (resumable)
     job = dao.docs.get(job_id)
-    assert job["status"] == "FAILED" and job["resumable"] is True and job["shards"]["s1"]["state"] == "INTERRUPTED"
+    assert job["status"] == "FAILED" and job["resumable"] is True
+    assert job["shards"]["s1"]["state"] == "INTERRUPTED"
     again = run_worker(job_id, RUN_MODE="RUN_COLLECTION", SHARD_INDEX=1, SHARD_COUNT=2)
     assert again.code == 0, again.stdout[-2000:]
     job = dao.docs.get(job_id)

@@ -25,7 +25,8 @@ def _nameless(owner_user: str, **changes: Any) -> dict[str, Any]:
 
 def _raw(stack: Any, job_id: str) -> dict[str, Any]:
     """The stored item in DynamoDB's own attribute-value form (what "unchanged" is checked on)."""
-    resp = stack.client("dynamodb").get_item(TableName=TABLE, Key={"object_id": {"S": job_id}}, ConsistentRead=True)
+    resp = stack.client("dynamodb").get_item(TableName=TABLE, Key={"object_id": {"S": job_id}},
+                                             ConsistentRead=True)
     return dict(resp["Item"])
 
 

@@ -24,8 +24,10 @@ def test_script_job_succeeds_with_registers_receipts_output(put_job, run_worker)
     assert job["output"]["message"]["sval"] == "slept 0.1 s"
     assert job["receipts"]["add"]["success"] is True and job["receipts"]["nap"]["success"] is True
     assert job["registers"]["add:sum"]["ival"] == "42"
-    assert job["action_count"] == 2 and job["percent"] == 100 and job["attempt"] == 1 and job["iteration"] == 1
-    assert job["started_at"] <= job["completed_at"] and "lease_owner" not in job and "error_message" not in job
+    assert job["action_count"] == 2 and job["percent"] == 100
+    assert job["attempt"] == 1 and job["iteration"] == 1
+    assert job["started_at"] <= job["completed_at"]
+    assert "lease_owner" not in job and "error_message" not in job
     # attributes the worker does not own survive
     assert job["custom_field"] == {"kept": True} and job["input_data"] == {"a": 2, "b": 40}
     assert job["request_cancel"] is False
@@ -48,7 +50,8 @@ def test_action_failure_is_recorded(put_job, run_worker):
     assert run.code == 1
     assert run.job["status"] == "FAILED"
     assert "the disk is full" in run.job["error_message"] and "boom" in run.job["error_message"]
-    assert run.job["receipts"]["boom"]["success"] is False if "success" in run.job["receipts"]["boom"] else True
+    boom = run.job["receipts"]["boom"]
+    assert boom["success"] is False if "success" in boom else True
 
 
 def test_unknown_action_fails_before_anything_runs(put_job, run_worker):
@@ -62,7 +65,8 @@ def test_unknown_action_fails_before_anything_runs(put_job, run_worker):
 
 
 def test_missing_configuration_exits_2_listing_every_name_without_secrets(run_worker, dao):
-    run = run_worker("x", RUN_MODE=None, USERNAME=None, REGION=None, ACCESS_KEY="AKIADISTINCT", SECRET_KEY=None,
+    run = run_worker("x", RUN_MODE=None, USERNAME=None, REGION=None, ACCESS_KEY="AKIADISTINCT",
+                     SECRET_KEY=None,
                      CONCURRENCY="lots")
     assert run.code == 2
     for name in ("RUN_MODE", "USERNAME", "REGION", "CONCURRENCY", "ACCESS_KEY/SECRET_KEY"):

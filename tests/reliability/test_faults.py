@@ -81,7 +81,7 @@ def test_sigterm_at_random_points_is_recorded_and_resumable(dao, put_job, start_
         time.sleep(rng.uniform(0.3, 2.5))
         sent = time.monotonic()
         proc.send_signal(signal.SIGTERM)
-        out, err = proc.communicate(timeout=30)
+        out, _err = proc.communicate(timeout=30)
         took = time.monotonic() - sent
         report.add(trials=1, faults_injected=1)
         job = dao.docs.get(job_id)
@@ -94,7 +94,8 @@ def test_sigterm_at_random_points_is_recorded_and_resumable(dao, put_job, start_
         elif status == "INITIALIZING":  # before the claim (or before Python could install a handler)
             assert proc.returncode in (75, -signal.SIGTERM) and "lease_owner" not in job
         else:  # after the finish (the signal may land while the interpreter exits)
-            assert status == "SUCCEEDED" and proc.returncode in (0, -signal.SIGTERM), f"trial {trial}: {out[-1500:]}"
+            assert status == "SUCCEEDED", f"trial {trial}: {out[-1500:]}"
+            assert proc.returncode in (0, -signal.SIGTERM), f"trial {trial}: {out[-1500:]}"
         if job.get("status") != "SUCCEEDED":
             again = run_worker(job_id, RUN_MODE="RUN_COLLECTION", CONCURRENCY=CONCURRENCY)
             assert again.code == 0, f"trial {trial}: {again.stdout[-1500:]}"
@@ -108,9 +109,11 @@ def test_server_stopped_for_10_s_mid_run(server, stack, dao, put_job, start_work
     # Given a collection run whose items write to S3 and whose receipts go to DynamoDB
     owner = new_owner()
     ids = seed_collection(dao, owner, 120)
-    s = script([node("b", NT.BUNDLER), action("fmt", "sys.text.format", template=NAMESPACE + "faults/{n}.txt"),
+    s = script([node("b", NT.BUNDLER),
+                action("fmt", "sys.text.format", template=NAMESPACE + "faults/{n}.txt"),
                 action("put", "sys.blob.put_text", text="x"), action("nap", "sys.debug.nap", seconds=0.03)],
-               ["mainInput:n -> b:n", "b:json -> fmt:values", "fmt:text -> put:key", "put:key -> nap:seconds_note"])
+               ["mainInput:n -> b:n", "b:json -> fmt:values", "fmt:text -> put:key",
+                "put:key -> nap:seconds_note"])
     s.nodes[3].ClearField("inputs")
     s.nodes[3].inputs.add(var_name="seconds", sdefault="0.03")
     del s.links[-1]
@@ -133,7 +136,8 @@ def test_server_stopped_for_10_s_mid_run(server, stack, dao, put_job, start_work
     assert all(dao.blobs.exists(f"{NAMESPACE}faults/{i}.txt") for i in range(0, 120, 7))
 
 
-def test_throttling_500s_and_resets_are_retried_nothing_lost_or_doubled(stack, dao, put_job, run_worker, report):
+def test_throttling_500s_and_resets_are_retried_nothing_lost_or_doubled(stack, dao, put_job, run_worker,
+                                                                        report):
     owner = new_owner()
     # Enough items for ~100 DynamoDB requests: with 600 a run made ~30, and a reset after the server
     # (p = 0.08 each) then came fewer than twice in about one run of four.
@@ -141,18 +145,21 @@ def test_throttling_500s_and_resets_are_retried_nothing_lost_or_doubled(stack, d
     job_id = put_job(job_item(tag_script(), collection_owner=owner))
     upstream = stack.dynamodb_port
     # about one request in three fails; a heartbeat every 0.2 s adds requests while items run
-    with FaultProxy(upstream, throttle=0.08, error=0.08, reset_before=0.08, reset_after=0.08, seed=SEED) as proxy:
+    with FaultProxy(upstream, throttle=0.08, error=0.08, reset_before=0.08, reset_after=0.08,
+                    seed=SEED) as proxy:
         run = run_worker(job_id, RUN_MODE="RUN_COLLECTION", CONCURRENCY=CONCURRENCY, HEARTBEAT_SECONDS=0.2,
                          AWS_ENDPOINT_URL_DYNAMODB=proxy.url, timeout=300)
     counts = proxy.counts
     report.add(trials=1, faults_injected=counts.injected)
-    report.notes.append(f"proxy: {counts.requests} DynamoDB requests, {counts.throttled} throttled, {counts.errors} "
-                        f"HTTP 500, {counts.resets_before} reset before / {counts.resets_after} after the server")
+    report.notes.append(f"proxy: {counts.requests} DynamoDB requests, {counts.throttled} throttled, "
+                        f"{counts.errors} HTTP 500, {counts.resets_before} reset before / "
+                        f"{counts.resets_after} after the server")
     assert counts.injected >= 10 and counts.resets_after >= 2
     assert run.code == 0, run.stdout[-3000:] + run.stderr[-2000:]
     rows = receipts(dao, run_all(job_id))
     per_item = collections.Counter(r["object_id"] for r in rows)
-    assert set(per_item) == set(ids) and set(per_item.values()) == {1}  # exactly once, even when replies were lost
+    # exactly once, even when replies were lost
+    assert set(per_item) == set(ids) and set(per_item.values()) == {1}
     check_complete(dao, job_id, ids, report, crashes=0)
     assert all(dao.docs.get(i)["status"] == "processed" for i in ids[::13])
 

@@ -109,11 +109,12 @@ def drawn_scripts(draw):
         if ntype == 1:
             node.action_id = draw(st.sampled_from(IDS))
         if draw(st.booleans()):
-            node.inputs.add(var_name=draw(st.sampled_from(HANDLES)), sdefault=draw(st.sampled_from(["1", "x", ""])))
+            node.inputs.add(var_name=draw(st.sampled_from(HANDLES)),
+                            sdefault=draw(st.sampled_from(["1", "x", ""])))
         if ntype == 1 and node.action_id == "sys.debug.nap":
             node.inputs.add(var_name="seconds", sdefault="0")
         nodes.append(node)
-    ends = ids + ["mainInput", "mainOutput", "ghost"]
+    ends = [*ids, "mainInput", "mainOutput", "ghost"]
     links = [Link(source=draw(st.sampled_from(ends)), sourceHandle=draw(st.sampled_from(HANDLES)),
                   target=draw(st.sampled_from(ends)), targetHandle=draw(st.sampled_from(HANDLES)))
              for _ in range(draw(st.integers(0, 14)))]
@@ -124,7 +125,8 @@ SAFE = Registry([a for a in REGISTRY.actions() if a.id.startswith(("sys.debug", 
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(drawn_scripts(), st.dictionaries(st.sampled_from(HANDLES), st.one_of(st.integers(), st.text(max_size=5))))
+@given(drawn_scripts(),
+       st.dictionaries(st.sampled_from(HANDLES), st.one_of(st.integers(), st.text(max_size=5))))
 def test_random_graphs_run_or_are_refused_never_crash_in_the_engine(tmp_path, s, inputs):
     engine = Engine(SAFE, concurrency=3)
     try:

@@ -47,7 +47,8 @@ def unique(name: str) -> str:
 
 def echo_job(**extra: Any) -> dict[str, Any]:
     """A job that succeeds quickly: mainInput:v → echo → mainOutput:v."""
-    return job_item(script([action("echo", "sys.debug.echo")], ["mainInput:v -> echo:v", "echo:v -> mainOutput:v"]),
+    return job_item(script([action("echo", "sys.debug.echo")],
+                           ["mainInput:v -> echo:v", "echo:v -> mainOutput:v"]),
                     **extra)
 
 
@@ -127,7 +128,8 @@ def too_many_nodes() -> tuple[dict[str, Any], Env]:
 
 
 def ten_thousand_inert_nodes() -> tuple[dict[str, Any], Env]:
-    s = script([node(f"t{i}", NT.TEST) for i in range(9999)] + [static("s", "done")], ["s:value -> mainOutput:v"])
+    s = script([node(f"t{i}", NT.TEST) for i in range(9999)] + [static("s", "done")],
+               ["s:value -> mainOutput:v"])
     return job_item(s), {}
 
 
@@ -199,17 +201,22 @@ def media_key(name: str) -> Build:
 
 CASES: list[Case] = [
     # --- ACTION_INPUT_JSON ------------------------------------------------------------------------
-    Case("input-json-broken", act("sys.math.add", raw="{not json"), 1, ("ACTION_INPUT_JSON is not valid JSON",)),
-    Case("input-json-array", act("sys.math.add", raw="[1, 2]"), 1, ("ACTION_INPUT_JSON must be a JSON object", "list")),
-    Case("input-json-number", act("sys.math.add", raw="42"), 1, ("ACTION_INPUT_JSON must be a JSON object", "int")),
-    Case("input-json-empty-text", act("sys.math.add", raw="   "), 1, ("ACTION_INPUT_JSON is not valid JSON",)),
+    Case("input-json-broken", act("sys.math.add", raw="{not json"), 1,
+         ("ACTION_INPUT_JSON is not valid JSON",)),
+    Case("input-json-array", act("sys.math.add", raw="[1, 2]"), 1,
+         ("ACTION_INPUT_JSON must be a JSON object", "list")),
+    Case("input-json-number", act("sys.math.add", raw="42"), 1,
+         ("ACTION_INPUT_JSON must be a JSON object", "int")),
+    Case("input-json-empty-text", act("sys.math.add", raw="   "), 1,
+         ("ACTION_INPUT_JSON is not valid JSON",)),
     Case("input-json-nested-10k", act("sys.debug.echo", raw='{"v": ' + "[" * 10_000 + "]" * 10_000 + "}"), 1,
          ("ACTION_INPUT_JSON", "nested too deeply")),
     Case("input-json-nested-500", act("sys.debug.echo", {"v": nested(500)}), 0,
          check=succeeded_with("v", lambda v: v["ptype"] == "JSON" and v["sval"].startswith("[[[["))),
     Case("input-json-infinity", act("sys.debug.nap", raw='{"seconds": Infinity}'), 1,
          ("seconds must be between 0 and 3600", "inf")),
-    Case("input-json-nan", act("sys.debug.nap", raw='{"seconds": NaN}'), 1, ("seconds must be between 0 and 3600",)),
+    Case("input-json-nan", act("sys.debug.nap", raw='{"seconds": NaN}'), 1,
+         ("seconds must be between 0 and 3600",)),
     Case("input-json-lone-surrogate", act("sys.debug.echo", raw='{"v": "\\ud800"}'), 1,
          ("ACTION_INPUT_JSON is not valid Unicode text",)),
     Case("input-json-nul-in-key", act("sys.blob.get_text", {"key": f"{NAMESPACE}a\u0000b"}), 1,
@@ -217,7 +224,8 @@ CASES: list[Case] = [
     Case("input-json-120kb-value", big_action_input, 0,
          check=succeeded_with("v", lambda v: v["ptype"] == "KEY" and v["sval"].startswith(NAMESPACE))),
     # --- wrong types in the job document ---------------------------------------------------------
-    Case("script-as-string", job(script="print('hi')"), 1, ("invalid job document", "script", "must be a map")),
+    Case("script-as-string", job(script="print('hi')"), 1,
+         ("invalid job document", "script", "must be a map")),
     Case("nodes-as-dict", with_script(set_path("script.nodes", {"a": {"unique_id": "a"}})), 1,
          ("invalid job document", "nodes", "must be a list")),
     Case("links-as-number", with_script(set_path("script.links", 7)), 1, ("invalid job document", "links")),
@@ -228,13 +236,15 @@ CASES: list[Case] = [
     Case("label-as-map", job(label={"text": "hello"}), 1, ("invalid job document", "label")),
     Case("label-as-300kb-map", job(label={"text": "M" * 300_000}), 1, ("invalid job document", "label")),
     Case("created-at-yesterday", job(created_at="yesterday"), 1, ("invalid job document", "created_at")),
-    Case("registers-as-list", job(registers=["a", "b"]), 1, ("invalid job document", "registers", "must be a map")),
+    Case("registers-as-list", job(registers=["a", "b"]), 1,
+         ("invalid job document", "registers", "must be a map")),
     Case("input-data-as-list", job(input_data=[1, 2, 3]), 1, ("input_data must be a map",)),
     Case("input-data-as-text", job(input_data="v=1"), 1, ("input_data must be a map",)),
     Case("status-as-map", job(status={"name": "RUNNING"}), 3, ("unrecognised status",)),
     Case("status-paused", job(status="PAUSED"), 3, ("unrecognised status", "PAUSED")),
     Case("status-number-7", job(status=7), 3, ("unrecognised status", "7")),
-    Case("request-cancel-yes-please", job(request_cancel="yes please"), 1, ("invalid job document", "request_cancel")),
+    Case("request-cancel-yes-please", job(request_cancel="yes please"), 1,
+         ("invalid job document", "request_cancel")),
     Case("timeout-soon", job(timeout_seconds="soon"), 1, ("timeout_seconds", "soon")),
     Case("timeout-negative", job(timeout_seconds=-5), 1, ("timeout_seconds", "-5")),
     Case("timeout-as-map", job(timeout_seconds={"s": 5}), 1, ("timeout_seconds",)),
@@ -266,17 +276,21 @@ CASES: list[Case] = [
     Case("ptype-quantum", with_script(lambda item: item["script"].update(
         inputs=[{"var_name": "v", "ptype": "QUANTUM"}])), 0,
          check=succeeded_with("v", lambda v: v.get("sval") == "1" or v.get("ival") == "1")),
-    Case("cycle", scripted([action("a", "sys.debug.echo"), action("b", "sys.debug.echo"), action("c", "sys.debug.echo")],
-                           ["a:x -> b:x", "b:x -> c:x", "c:x -> a:x"]), 1, ("invalid script", "cycle: ", "a", "b", "c"),
+    Case("cycle",
+         scripted([action(n, "sys.debug.echo") for n in ("a", "b", "c")],
+                  ["a:x -> b:x", "b:x -> c:x", "c:x -> a:x"]), 1,
+         ("invalid script", "cycle: ", "a", "b", "c"),
          check=nothing_ran),
     Case("self-loop", scripted([action("a", "sys.math.add", b=1)], ["a:sum -> a:a"]), 1, ("cycle: a → a",),
          check=nothing_ran),
-    Case("reserved-and-duplicate-ids", scripted([action("mainInput", "sys.debug.echo"), action("x", "sys.debug.echo"),
-                                                 action("x", "sys.debug.echo"), node("", NT.STATIC)]), 1,
+    Case("reserved-and-duplicate-ids",
+         scripted([action("mainInput", "sys.debug.echo"), action("x", "sys.debug.echo"),
+                   action("x", "sys.debug.echo"), node("", NT.STATIC)]), 1,
          ("node id 'mainInput' is reserved", "node id 'x' is used twice", "has no unique_id")),
     Case("10000-nodes-600-actions", too_many_nodes, 1, ("the script has 600 actions; the limit is 500",),
          check=nothing_ran),
-    Case("10000-inert-nodes", ten_thousand_inert_nodes, 0, check=succeeded_with("v", lambda v: v["sval"] == "done")),
+    Case("10000-inert-nodes", ten_thousand_inert_nodes, 0,
+         check=succeeded_with("v", lambda v: v["sval"] == "done")),
     # --- values that fail conversion to the declared ptype -----------------------------------------
     Case("integer-abc", typed(PT.INTEGER, "abc"), 1, ("script input 'v' expects INTEGER", "'abc'")),
     Case("float-nan", typed(PT.FLOAT, "NaN"), 1, ("script input 'v' expects FLOAT", "not a finite number")),
@@ -285,7 +299,8 @@ CASES: list[Case] = [
     Case("json-open-brace", typed(PT.JSON, "{"), 1, ("expects JSON", "not valid JSON")),
     Case("json-text-nested-10k", typed(PT.JSON, "[" * 10_000 + "]" * 10_000), 1,
          ("expects JSON", "nested too deeply")),
-    Case("register-json-nested-10k", job(registers={"old:v": {"ptype": "JSON", "sval": "[" * 10_000 + "]" * 10_000}}),
+    Case("register-json-nested-10k",
+         job(registers={"old:v": {"ptype": "JSON", "sval": "[" * 10_000 + "]" * 10_000}}),
          0, check=succeeded_with("v", lambda v: v.get("ival") == "1")),
     Case("list-of-nested-objects", typed(PT.LIST, [{"a": {"b": [1, 2]}}]), 0,
          check=succeeded_with("v", lambda v: v["svals"] == ['{"a": {"b": [1, 2]}}'])),
@@ -298,7 +313,8 @@ CASES: list[Case] = [
     Case("action-input-float-soon", act("sys.debug.nap", {"seconds": "soon"}), 1,
          ("node 'action'", "input 'seconds' expects FLOAT", "'soon'"), check=node_failed),
     # --- identity ---------------------------------------------------------------------------------------
-    Case("username-mismatch", env(USERNAME="mallory@example.com"), 1, ("username mismatch",), check=nothing_ran),
+    Case("username-mismatch", env(USERNAME="mallory@example.com"), 1, ("username mismatch",),
+         check=nothing_ran),
     Case("owner-names-another-user", wrong_user_owner, 1, ("username mismatch", "alice@example.com"),
          check=nothing_ran),
     Case("job-not-found", missing_job, 3, ("not found",)),
@@ -308,7 +324,8 @@ CASES: list[Case] = [
     Case("documents-table-missing", env(DYNAMO_TABLE="does-not-exist"), 2,
          ("DYNAMO_TABLE='does-not-exist' does not exist", "ResourceNotFoundException")),
     Case("bucket-missing", bucket_missing, 2, ("PRIMARY_BUCKET='no-such-bucket-here' does not exist",)),
-    Case("streams-table-missing", streams_table_missing, 2, ("DYNAMO_STREAMS_TABLE='no-such-streams-table'",)),
+    Case("streams-table-missing", streams_table_missing, 2,
+         ("DYNAMO_STREAMS_TABLE='no-such-streams-table'",)),
     # --- keys that try to leave the namespace -------------------------------------------------------
     Case("key-dotdot", act("sys.blob.get_text", {"key": f"{NAMESPACE}../../etc/passwd"}), 1,
          ("outside your namespace",), check=node_failed),
@@ -319,26 +336,31 @@ CASES: list[Case] = [
     Case("key-as-object", act("sys.blob.get_text", {"key": {"Bucket": "other", "Key": "x"}}), 1,
          ("outside your namespace",), check=node_failed),
     # --- action ids naming Python code --------------------------------------------------------------
-    *[Case(f"action-id-{name}", act(name, {"command": "touch /tmp/pwned"}), 1, (f"unknown action id {name!r}",))
-      for name in ("os.system", "subprocess.Popen", "builtins.eval", "src.worker.main", "feaas.dao.Dao", "__import__",
-                   "src.actions.dataset.__builtins__", "../../bin/sh")],
+    *[Case(f"action-id-{name}", act(name, {"command": "touch /tmp/pwned"}), 1,
+           (f"unknown action id {name!r}",))
+      for name in ("os.system", "subprocess.Popen", "builtins.eval", "src.worker.main", "feaas.dao.Dao",
+                   "__import__", "src.actions.dataset.__builtins__", "../../bin/sh")],
     Case("script-action-id-os-system", scripted([action("a", "os.system", command="id")]), 1,
          ("unknown action id 'os.system'",), check=nothing_ran),
     # --- ffmpeg argument injection ------------------------------------------------------------------
-    Case("ffmpeg-start-shell", act("vendor.ffmpeg.trim", {"key": f"{NAMESPACE}in.mp4", "start": "0; rm -rf /"}), 1,
+    Case("ffmpeg-start-shell",
+         act("vendor.ffmpeg.trim", {"key": f"{NAMESPACE}in.mp4", "start": "0; rm -rf /"}), 1,
          ("input 'start' expects FLOAT",), check=node_failed),
     Case("ffmpeg-key-dash-i", act("vendor.ffmpeg.trim", {"key": "-i /etc/passwd", "start": 1}), 1,
          ("outside your namespace",), check=node_failed),
-    Case("ffmpeg-key-lavfi-missing", media_key("-f lavfi -i anullsrc"), 1, ("input not found",), check=node_failed),
+    Case("ffmpeg-key-lavfi-missing", media_key("-f lavfi -i anullsrc"), 1, ("input not found",),
+         check=node_failed),
     Case("ffmpeg-key-lavfi-garbage", media_key(LAVFI_NAME), 1, ("vendor.ffmpeg.probe",), check=node_failed,
          tags=("media",)),
     Case("ffmpeg-position-filter", act("vendor.ffmpeg.overlay", {
         "key": CLIP, "overlay_key": LOGO, "position": "0:0,movie=/etc/passwd"}), 1,
          ("position must be one of",), check=node_failed, tags=("media",)),
-    Case("ffmpeg-dest-key-option", act("vendor.ffmpeg.trim", {"key": CLIP, "duration": 0.2, "dest_key": "-y"}), 1,
+    Case("ffmpeg-dest-key-option",
+         act("vendor.ffmpeg.trim", {"key": CLIP, "duration": 0.2, "dest_key": "-y"}), 1,
          ("outside your namespace",), check=node_failed, tags=("media",)),
     # --- template injection -------------------------------------------------------------------------
-    Case("format-attribute", act("sys.text.format", {"template": "{values.__class__}", "values": {"a": 1}}), 1,
+    Case("format-attribute", act("sys.text.format", {"template": "{values.__class__}", "values": {"a": 1}}),
+         1,
          ("must be a plain name",), check=node_failed),
     Case("format-index-init", act("sys.text.format", {"template": "{0.__init__}", "values": {"a": 1}}), 1,
          ("must be a plain name",), check=node_failed),
@@ -349,10 +371,12 @@ CASES: list[Case] = [
     Case("concurrency-100000", env(CONCURRENCY="100000"), 2, ("CONCURRENCY",)),
     Case("concurrency-x", env(CONCURRENCY="x"), 2, ("CONCURRENCY",)),
     Case("heartbeat-negative", env(HEARTBEAT_SECONDS="-1"), 2, ("HEARTBEAT_SECONDS",)),
-    Case("shard-5-of-2", env(SHARD_INDEX="5", SHARD_COUNT="2"), 2, ("SHARD_INDEX: must be smaller than SHARD_COUNT",)),
+    Case("shard-5-of-2", env(SHARD_INDEX="5", SHARD_COUNT="2"), 2,
+         ("SHARD_INDEX: must be smaller than SHARD_COUNT",)),
     Case("run-mode-run-all", env(RUN_MODE="RUN_ALL"), 2, ("RUN_MODE",)),
     Case("run-action-without-id", env(RUN_MODE="RUN_ACTION"), 2, ("ACTION_ID: required for RUN_ACTION",)),
-    Case("access-key-without-secret", env(SECRET_KEY=None), 2, ("ACCESS_KEY/SECRET_KEY: set both or neither",)),
+    Case("access-key-without-secret", env(SECRET_KEY=None), 2,
+         ("ACCESS_KEY/SECRET_KEY: set both or neither",)),
     Case("several-bad-variables", env(CONCURRENCY="many", LEASE_SECONDS="-3", LOG_LEVEL="LOUD", REGION=""), 2,
          ("CONCURRENCY", "LEASE_SECONDS", "LOG_LEVEL", "REGION")),
 ]
@@ -366,7 +390,8 @@ def hostile_media(dao, tmp_path_factory) -> None:
     reads like ffmpeg options, in alice's namespace."""
     work = tmp_path_factory.mktemp("hostile-media")
     clip, logo = work / "clip.mp4", work / "logo.png"
-    for args in (["-f", "lavfi", "-i", "testsrc=size=64x64:rate=10", "-t", "0.5", "-pix_fmt", "yuv420p", str(clip)],
+    for args in (["-f", "lavfi", "-i", "testsrc=size=64x64:rate=10", "-t", "0.5", "-pix_fmt", "yuv420p",
+                  str(clip)],
                  ["-f", "lavfi", "-i", "testsrc=size=16x16", "-frames:v", "1", str(logo)]):
         subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-y", *args], check=True, timeout=60)
     dao.blobs.put_bytes(CLIP, clip.read_bytes(), "video/mp4")

@@ -44,9 +44,10 @@ V = Victim()
 
 def snapshot(dao: Dao) -> dict[str, Any]:
     """Everything of bob's (and of the other host's alice) that an attack could touch."""
-    blobs = {key: dao.blobs.get_bytes(key) for prefix in (BOB, f"{OTHER_HOST}/") for key in dao.blobs.list_keys(prefix)}
-    docs = [dao.docs.get(V.doc)] + sorted((i for page, _ in dao.docs.owner_pages(V.collection) for i in page),
-                                          key=lambda i: i["object_id"])
+    blobs = {key: dao.blobs.get_bytes(key)
+             for prefix in (BOB, f"{OTHER_HOST}/") for key in dao.blobs.list_keys(prefix)}
+    docs = [dao.docs.get(V.doc), *sorted((i for page, _ in dao.docs.owner_pages(V.collection) for i in page),
+                                         key=lambda i: i["object_id"])]
     full = [dao.docs.get(i["object_id"]) for i in docs[1:]]
     return {"blobs": blobs, "doc": docs[0], "collection": full, "stream": list(dao.streams.rows(V.stream))}
 
@@ -78,7 +79,8 @@ def act(action_id: str, **inputs: Any) -> Build:
 
 
 def run_mode(mode: str, env: Env | None = None, **attrs: Any) -> Build:
-    return lambda: (job_item(script([action("echo", "sys.debug.echo")], ["mainInput:object_id -> echo:id"]), **attrs),
+    return lambda: (job_item(script([action("echo", "sys.debug.echo")], ["mainInput:object_id -> echo:id"]),
+                             **attrs),
                     {"RUN_MODE": mode, **(env or {})})
 
 
@@ -90,7 +92,8 @@ def read_bob(key: str = V.key, **job_overrides: Any) -> Callable[[Env], Build]:
     """A job of alice's whose script reads ``key`` (bob's secret), run with ``env``."""
     def with_env(env: Env) -> Build:
         def build() -> tuple[dict[str, Any], Env]:
-            item = job_item(script([action("read", "sys.blob.get_text", key=key)], ["read:text -> mainOutput:text"]))
+            item = job_item(script([action("read", "sys.blob.get_text", key=key)],
+                                   ["read:text -> mainOutput:text"]))
             for name, value in job_overrides.items():
                 if value is None:
                     item.pop(name, None)
@@ -129,13 +132,17 @@ def percent_literal(run: Any, dao: Dao) -> None:
 ATTACKS: list[Attack] = [
     # --- reads -------------------------------------------------------------------------------------------
     Attack("read-bob-key", act("sys.blob.get_text", key=V.key), (OUTSIDE, V.key)),
-    Attack("read-dotdot", act("sys.blob.get_text", key=f"{NAMESPACE}../bob@example.com/tenant-{RUN}/secret.txt"),
+    Attack("read-dotdot",
+           act("sys.blob.get_text", key=f"{NAMESPACE}../bob@example.com/tenant-{RUN}/secret.txt"),
            (OUTSIDE,)),
-    Attack("read-deep-dotdot", act("sys.blob.get_text", key=f"{NAMESPACE}a/b/../../../bob@example.com/tenant-{RUN}/secret.txt"),
+    Attack("read-deep-dotdot",
+           act("sys.blob.get_text", key=f"{NAMESPACE}a/b/../../../bob@example.com/tenant-{RUN}/secret.txt"),
            (OUTSIDE,)),
     Attack("read-leading-slash", act("sys.blob.get_text", key="/" + V.key), (OUTSIDE,)),
-    Attack("read-double-slash", act("sys.blob.get_text", key=V.key.replace(f"{HOST}/", f"{HOST}//")), (OUTSIDE,)),
-    Attack("read-slash-dotdot", act("sys.blob.get_text", key=f"{NAMESPACE}/../bob@example.com/tenant-{RUN}/secret.txt"),
+    Attack("read-double-slash", act("sys.blob.get_text", key=V.key.replace(f"{HOST}/", f"{HOST}//")),
+           (OUTSIDE,)),
+    Attack("read-slash-dotdot",
+           act("sys.blob.get_text", key=f"{NAMESPACE}/../bob@example.com/tenant-{RUN}/secret.txt"),
            (OUTSIDE,)),
     Attack("read-percent-encoded", act("sys.blob.get_text",
                                        key=f"{NAMESPACE}%2e%2e/bob@example.com/tenant-{RUN}/secret.txt"),
@@ -144,20 +151,25 @@ ATTACKS: list[Attack] = [
            (OUTSIDE,)),
     # --- writes and copies -------------------------------------------------------------------------------
     Attack("write-bob-key", act("sys.blob.put_text", key=V.key, text="owned"), (OUTSIDE,)),
-    Attack("write-bob-new-key", act("sys.blob.put_text", key=f"{BOB}tenant-{RUN}/planted.txt", text="x"), (OUTSIDE,)),
-    Attack("write-percent-encoded", act("sys.blob.put_text", key=f"{NAMESPACE}%2e%2e/bob@example.com/tenant-{RUN}/secret.txt",
-                                        text="owned?"), (), code=0, check=percent_literal),
-    Attack("copy-bob-to-alice", act("sys.blob.copy", src_key=V.key, dest_key=f"{NAMESPACE}tenant-{RUN}/stolen.txt"),
+    Attack("write-bob-new-key", act("sys.blob.put_text", key=f"{BOB}tenant-{RUN}/planted.txt", text="x"),
+           (OUTSIDE,)),
+    Attack("write-percent-encoded",
+           act("sys.blob.put_text", key=f"{NAMESPACE}%2e%2e/bob@example.com/tenant-{RUN}/secret.txt",
+               text="owned?"), (), code=0, check=percent_literal),
+    Attack("copy-bob-to-alice",
+           act("sys.blob.copy", src_key=V.key, dest_key=f"{NAMESPACE}tenant-{RUN}/stolen.txt"),
            (OUTSIDE, V.key), check=alice_copy_absent),
     Attack("copy-alice-to-bob", act("sys.blob.copy", src_key=V.mine, dest_key=V.key), (OUTSIDE,)),
     # --- WRITER destinations ---------------------------------------------------------------------------
-    Attack("writer-dest-prefix", scripted([static("t", "planted"), node("w", NT.WRITER, dest_prefix=f"{BOB}tenant-{RUN}/")],
-                                          ["t:value -> w:data"]), ("node 'w' failed", OUTSIDE)),
+    Attack("writer-dest-prefix",
+           scripted([static("t", "planted"), node("w", NT.WRITER, dest_prefix=f"{BOB}tenant-{RUN}/")],
+                    ["t:value -> w:data"]), ("node 'w' failed", OUTSIDE)),
     Attack("writer-dest-prefix-dotdot", scripted(
         [static("t", "planted"), node("w", NT.WRITER, dest_prefix=f"{NAMESPACE}../bob@example.com/")],
         ["t:value -> w:data"]), ("node 'w' failed", OUTSIDE)),
     Attack("writer-dest-stream", scripted(
-        [static("t", "planted"), node("w", NT.WRITER, dest_destination=DestinationType.STREAM, dest_stream_id=V.stream)],
+        [static("t", "planted"),
+         node("w", NT.WRITER, dest_destination=DestinationType.STREAM, dest_stream_id=V.stream)],
         ["t:value -> w:data"]), ("node 'w' failed", OUTSIDE, V.stream)),
     # --- documents ----------------------------------------------------------------------------------------
     Attack("doc-get-bob", act("sys.doc.get", object_id=V.doc), (OUTSIDE,)),
@@ -169,7 +181,8 @@ ATTACKS: list[Attack] = [
     # --- runs over another user's items -----------------------------------------------------------------
     Attack("collection-env-bob", run_mode("RUN_COLLECTION", {"COLLECTION_OWNER": V.collection}),
            ("collection", OUTSIDE)),
-    Attack("collection-attr-bob", run_mode("RUN_JOB", job_type="run_on_collection", collection_owner=V.collection),
+    Attack("collection-attr-bob",
+           run_mode("RUN_JOB", job_type="run_on_collection", collection_owner=V.collection),
            ("collection", OUTSIDE)),
     Attack("collection-attr-dotdot", run_mode("RUN_COLLECTION",
                                               collection_owner=f"{NAMESPACE}../bob@example.com/collection-{RUN}"),
@@ -180,13 +193,15 @@ ATTACKS: list[Attack] = [
     # --- heavy actions ---------------------------------------------------------------------------------
     Attack("dataset-source-bob", act("sys.dataset.query", sources=[V.csv], sql="select * from sales",
                                      dest_key=f"{NAMESPACE}tenant-{RUN}/out.csv"), (OUTSIDE,)),
-    Attack("dataset-dest-bob", act("sys.dataset.query", sources=[V.mine.replace(".txt", ".csv")], sql="select 1",
-                                   dest_key=f"{BOB}tenant-{RUN}/out.csv"), (OUTSIDE,)),
+    Attack("dataset-dest-bob",
+           act("sys.dataset.query", sources=[V.mine.replace(".txt", ".csv")], sql="select 1",
+               dest_key=f"{BOB}tenant-{RUN}/out.csv"), (OUTSIDE,)),
     Attack("ffmpeg-probe-bob", act("vendor.ffmpeg.probe", key=V.key), (OUTSIDE,)),
     # --- identity -----------------------------------------------------------------------------------------
-    Attack("hostname-attribute-other-host", read_bob(V.other_host_key, hostname=OTHER_HOST)({}), ("hostname mismatch", OTHER_HOST),
+    Attack("hostname-attribute-other-host", read_bob(V.other_host_key, hostname=OTHER_HOST)({}),
+           ("hostname mismatch", OTHER_HOST), check=nothing_ran),
+    Attack("username-env-bob", read_bob()({"USERNAME": "bob@example.com"}), ("username mismatch",),
            check=nothing_ran),
-    Attack("username-env-bob", read_bob()({"USERNAME": "bob@example.com"}), ("username mismatch",), check=nothing_ran),
     Attack("username-env-bob-no-username-field", read_bob(username=None)({"USERNAME": "bob@example.com"}),
            ("username mismatch", "alice@example.com"), check=nothing_ran),
 ]

@@ -15,7 +15,8 @@ def new_owner(namespace: str = NAMESPACE) -> str:
     return f"{namespace}collection-{uuid.uuid4().hex[:10]}"
 
 
-def seed_collection(dao: Dao, owner: str, count: int, make: Callable[[int], dict[str, Any]] = lambda i: {"n": i},
+def seed_collection(dao: Dao, owner: str, count: int,
+                    make: Callable[[int], dict[str, Any]] = lambda i: {"n": i},
                     key_attribute: str = "object_id") -> list[str]:
     """``count`` documents of ``owner`` via BatchWriteItem; returns their ids."""
     ids = [f"{owner}.item-{i:06d}" for i in range(count)]
@@ -37,7 +38,8 @@ def tag_script():
     """n → add(n, 1) → UPDATE_VALUES n_plus_one and status='processed'; sum → mainOutput."""
     return script([action("inc", "sys.math.add"), static("one", 1), static("tag", "processed"),
                    node("uv", NT.UPDATE_VALUES)],
-                  ["mainInput:n -> inc:a", "one:value -> inc:b", "inc:sum -> uv:n_plus_one", "tag:value -> uv:status",
+                  ["mainInput:n -> inc:a", "one:value -> inc:b", "inc:sum -> uv:n_plus_one",
+                   "tag:value -> uv:status",
                    "inc:sum -> mainOutput:sum"])
 
 

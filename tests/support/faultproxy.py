@@ -36,7 +36,8 @@ class FaultCounts:
 
 
 class FaultProxy:
-    def __init__(self, upstream_port: int, *, throttle: float = 0.0, error: float = 0.0, reset_before: float = 0.0,
+    def __init__(self, upstream_port: int, *, throttle: float = 0.0, error: float = 0.0,
+                 reset_before: float = 0.0,
                  reset_after: float = 0.0, cut_body: float = 0.0, seed: int = 0) -> None:
         self.upstream_port = upstream_port
         self.rates = (throttle, error, reset_before, reset_after, cut_body)
@@ -136,7 +137,7 @@ def _read_message(sock: socket.socket) -> bytes | None:
     while b"\r\n\r\n" not in data:
         chunk = sock.recv(65536)
         if not chunk:
-            return None if not data else data
+            return data or None
         data += chunk
     head, _, body = data.partition(b"\r\n\r\n")
     headers = {k.strip().lower(): v.strip() for k, _, v in

@@ -24,7 +24,8 @@ def action(uid: str, action_id: str, **defaults: Any) -> PlusScriptNode:
 
 
 def static(uid: str, value: Any, out: str = "value") -> PlusScriptNode:
-    return PlusScriptNode(ntype=NT.STATIC, unique_id=uid, value=to_any(value), outputs=[Parameter(var_name=out)])
+    return PlusScriptNode(ntype=NT.STATIC, unique_id=uid, value=to_any(value),
+                          outputs=[Parameter(var_name=out)])
 
 
 def node(uid: str, ntype: int, conditional: tuple[str, str] | None = None, **fields: Any) -> PlusScriptNode:
@@ -83,5 +84,18 @@ def job_item(s: PlusScript | None = None, *, key_attribute: str = "object_id", u
     return item
 
 
-__all__ = ["AnyType", "action", "static", "node", "link", "script", "job_item", "add_and_nap_script", "NT",
-           "Parameter", "HOSTNAME", "USERNAME", "NAMESPACE"]
+__all__ = [
+    "HOSTNAME",
+    "NAMESPACE",
+    "NT",
+    "USERNAME",
+    "AnyType",
+    "Parameter",
+    "action",
+    "add_and_nap_script",
+    "job_item",
+    "link",
+    "node",
+    "script",
+    "static",
+]

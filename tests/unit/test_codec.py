@@ -17,22 +17,27 @@ def test_strings_and_enum_names_parse():
     job = parse_message({"status": "RUNNING", "created_at": "1764633600", "action_count": "3",
                          "registers": {"r": {"ptype": "INTEGER", "ival": "5"}},
                          "script": {"nodes": [{"ntype": "ACTION", "unique_id": "n"}],
-                                    "links": [{"source": "a", "sourceHandle": "x", "target": "n", "targetHandle": "y"}]}},
+                                    "links": [{"source": "a", "sourceHandle": "x", "target": "n",
+                                               "targetHandle": "y"}]}},
                         PlusScriptJob())
     assert job.status == PlusScriptStatus.RUNNING and job.created_at == 1764633600 and job.action_count == 3
     assert job.registers["r"].ival == 5 and job.script.links[0].sourceHandle == "x"
 
 
 def test_numbers_and_decimals_parse():
-    job = parse_message(plain({"status": Decimal(1), "created_at": Decimal("1764633600"), "percent": Decimal("12.5"),
-                               "registers": {"r": {"ptype": Decimal(2), "ival": Decimal(5)}}}), PlusScriptJob())
-    assert job.status == PlusScriptStatus.RUNNING and job.percent == 12.5 and job.registers["r"].ptype == ParameterType.INTEGER
+    job = parse_message(plain({"status": Decimal(1), "created_at": Decimal(1764633600),
+                               "percent": Decimal("12.5"),
+                               "registers": {"r": {"ptype": Decimal(2), "ival": Decimal(5)}}}),
+                               PlusScriptJob())
+    assert job.status == PlusScriptStatus.RUNNING and job.percent == 12.5
+    assert job.registers["r"].ptype == ParameterType.INTEGER
 
 
 def test_absent_fields_are_defaults_and_unknown_fields_are_ignored():
     job = parse_message({"object_id": "x", "job_type": "singleton", "input_data": {"a": 1}, "brand_new": [1]},
                         PlusScriptJob())
-    assert job.status == PlusScriptStatus.INITIALIZING and job.request_cancel is False and job.object_id == "x"
+    assert job.status == PlusScriptStatus.INITIALIZING
+    assert job.request_cancel is False and job.object_id == "x"
 
 
 def test_unknown_enum_name_does_not_crash():
@@ -55,14 +60,16 @@ def test_wrong_shapes_raise_codec_error_naming_the_field():
 
 
 def test_dynamo_round_trip_of_plain_values():
-    values = {"i": 5, "f": 2.5, "s": "x", "b": True, "n": None, "l": [1, "a"], "m": {"k": 1.25}, "by": b"\x01"}
+    values = {"i": 5, "f": 2.5, "s": "x", "b": True, "n": None, "l": [1, "a"], "m": {"k": 1.25},
+              "by": b"\x01"}
     assert from_dynamo(to_dynamo(values)) == values
 
 
 anytypes = st.builds(
     AnyType,
     ptype=st.sampled_from([int(v) for v in ParameterType.values()]),
-    bval=st.booleans(), ival=st.integers(-(2**63), 2**63 - 1), dval=st.floats(allow_nan=False, allow_infinity=False),
+    bval=st.booleans(), ival=st.integers(-(2**63), 2**63 - 1),
+    dval=st.floats(allow_nan=False, allow_infinity=False),
     sval=st.text(max_size=20), svals=st.lists(st.text(max_size=5), max_size=3), byval=st.binary(max_size=10),
     smap=st.dictionaries(st.text(max_size=5), st.text(max_size=5), max_size=3),
 )

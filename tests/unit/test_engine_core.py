@@ -6,7 +6,7 @@ import itertools
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
@@ -28,7 +28,7 @@ class Recorder(Action):
     id = "test.record"
     inputs = (Param("x", PT.JSON, optional=True),)
     outputs = (Param("y", PT.JSON),)
-    log: list[tuple[str, float, float]] = []
+    log: ClassVar[list[tuple[str, float, float]]] = []
 
     def run(self, ctx: ActionContext, inputs: dict[str, Any]) -> dict[str, Any]:
         began = time.perf_counter()
@@ -148,7 +148,8 @@ def test_coalesce_bundler_update_values_ui_feedback(tmp_path):
 def test_writer_file_and_stream_stay_in_namespace(tmp_path):
     files: dict[str, bytes] = {}
     rows: list[tuple[str, Any]] = []
-    s = script([static("txt", "hello"), node("wf", NT.WRITER, dest_prefix=f"{NAMESPACE}out/", dest_extension="md"),
+    s = script([static("txt", "hello"),
+                node("wf", NT.WRITER, dest_prefix=f"{NAMESPACE}out/", dest_extension="md"),
                 node("ws", NT.WRITER, dest_destination=2, dest_stream_id=f"{NAMESPACE}mystream")],
                ["txt:value -> wf:data", "txt:value -> ws:data", "wf:key -> mainOutput:key"])
     stop = StopSignal()
@@ -217,7 +218,7 @@ def test_stop_signal_stops_a_running_nap_and_starts_nothing_new(tmp_path):
     assert "after" not in result.receipts
 
 
-# --- script inputs: item attribute > input_data > mainInput:{var} register > bare {var} register > default ---
+# --- script inputs: item attribute > input_data > mainInput:{var} register > bare {var} register > default
 
 LEVELS = ("item", "input_data", "main_register", "bare_register", "default")
 
@@ -225,7 +226,8 @@ LEVELS = ("item", "input_data", "main_register", "bare_register", "default")
 def resolve(present: tuple[str, ...]) -> dict[str, Any]:
     """Resolve input ``x`` given a value at each level in ``present`` (1 for item … 5 for default)."""
     value = {level: n for n, level in enumerate(LEVELS, start=1)}
-    param = Parameter(var_name="x", ptype=PT.INTEGER, idefault=value["default"] if "default" in present else 0)
+    param = Parameter(var_name="x", ptype=PT.INTEGER,
+                      idefault=value["default"] if "default" in present else 0)
     s = script([], inputs=[param])
     registers: dict[str, Any] = {}
     if "main_register" in present:
@@ -238,7 +240,8 @@ def resolve(present: tuple[str, ...]) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize("present", [
-    *itertools.combinations(LEVELS, 2),  # every pair, e.g. item > main_register: a collection run on registers
+    *itertools.combinations(LEVELS,
+                            2),  # every pair, e.g. item > main_register: a collection run on registers
     LEVELS, LEVELS[1:], LEVELS[2:],  # whole chains
     ("default",),
 ], ids=lambda present: " > ".join(present))

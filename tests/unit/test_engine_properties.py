@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -20,7 +21,8 @@ from tests.support.scripts import NT, action, node, script, static
 from tests.unit.test_engine_core import make_env
 
 KINDS = ("echo", "add", "static", "coalesce")
-SETTINGS = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+SETTINGS = settings(max_examples=100, deadline=None,
+                    suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 
 class Logged(Action):
@@ -28,7 +30,7 @@ class Logged(Action):
 
     id = "test.logged_echo"
     accepts_any_inputs = True
-    order: list[str] = []
+    order: ClassVar[list[str]] = []
     lock = threading.Lock()
 
     def run(self, ctx: ActionContext, inputs: dict[str, Any]) -> dict[str, Any]:
@@ -53,7 +55,7 @@ def dags(draw):
 def build(kinds, feeds, values):
     """Turn the drawn DAG into a script; ``register[i]`` is where node i's number ends up."""
     nodes, links, register = [], [], {}
-    for i, (kind, sources, value) in enumerate(zip(kinds, feeds, values)):
+    for i, (kind, sources, value) in enumerate(zip(kinds, feeds, values, strict=True)):
         nid, given = f"n{i}", [register[s] for s in sources]
         if kind == "static" or (kind in ("add", "coalesce") and not sources):
             nodes.append(static(nid, value, out="out"))
@@ -77,7 +79,7 @@ def build(kinds, feeds, values):
 def reference(kinds, feeds, values) -> dict[str, Any]:
     """What each node's number must be, computed sequentially in index order."""
     out: dict[int, Any] = {}
-    for i, (kind, sources, value) in enumerate(zip(kinds, feeds, values)):
+    for i, (kind, sources, value) in enumerate(zip(kinds, feeds, values, strict=True)):
         given = [out[s] for s in sources]
         if kind == "static" or (kind in ("add", "coalesce") and not sources):
             out[i] = value
@@ -123,7 +125,8 @@ def test_every_node_runs_once_after_its_inputs_and_matches_a_sequential_run(tmp_
         starts = [n for n in seen if not n.startswith("/")]
         assert sorted(starts) == sorted(graph.nodes)
         assert sorted(n[1:] for n in seen if n.startswith("/")) == sorted(graph.nodes)
-        assert sorted(Logged.order) == sorted(n for n in graph.nodes if graph.nodes[n].action_id == "test.logged_echo")
+        logged = sorted(n for n in graph.nodes if graph.nodes[n].action_id == "test.logged_echo")
+        assert sorted(Logged.order) == logged
         # after its inputs: every source finished before the node started
         finished_at = {n[1:]: i for i, n in enumerate(seen) if n.startswith("/")}
         started_at = {n: i for i, n in enumerate(seen) if not n.startswith("/")}
@@ -150,7 +153,7 @@ def test_a_cycle_is_always_refused_naming_its_nodes(data):
     nodes = [action(f"c{i}", "sys.debug.echo") for i in range(count)]
     links = [f"c{a}:v{a}_{b} -> c{b}:from_{a}" for a, b in extra]
     ring = members + members[:1]
-    links += [f"c{a}:ring -> c{b}:ring_in" for a, b in zip(ring, ring[1:])]
+    links += [f"c{a}:ring -> c{b}:ring_in" for a, b in itertools.pairwise(ring)]
     s = script(nodes, links)
     with pytest.raises(InvalidScript) as err:
         build_graph(s, Registry(BUILTIN_ACTIONS).get)
@@ -160,6 +163,6 @@ def test_a_cycle_is_always_refused_naming_its_nodes(data):
     assert cycle[0] == cycle[-1] and len(cycle) >= 3
     named = set(cycle)
     # the reported cycle is a real cycle of the script: consecutive nodes are linked in data-flow order
-    edges = {(f"c{a}", f"c{b}") for a, b in [*extra, *zip(ring, ring[1:])]}
-    assert all((a, b) in edges for a, b in zip(cycle, cycle[1:]))
+    edges = {(f"c{a}", f"c{b}") for a, b in [*extra, *itertools.pairwise(ring)]}
+    assert all((a, b) in edges for a, b in itertools.pairwise(cycle))
     assert named <= {f"c{i}" for i in range(count)}

@@ -70,7 +70,8 @@ def test_concurrency_is_never_exceeded(tmp_path):
 
 
 def test_conditional_true_but_every_feeder_skipped_is_skipped(tmp_path):
-    s = script([static("no", False), static("yes", True), action("a", "sys.math.add"), action("b", "sys.debug.echo")],
+    s = script([static("no", False), static("yes", True), action("a", "sys.math.add"),
+                action("b", "sys.debug.echo")],
                ["mainInput:x -> a:a", "mainInput:x -> a:b", "a:sum -> b:v"])
     s.nodes[2].conditional.source, s.nodes[2].conditional.sourceHandle = "no", "value"
     s.nodes[3].conditional.source, s.nodes[3].conditional.sourceHandle = "yes", "value"

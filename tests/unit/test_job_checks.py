@@ -6,9 +6,9 @@ import pytest
 
 from feaas.errors import JobFailed, JobNotClaimable
 from feaas.jobs import JobStatus, status_of
+from feaas.jobs.document import check_identity_before_claim, job_identity, job_limits, parse_job
 from feaas.objects import ParameterType as PT
 from feaas.psee.values import MAX_DEPTH, ConversionError, convert, parse_json_text, too_deep
-from feaas.jobs.document import check_identity_before_claim, job_identity, job_limits, parse_job
 from feaas.text import bounded
 
 OWNER = "plus_example_com/alice@example.com/job"
@@ -81,8 +81,9 @@ def test_a_job_naming_a_user_passes_the_pre_claim_check(item):
                                   {"hostname": "plus_example_com"}])
 def test_a_job_naming_no_user_runs_only_in_its_ids_namespace(item):
     check_identity_before_claim(item, JOB_ID, "alice@example.com")
-    for job_id in ("plus_example_com/bob@example.com/job.1", "job.1", "plus_example_com/job.1", "/alice@example.com/j"):
-        with pytest.raises(JobNotClaimable, match="names no user .* left unchanged"):
+    for job_id in ("plus_example_com/bob@example.com/job.1", "job.1", "plus_example_com/job.1",
+                   "/alice@example.com/j"):
+        with pytest.raises(JobNotClaimable, match=r"names no user .* left unchanged"):
             check_identity_before_claim(item, job_id, "alice@example.com")
 
 
@@ -109,6 +110,7 @@ def test_initial_statuses_including_upstream_pending_count_as_initializing(raw):
 
 def test_an_upstream_pending_document_parses_once_claimed():
     # the claim replaces "PENDING"; the rest (ms timestamps, explicit defaults) parses as it is
-    job = parse_job({"object_id": f"{OWNER}.1", "owner": OWNER, "status": "RUNNING", "created_at": 1764633600123,
+    job = parse_job({"object_id": f"{OWNER}.1", "owner": OWNER, "status": "RUNNING",
+                     "created_at": 1764633600123,
                      "updated_at": "1764633600123", "request_cancel": False, "error_message": ""})
     assert job.created_at == 1764633600123 and not job.request_cancel and job.error_message == ""

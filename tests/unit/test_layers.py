@@ -102,7 +102,8 @@ def test_no_cycle_between_packages():
     graph: dict[str, set[str]] = {}
     for module in MODULES:
         unit = unit_of(module)
-        graph.setdefault(unit, set()).update(unit_of(name) for _, name in imports(module) if unit_of(name) != unit)
+        graph.setdefault(unit, set()).update(unit_of(name) for _,
+                                             name in imports(module) if unit_of(name) != unit)
     try:
         tuple(graphlib.TopologicalSorter(graph).static_order())
     except graphlib.CycleError as exc:
@@ -122,7 +123,8 @@ def test_the_checks_see_an_upward_import():
     every spelling of an import, and so is dao reaching up to the runners."""
     for source in ("from feaas.psee.values import ptype_name\n", "import feaas.psee.values\n",
                    "def f():\n    from feaas.psee import values\n",
-                   "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from ..psee.values import ptype_name\n"):
+                   ("from typing import TYPE_CHECKING\n"
+                    "if TYPE_CHECKING:\n    from ..psee.values import ptype_name\n")):
         assert upward_imports("feaas.actions.registry", source), source
     assert upward_imports("feaas.dao.batch", "from feaas.runners.context import RunContext\n")
     assert not upward_imports("feaas.runners.items", "from feaas.dao.batch import BatchWriter\n")

@@ -125,9 +125,10 @@ def test_stream_ids_that_are_not_plain_ids_inside_are_refused(stream_id):
 
 
 @pytest.mark.parametrize("owner", [f"{BOB}things", f"{NAMESPACE}../bob@example.com/things",
-                                   "plus_example_com/alice@example.comx/things", NAMESPACE, f"{NAMESPACE}a//b"])
+                                   "plus_example_com/alice@example.comx/things", NAMESPACE,
+                                   f"{NAMESPACE}a//b"])
 def test_collection_owners_outside_are_refused(owner):
-    with pytest.raises(NamespaceViolation, match="collection .*outside your namespace"):
+    with pytest.raises(NamespaceViolation, match=r"collection .*outside your namespace"):
         check_collection_owner(owner, NAMESPACE)
 
 
@@ -136,7 +137,7 @@ def test_collection_owners_inside():
 
 
 def test_dotdot_in_an_id_is_not_a_plain_id():
-    with pytest.raises(NamespaceViolation, match="not a plain id.*outside your namespace"):
+    with pytest.raises(NamespaceViolation, match=r"not a plain id.*outside your namespace"):
         check_object_id(f"{NAMESPACE}../bob@example.com/notes.1", NAMESPACE)
 
 
@@ -150,7 +151,8 @@ def test_job_records_are_not_writable_documents():
 
 
 def test_protected_attributes():
-    assert protected_attributes(["title", "owner", "", "object_id", "pk", "n"], "pk") == ["owner", "", "object_id", "pk"]
+    assert protected_attributes(["title", "owner", "", "object_id", "pk", "n"], "pk") == ["owner", "",
+                                                                                          "object_id", "pk"]
     assert protected_attributes(["title"], "object_id") == []
 
 

@@ -67,10 +67,12 @@ def test_bundler_makes_one_json_object():
 
 def test_receipt_meta_splits_a_receipt():
     receipt = Receipt(success=False, error_message="boom")
-    assert run(NT.RECEIPT_META, {"receipt": receipt}) == {"success": False, "error_message": "boom", "outputs": {}}
+    assert run(NT.RECEIPT_META, {"receipt": receipt}) == {"success": False, "error_message": "boom",
+                                                          "outputs": {}}
     ok = Receipt(success=True)
     ok.outputs["sum"].CopyFrom(to_any(3))
-    assert run(NT.RECEIPT_META, {"receipt": ok}) == {"success": True, "error_message": "", "outputs": {"sum": 3}}
+    assert run(NT.RECEIPT_META, {"receipt": ok}) == {"success": True, "error_message": "",
+                                                     "outputs": {"sum": 3}}
 
 
 def test_receipt_meta_without_a_receipt_reports_it():

@@ -75,7 +75,8 @@ def test_catalogue_lists_each_action_once_with_params():
     ids = [entry["id"] for entry in catalogue]
     assert ids == sorted(set(ids))
     assert {"sys.debug.nap", "sys.debug.echo", "sys.debug.fail", "sys.math.add", "sys.text.format",
-            "sys.blob.put_text", "sys.blob.get_text", "sys.blob.copy", "sys.doc.get", "sys.doc.update"} <= set(ids)
+            "sys.blob.put_text", "sys.blob.get_text", "sys.blob.copy", "sys.doc.get",
+            "sys.doc.update"} <= set(ids)
     nap = next(e for e in catalogue if e["id"] == "sys.debug.nap")
     assert nap["aliases"] == ["sys.debug.nap.Nap"]
     assert nap["inputs"] == [{"name": "seconds", "ptype": "FLOAT", "optional": True, "default": 1.0}]

@@ -12,13 +12,16 @@ BASE = {"RUN_MODE": "RUN_SCRIPT", "JOB_ID": "h/u/job.1", "USERNAME": "u", "REGIO
 def test_defaults():
     s = load_settings(BASE)
     assert s.run_mode is RunMode.RUN_SCRIPT
-    assert (s.concurrency, s.heartbeat_seconds, s.lease_seconds, s.shard_index, s.shard_count) == (8, 15, 90, 0, 1)
-    assert (s.dynamo_key_attribute, s.dynamo_owner_index, s.tolerated_failure_percent) == ("object_id", "ownerIndex", 100)
+    assert (s.concurrency, s.heartbeat_seconds, s.lease_seconds, s.shard_index, s.shard_count) == (
+        8, 15, 90, 0, 1)
+    assert (s.dynamo_key_attribute, s.dynamo_owner_index, s.tolerated_failure_percent) == (
+        "object_id", "ownerIndex", 100)
     assert s.access_key is None
 
 
 def test_every_missing_and_invalid_variable_is_named_in_one_message_without_values():
-    env = {"RUN_MODE": "RUN_ACTION", "CONCURRENCY": "many", "SECRET_KEY": "s3cr3t-VALUE", "HEARTBEAT_SECONDS": "-1"}
+    env = {"RUN_MODE": "RUN_ACTION", "CONCURRENCY": "many", "SECRET_KEY": "s3cr3t-VALUE",
+           "HEARTBEAT_SECONDS": "-1"}
     with pytest.raises(ConfigError) as err:
         load_settings(env)
     text = str(err.value)

@@ -28,7 +28,8 @@ import pytest
 from feaas.actions.base import ActionFailed
 from src.actions.ffmpeg import ACTIONS
 
-pytestmark = pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg not installed; run test_scripts/ensure_ffmpeg.sh")
+pytestmark = pytest.mark.skipif(shutil.which("ffmpeg") is None,
+                                reason="ffmpeg not installed; run test_scripts/ensure_ffmpeg.sh")
 
 BY_ID = {a.id: a for a in ACTIONS}
 REFUSED = r"unsupported input format '(hls|dash|concat|sdp)' for .*: playlists and manifests are not accepted"
@@ -51,8 +52,9 @@ def secret(tmp_path_factory: pytest.TempPathFactory) -> Secret:
     raw = folder / "samples.raw"
     raw.write_bytes(marker * 2000)
     path = folder / "secret.mov"
-    subprocess.run(["ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "error", "-y", "-f", "s16le", "-ar", "8000",
-                    "-ac", "1", "-i", str(raw), "-c:a", "pcm_s16le", str(path)], check=True, timeout=60)
+    subprocess.run(["ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "error", "-y", "-f", "s16le",
+                    "-ar", "8000", "-ac", "1", "-i", str(raw), "-c:a", "pcm_s16le", str(path)],
+                   check=True, timeout=60)
     raw.unlink()
     assert marker in path.read_bytes()
     return Secret(path, marker)
@@ -175,9 +177,10 @@ def _assert_nothing_leaked(storage: Any, prefix: str, uploaded: set[str], marker
 
 
 @pytest.mark.parametrize("attack", sorted(ATTACKS))
-@pytest.mark.parametrize("action_id, field, given", CASES, ids=[f"{a.rsplit('.', 1)[1]}-{f}" for a, f, _ in CASES])
-def test_playlists_and_manifests_are_refused(make_ctx, put, storage, prefix, secret, listener, attack, action_id,
-                                             field, given):
+@pytest.mark.parametrize("action_id, field, given", CASES,
+                         ids=[f"{a.rsplit('.', 1)[1]}-{f}" for a, f, _ in CASES])
+def test_playlists_and_manifests_are_refused(make_ctx, put, storage, prefix, secret, listener, attack,
+                                             action_id, field, given):
     ext = ".wav" if action_id.endswith(("mix_audio",)) or field == "audio_key" else ".mp4"
     hostile = f"{prefix}media/upload{ext}"
     storage.put_bytes(hostile, ATTACKS[attack](secret, listener))
@@ -222,13 +225,16 @@ def test_ordinary_media_is_still_read_with_the_forced_demuxer(make_ctx, put, fet
     jpg = BY_ID["vendor.ffmpeg.convert"].run(ctx, {"key": put("logo.png"), "format": "jpg", "dest_key": ""})
     small = BY_ID["vendor.ffmpeg.resize"].run(ctx, {"key": jpg["dest_key"], "width": 50, "height": 0,
                                                     "keep_aspect": True, "dest_key": ""})
-    assert small["dest_key"].endswith("logo_converted_resized.jpg") and fetch(small["dest_key"]).stat().st_size > 0
+    assert small["dest_key"].endswith("logo_converted_resized.jpg")
+    assert fetch(small["dest_key"]).stat().st_size > 0
     mkv = BY_ID["vendor.ffmpeg.convert"].run(ctx, {"key": put("clip.mp4"), "format": "mkv", "dest_key": ""})
     probed = BY_ID["vendor.ffmpeg.probe"].run(ctx, {"key": mkv["dest_key"]})
     assert probed["format"] == "matroska,webm" and probed["codec"] == "h264"
 
 
 def test_a_media_file_of_the_wrong_kind_names_what_the_action_reads(make_ctx, put):
-    with pytest.raises(ActionFailed, match=r"unsupported input format 'wav' for .*tone.wav: this action reads video"):
-        BY_ID["vendor.ffmpeg.compress"].run(make_ctx(), {"key": put("tone.wav"), "crf": 0, "target_size_mb": 0.0,
-                                                         "preset": "veryfast", "dest_key": "", "timeout_s": 0})
+    inputs = {"key": put("tone.wav"), "crf": 0, "target_size_mb": 0.0, "preset": "veryfast", "dest_key": "",
+              "timeout_s": 0}
+    with pytest.raises(ActionFailed,
+                       match=r"unsupported input format 'wav' for .*tone.wav: this action reads video"):
+        BY_ID["vendor.ffmpeg.compress"].run(make_ctx(), inputs)

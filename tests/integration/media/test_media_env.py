@@ -16,7 +16,8 @@ import pytest
 from feaas.actions.childenv import CHILD_PATH, child_env
 from src.actions.ffmpeg import ACTIONS
 
-pytestmark = pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg not installed; run test_scripts/ensure_ffmpeg.sh")
+pytestmark = pytest.mark.skipif(shutil.which("ffmpeg") is None,
+                                reason="ffmpeg not installed; run test_scripts/ensure_ffmpeg.sh")
 
 BY_ID = {a.id: a for a in ACTIONS}
 CREDENTIALS = {
@@ -63,12 +64,13 @@ def recording_tools(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 def _read_env(path: Path) -> dict[str, str]:
     pairs = [item.split("=", 1) for item in path.read_text().split("\0") if item]
-    return {name: value for name, value in pairs}
+    return dict(pairs)
 
 
 def test_ffmpeg_and_ffprobe_see_no_credentials(make_ctx, put, monkeypatch, recording_tools):
     # Given a worker whose environment holds keys and the task role's credentials URI
-    assert os.environ.get("AWS_SECRET_ACCESS_KEY"), "the local stack exports keys into the worker's environment"
+    assert os.environ.get("AWS_SECRET_ACCESS_KEY"), \
+        "the local stack exports keys into the worker's environment"
     for name, value in CREDENTIALS.items():
         monkeypatch.setenv(name, value)
     ctx = make_ctx()

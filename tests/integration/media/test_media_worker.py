@@ -28,7 +28,8 @@ from feaas.psee.values import from_any
 from src.actions import default_registry
 from tests.support.scripts import NAMESPACE, action, job_item, script, static
 
-pytestmark = pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg not installed; run test_scripts/ensure_ffmpeg.sh")
+pytestmark = pytest.mark.skipif(shutil.which("ffmpeg") is None,
+                                reason="ffmpeg not installed; run test_scripts/ensure_ffmpeg.sh")
 
 SIZE, RATE, SECONDS = "320x240", 25, 3
 
@@ -142,11 +143,13 @@ CASES: list[tuple[str, dict[str, Any], tuple[str, ...], Any]] = [
     ("src.actions.vendor.ffmpeg.resize.Resize", {"key": "{clip.mp4}", "width": 160}, ("dest_key",),  # alias
      lambda info: video_size(info) == [(160, 120)] and codecs(info, "audio") == ["aac"]),
     ("vendor.ffmpeg.compress", {"key": "{clip.mp4}", "crf": 35, "preset": "ultrafast"}, ("dest_key",), None),
-    ("vendor.ffmpeg.to_gif", {"key": "{clip.mp4}", "duration": 1, "fps": 5, "width": 120}, ("dest_key",), None),
+    ("vendor.ffmpeg.to_gif", {"key": "{clip.mp4}", "duration": 1, "fps": 5, "width": 120}, ("dest_key",),
+     None),
     ("vendor.ffmpeg.overlay", {"key": "{clip.mp4}", "overlay_key": "{logo.png}", "position": "top-left"},
      ("dest_key",), None),
     ("vendor.ffmpeg.normalize_audio", {"key": "{tone.wav}", "target_lufs": -18}, ("dest_key",), None),
-    ("vendor.ffmpeg.mix_audio", {"keys": ["{tone.wav}", "{clip.mp4}"], "volumes": [1, 0.5]}, ("dest_key",), None),
+    ("vendor.ffmpeg.mix_audio", {"keys": ["{tone.wav}", "{clip.mp4}"], "volumes": [1, 0.5]}, ("dest_key",),
+     None),
     ("vendor.ffmpeg.adjust_volume", {"key": "{tone.wav}", "gain_db": -6}, ("dest_key",), None),
     ("vendor.ffmpeg.trim_silence", {"key": "{padded.wav}"}, ("dest_key",), None),
     ("vendor.ffmpeg.thumbnail", {"key": "{clip.mp4}", "time": 1, "format": "png"}, ("dest_key",),
@@ -156,9 +159,11 @@ CASES: list[tuple[str, dict[str, Any], tuple[str, ...], Any]] = [
     ("vendor.ffmpeg.merge_audio_video", {"video_key": "{clip.mp4}", "audio_key": "{tone.wav}"}, ("dest_key",),
      lambda info: codecs(info, "video") == ["h264"] and codecs(info, "audio") == ["aac"]),
     ("sys.dataset.query", {"sources": ["{sales.csv}"], "dest_key": "{folder}summary.parquet",
-                           "sql": "SELECT region, count(*) AS n, sum(amount) AS total FROM sales GROUP BY region"},
+                           "sql": "SELECT region, count(*) AS n, sum(amount) AS total FROM sales "
+                                  "GROUP BY region"},
      ("dest_key",), None),
-    ("sys.dataset.convert", {"src_key": "{sales.csv}", "dest_key": "{folder}sales.jsonl"}, ("dest_key",), None),
+    ("sys.dataset.convert", {"src_key": "{sales.csv}", "dest_key": "{folder}sales.jsonl"}, ("dest_key",),
+     None),
 ]
 CASE_IDS = [c[0].removeprefix("vendor.ffmpeg.") for c in CASES]
 
@@ -182,9 +187,10 @@ NOT_MEDIA: list[tuple[str, str, dict[str, Any]]] = [
 
 
 def _jobs() -> dict[str, tuple[str, dict[str, Any]]]:
-    jobs = {f"case:{cid}": (c[0], c[1]) for cid, c in zip(CASE_IDS, CASES)}
+    jobs = {f"case:{cid}": (c[0], c[1]) for cid, c in zip(CASE_IDS, CASES, strict=True)}
     jobs.update({f"outside:{o[0]}": (o[1], o[2]) for o in OUTSIDE})
-    jobs.update({f"shell:{n}": ("vendor.ffmpeg.convert", {"key": f"{{folder}}hostile-{i}/{n}", "format": "mkv"})
+    jobs.update({f"shell:{n}": ("vendor.ffmpeg.convert",
+                                {"key": f"{{folder}}hostile-{i}/{n}", "format": "mkv"})
                  for i, n in enumerate(HOSTILE_NAMES)})
     jobs.update({f"notmedia:{m[0]}": (m[1], m[2]) for m in NOT_MEDIA})
     jobs["missing"] = ("vendor.ffmpeg.trim", {"key": "{folder}nope.mp4", "start": 1})
@@ -329,7 +335,8 @@ def _start_long_encode(put_job, start_worker, dao, media):  # type: ignore[no-un
     return job_id, proc, ffmpeg
 
 
-def _assert_no_output_and_no_ffmpeg(storage, media, ffmpeg: dict[int, bytes]) -> None:  # type: ignore[no-untyped-def]
+def _assert_no_output_and_no_ffmpeg(storage, media,
+                                    ffmpeg: dict[int, bytes]) -> None:  # type: ignore[no-untyped-def]
     dest = media["long.mkv"][: -len(".mkv")] + "_compressed.mkv"
     assert not storage.exists(dest)
     deadline = time.monotonic() + 3  # reaped by the worker before it exits; allow the kernel a moment
@@ -338,8 +345,8 @@ def _assert_no_output_and_no_ffmpeg(storage, media, ffmpeg: dict[int, bytes]) ->
     assert not [pid for pid, cmd in ffmpeg.items() if _alive(pid, cmd)], "ffmpeg left running"
 
 
-def test_sigterm_during_encode_exits_75_resumable_without_output(put_job, start_worker, run_worker, dao, storage,
-                                                                  media):
+def test_sigterm_during_encode_exits_75_resumable_without_output(put_job, start_worker, run_worker, dao,
+                                                                 storage, media):
     job_id, proc, ffmpeg = _start_long_encode(put_job, start_worker, dao, media)
     sent = time.monotonic()
     proc.send_signal(signal.SIGTERM)
