@@ -63,6 +63,20 @@ class StorageError(WorkerError):
     """DynamoDB or S3 refused or failed a request after retries."""
 
 
+class NotFound(WorkerError):
+    """One named thing is not there. ``name`` (also ``args[0]``) is its name; each subclass's
+    ``template`` says what it is."""
+
+    template = "{name!r} not found"
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.name = name
+
+    def __str__(self) -> str:
+        return self.template.format(name=self.name)
+
+
 class InvalidValue(WorkerError, ValueError):
     """A value does not have the shape its destination needs (a stored document, a declared ptype)."""
 

@@ -39,7 +39,7 @@ from google.protobuf.json_format import MessageToDict, ParseDict
 from feaas.dao import ConditionFailed, Update
 from feaas.dao.codec import storable
 from feaas.dao.docs import TableResource, put_new_in_table, update_in_table
-from feaas.dao.expressions import Missing
+from feaas.dao.expressions import missing
 from feaas.errors import WorkerError
 from feaas.jobs.status import Guard, JobStatus, may_become
 from feaas.namespace import namespace_for
@@ -289,7 +289,7 @@ def _mark_failed(table: TableResource, job_id: str, key_attribute: str, message:
     update = Update.setting(
         {"status": JobStatus.FAILED.value, "error_message": bounded(message, 1000), "completed_at": now,
          "updated_at": now},
-        may_become(JobStatus.FAILED, {Guard.LEASE_FREE: Missing("lease_owner")}),
+        may_become(JobStatus.FAILED, {Guard.LEASE_FREE: missing("lease_owner")}),
     )
     try:
         update_in_table(table, key_attribute, job_id, update)

@@ -77,50 +77,21 @@ def emit(record: Mapping[str, Any], stream: TextIO | None = None) -> None:
     out.flush()
 
 
-def item_processed(
-    duration_ms: float,
-    success: bool,
-    *,
-    run_mode: str = "unknown",
-    stream: TextIO | None = None,
-    timestamp_ms: int | None = None,
-) -> None:
+def _success_counts(noun: str, success: bool) -> dict[str, tuple[float, str]]:
+    return {f"{noun}Succeeded": (1.0 if success else 0.0, "Count"),
+            f"{noun}Failed": (0.0 if success else 1.0, "Count")}
+
+
+def item_processed(duration_ms: float, success: bool, *, run_mode: str = "unknown",
+                   stream: TextIO | None = None, timestamp_ms: int | None = None) -> None:
     """Record one processed item (collection, stream or files run) and how long it took."""
-    emit(
-        emf_record(
-            {
-                "ItemDuration": (float(duration_ms), "Milliseconds"),
-                "ItemsSucceeded": (1.0 if success else 0.0, "Count"),
-                "ItemsFailed": (0.0 if success else 1.0, "Count"),
-            },
-            {"RunMode": run_mode},
-            timestamp_ms=timestamp_ms,
-        ),
-        stream,
-    )
+    metrics = {"ItemDuration": (float(duration_ms), "Milliseconds"), **_success_counts("Items", success)}
+    emit(emf_record(metrics, {"RunMode": run_mode}, timestamp_ms=timestamp_ms), stream)
 
 
-def job_finished(
-    duration_ms: float,
-    status: str,
-    items: int,
-    *,
-    run_mode: str = "unknown",
-    stream: TextIO | None = None,
-    timestamp_ms: int | None = None,
-) -> None:
+def job_finished(duration_ms: float, status: str, items: int, *, run_mode: str = "unknown",
+                 stream: TextIO | None = None, timestamp_ms: int | None = None) -> None:
     """Record a finished job: its duration, item count and final status (SUCCEEDED/FAILED/...)."""
-    succeeded = status == "SUCCEEDED"
-    emit(
-        emf_record(
-            {
-                "JobDuration": (float(duration_ms), "Milliseconds"),
-                "JobItems": (float(items), "Count"),
-                "JobsSucceeded": (1.0 if succeeded else 0.0, "Count"),
-                "JobsFailed": (0.0 if succeeded else 1.0, "Count"),
-            },
-            {"RunMode": run_mode, "Status": status},
-            timestamp_ms=timestamp_ms,
-        ),
-        stream,
-    )
+    metrics = {"JobDuration": (float(duration_ms), "Milliseconds"), "JobItems": (float(items), "Count"),
+               **_success_counts("Jobs", status == "SUCCEEDED")}
+    emit(emf_record(metrics, {"RunMode": run_mode, "Status": status}, timestamp_ms=timestamp_ms), stream)

@@ -1,5 +1,6 @@
 # shellcheck shell=bash
-# Shared by setup.sh, deploy.sh, run-task.sh and show_logs.sh (sourced; not run on its own).
+# Shared by setup.sh, deploy.sh, run-task.sh, show_logs.sh and test_scripts/success.sh (sourced;
+# not run on its own).
 # The caller sets PROG (its name in messages) before sourcing this file.
 #
 # Exit codes of the operations scripts' own errors. They avoid 0-3, 70 and 75, which are the

@@ -12,6 +12,9 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 PYTHON="$ROOT/.venv/bin/python"
 DEMO="${DEMO:-$ROOT/test_scripts/demo.py}"
+PROG=success.sh
+# shellcheck source=test_scripts/ops_common.sh
+source "$ROOT/test_scripts/ops_common.sh"
 
 usage() {
     cat <<'USAGE'
@@ -26,7 +29,8 @@ Usage: test_scripts/success.sh [--aws] [--env-file PATH] [--username USER] [--ho
 USAGE
 }
 
-die() { printf '%s: error: %s\n' "$NAME" "$*" >&2; exit 1; }
+# The check's own failures exit 1, like a job that ended wrong.
+EX_CHECK=1
 
 SCENARIO=success
 AWS=0
@@ -45,11 +49,11 @@ while [[ $# -gt 0 ]]; do
     esac
 done
 case "$SCENARIO" in
-    success) NAME=success.sh; WANT_STATUS=SUCCEEDED; WANT_CODE=0 ;;
-    fail) NAME=fail.sh; WANT_STATUS=FAILED; WANT_CODE=1 ;;
-    *) NAME=success.sh; die "unknown scenario: $SCENARIO" ;;
+    success) WANT_STATUS=SUCCEEDED; WANT_CODE=0 ;;
+    fail) PROG=fail.sh; WANT_STATUS=FAILED; WANT_CODE=1 ;;
+    *) die "$EX_CHECK" "unknown scenario: $SCENARIO" ;;
 esac
-[[ -x "$PYTHON" ]] || "$ROOT/test_scripts/bootstrap.sh" || die "could not build $ROOT/.venv"
+[[ -x "$PYTHON" ]] || "$ROOT/test_scripts/bootstrap.sh" || die "$EX_CHECK" "could not build $ROOT/.venv"
 # The venv's tools first: its aws CLI for --aws (here and in run-task.sh).
 export PATH="$ROOT/.venv/bin:$PATH"
 
@@ -73,28 +77,26 @@ if want == "SUCCEEDED" and record.get("error_message") and record.get("outcome")
     problems.append("error_message on a SUCCEEDED job: " + record["error_message"])
 print("job", record.get("object_id"), status, record.get("error_message", ""))
 sys.exit("; ".join(problems) if problems else 0)
-' "$record" || die "wrong final record"
-    [[ "$code" == "$WANT_CODE" ]] || die "exit code $code, expected $WANT_CODE"
-    printf '%s: OK (%s, exit code %s)\n' "$NAME" "$WANT_STATUS" "$code"
+' "$record" || die "$EX_CHECK" "wrong final record"
+    [[ "$code" == "$WANT_CODE" ]] || die "$EX_CHECK" "exit code $code, expected $WANT_CODE"
+    say "OK ($WANT_STATUS, exit code $code)"
 }
 
 if [[ $AWS -eq 0 ]]; then
-    [[ -f "$DEMO" ]] || die "$DEMO not found"
+    [[ -f "$DEMO" ]] || die "$EX_CHECK" "$DEMO not found"
     out="$(mktemp)"
     trap 'rm -f "$out"' EXIT
     code=0
     (cd "$ROOT" && "$PYTHON" "$DEMO" --scenario "$SCENARIO") | tee "$out" || code=$?
-    [[ -s "$out" ]] || die "the demo printed nothing"
+    [[ -s "$out" ]] || die "$EX_CHECK" "the demo printed nothing"
     check_record "$code" "$(cat "$out")"
     exit 0
 fi
 
 # ---- in AWS ----------------------------------------------------------------------------------
-[[ -f "$ENV_FILE" ]] || die "$ENV_FILE not found: run ./setup.sh first"
+[[ -f "$ENV_FILE" ]] || die "$EX_CHECK" "$ENV_FILE not found: run ./setup.sh first"
 declare -A CFG=()
-while IFS='=' read -r key value; do
-    [[ "$key" =~ ^[A-Z_][A-Z0-9_]*$ ]] && CFG[$key]="$value"
-done <"$ENV_FILE"
+read_settings "$ENV_FILE"
 REGION="${CFG[REGION]:?REGION missing from $ENV_FILE}"
 TABLE="${CFG[DYNAMO_TABLE]:?DYNAMO_TABLE missing from $ENV_FILE}"
 
@@ -113,7 +115,7 @@ else
 fi
 job_id="$(cd "$ROOT" && "$PYTHON" -m feaas.launch create-job --table "$TABLE" --region "$REGION" \
     --hostname "$TEST_HOST" --username "$TEST_USER" --script-json "$script" --label "ops $SCENARIO")"
-echo "$NAME: job $job_id"
+say "job $job_id"
 code=0
 "$ROOT/run-task.sh" --env-file "$ENV_FILE" --run-mode RUN_SCRIPT --job-id "$job_id" \
     --username "$TEST_USER" || code=$?

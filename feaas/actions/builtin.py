@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 import string
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from feaas.actions.base import Action, ActionCancelled, ActionContext, ActionFailed, Param
@@ -107,6 +109,15 @@ class Format(Action):
         return {"text": "".join(parts)}
 
 
+@contextmanager
+def _input_exists(key: str) -> Iterator[None]:
+    """A missing object at ``key`` fails the action with "no object at …"."""
+    try:
+        yield
+    except BlobNotFound:
+        raise ActionFailed(f"no object at {key!r}") from None
+
+
 class PutText(Action):
     id = "sys.blob.put_text"
     aliases = ("sys.blob.put_text.PutText",)
@@ -128,10 +139,8 @@ class GetText(Action):
     outputs = (Param("text", PT.STRING), Param("size", PT.INTEGER))
 
     def run(self, ctx: ActionContext, inputs: dict[str, Any]) -> dict[str, Any]:
-        try:
+        with _input_exists(inputs["key"]):
             data = ctx.storage.get_bytes(inputs["key"])
-        except BlobNotFound:
-            raise ActionFailed(f"no object at {inputs['key']!r}") from None
         try:
             return {"text": data.decode("utf-8"), "size": len(data)}
         except UnicodeDecodeError:
@@ -147,10 +156,8 @@ class Copy(Action):
 
     def run(self, ctx: ActionContext, inputs: dict[str, Any]) -> dict[str, Any]:
         dest = ctx.storage.check_key(inputs["dest_key"])
-        try:
+        with _input_exists(inputs["src_key"]):
             ctx.storage.copy(inputs["src_key"], dest)
-        except BlobNotFound:
-            raise ActionFailed(f"no object at {inputs['src_key']!r}") from None
         return {"dest_key": dest}
 
 

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from feaas.actions.base import Action, Param
-from feaas.errors import WorkerError
+from feaas.errors import NotFound
 from feaas.objects import ptype_name
 
 _ID = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
@@ -27,13 +27,14 @@ def canonical_id(action_id: str) -> str:
     return text.lower()
 
 
-class UnknownAction(WorkerError):
-    def __init__(self, action_id: str) -> None:
-        super().__init__(action_id)
-        self.action_id = action_id
+class UnknownAction(NotFound):
+    """No action is registered under that id (``action_id``, ``args[0]``)."""
 
-    def __str__(self) -> str:
-        return f"unknown action id {self.action_id!r}"
+    template = "unknown action id {name!r}"
+
+    @property
+    def action_id(self) -> str:
+        return self.name
 
 
 class Registry:

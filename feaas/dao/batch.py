@@ -20,7 +20,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from feaas.dao.codec import to_dynamo, to_dynamo_value
 from feaas.dao.docs import ConditionFailed, Documents
 from feaas.dao.errors import error_code, storage_error
-from feaas.dao.expressions import Exists, Update
+from feaas.dao.expressions import Update, exists
 from feaas.dao.streams import Streams
 from feaas.errors import StorageError
 from feaas.logs import event
@@ -100,7 +100,7 @@ class BatchWriter:
 
     def _update_request(self, write: ItemWrite) -> UpdateTypeDef:
         assert write.object_id is not None and write.values
-        upd = Update.setting(write.values, Exists(self.docs.key_attribute))
+        upd = Update.setting(write.values, exists(self.docs.key_attribute))
         expression, condition = upd.expression(), upd.condition_expression()
         assert condition is not None
         return {

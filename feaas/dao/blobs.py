@@ -15,7 +15,7 @@ from boto3.s3.transfer import TransferConfig
 from botocore.exceptions import BotoCoreError, ClientError
 
 from feaas.dao.errors import error_code, storage_error
-from feaas.errors import StorageError, WorkerError
+from feaas.errors import NotFound, StorageError, WorkerError
 
 if TYPE_CHECKING:  # the stubs are a dev dependency; at run time this is a plain boto3 client
     from mypy_boto3_s3 import S3Client
@@ -36,15 +36,14 @@ class BlobStat:
     etag: str
 
 
-class BlobNotFound(WorkerError):
-    """No object at that key (``args[0]`` and ``key`` hold the key)."""
+class BlobNotFound(NotFound):
+    """No object at that key (``key``, ``args[0]``)."""
 
-    def __init__(self, key: str) -> None:
-        super().__init__(key)
-        self.key = key
+    template = "no object at {name!r}"
 
-    def __str__(self) -> str:
-        return f"no object at {self.key!r}"
+    @property
+    def key(self) -> str:
+        return self.name
 
 
 class TransferCancelled(WorkerError):

@@ -14,7 +14,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from feaas.dao.codec import from_dynamo, storable, to_dynamo, to_dynamo_value
 from feaas.dao.errors import CONDITION_FAILED, error_code, old_item, storage_error
-from feaas.dao.expressions import Exists, Update
+from feaas.dao.expressions import Update, exists
 from feaas.dao.query import query_count, query_pages
 from feaas.errors import StorageError, WorkerError
 
@@ -66,7 +66,7 @@ class Documents:
         ``must_exist`` adds ``attribute_exists(key)`` so an update never creates a document.
         """
         expression = update.expression()
-        condition = update.condition_expression(*([Exists(self.key_attribute)] if must_exist else []))
+        condition = update.condition_expression(*([exists(self.key_attribute)] if must_exist else []))
         kwargs: dict[str, Any] = {
             "TableName": self.table,
             "Key": self._key(object_id),

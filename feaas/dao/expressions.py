@@ -1,6 +1,6 @@
 """Updates and their conditions as values; the only place that writes DynamoDB's expression syntax.
 
-Callers say what to set and what must hold (``Equals("status", "RUNNING") & Missing("lease_owner")``);
+Callers say what to set and what must hold (``equals("status", "RUNNING") & missing("lease_owner")``);
 :class:`Update` turns both into an ``UpdateExpression`` and a ``ConditionExpression`` with
 placeholders for every name and value, so no attribute name or value is ever spliced into text.
 """
@@ -16,87 +16,82 @@ Attr = str | tuple[str, ...]
 
 
 class Condition:
-    """What must hold for a write to happen. Combine with ``&`` and ``|``."""
+    """What must hold for a write to happen. Build one with :func:`exists`, :func:`missing`,
+    :func:`equals`, :func:`below`, :func:`one_of`; combine with ``&`` and ``|``."""
 
     def render(self, update: Update) -> str:
         raise NotImplementedError
 
     def __and__(self, other: Condition) -> Condition:
-        return AllOf((self, other))
+        return all_of((self, other))
 
     def __or__(self, other: Condition) -> Condition:
-        return AnyOf((self, other))
+        return any_of((self, other))
 
 
 @dataclass(frozen=True)
-class Exists(Condition):
+class _Function(Condition):
+    function: str
     path: Attr
 
     def render(self, update: Update) -> str:
-        return f"attribute_exists({update.name(self.path)})"
+        return f"{self.function}({update.name(self.path)})"
 
 
 @dataclass(frozen=True)
-class Missing(Condition):
+class _Comparison(Condition):
     path: Attr
-
-    def render(self, update: Update) -> str:
-        return f"attribute_not_exists({update.name(self.path)})"
-
-
-@dataclass(frozen=True)
-class Equals(Condition):
-    path: Attr
-    value: Any
-
-    def render(self, update: Update) -> str:
-        return f"{update.name(self.path)} = {update.value(self.value)}"
-
-
-@dataclass(frozen=True)
-class OneOf(Condition):
-    """The attribute holds one of ``values`` (at most 100, DynamoDB's limit for ``IN``)."""
-
-    path: Attr
+    operator: str
     values: tuple[Any, ...]
 
     def render(self, update: Update) -> str:
-        return f"{update.name(self.path)} IN ({', '.join(update.value(v) for v in self.values)})"
+        if self.operator == "IN":
+            return f"{update.name(self.path)} IN ({', '.join(update.value(v) for v in self.values)})"
+        return f"{update.name(self.path)} {self.operator} {update.value(self.values[0])}"
 
 
 @dataclass(frozen=True)
-class Below(Condition):
-    """The attribute is less than ``value`` (a lease that ran out: ``Below("lease_expires_at", now)``)."""
-
-    path: Attr
-    value: Any
-
-    def render(self, update: Update) -> str:
-        return f"{update.name(self.path)} < {update.value(self.value)}"
-
-
-@dataclass(frozen=True)
-class AllOf(Condition):
+class _Combination(Condition):
+    joiner: str
     parts: tuple[Condition, ...]
 
     def render(self, update: Update) -> str:
-        return " AND ".join(f"({part.render(update)})" for part in self.parts)
+        return self.joiner.join(f"({part.render(update)})" for part in self.parts)
 
 
-@dataclass(frozen=True)
-class AnyOf(Condition):
-    parts: tuple[Condition, ...]
+def exists(path: Attr) -> Condition:
+    """The attribute is there."""
+    return _Function("attribute_exists", path)
 
-    def render(self, update: Update) -> str:
-        return " OR ".join(f"({part.render(update)})" for part in self.parts)
+
+def missing(path: Attr) -> Condition:
+    """The attribute is not there."""
+    return _Function("attribute_not_exists", path)
+
+
+def equals(path: Attr, value: Any) -> Condition:
+    """The attribute equals ``value``."""
+    return _Comparison(path, "=", (value,))
+
+
+def below(path: Attr, value: Any) -> Condition:
+    """The attribute is less than ``value`` (a lease that ran out: ``below("lease_expires_at", now)``)."""
+    return _Comparison(path, "<", (value,))
+
+
+def one_of(path: Attr, values: Iterable[Any]) -> Condition:
+    """The attribute holds one of ``values`` (at most 100, DynamoDB's limit for ``IN``)."""
+    return _Comparison(path, "IN", tuple(values))
 
 
 def all_of(parts: Iterable[Condition]) -> Condition:
-    return AllOf(tuple(parts))
+    """Every part holds."""
+    return _Combination(" AND ", tuple(parts))
 
 
 def any_of(parts: Iterable[Condition]) -> Condition:
-    return AnyOf(tuple(parts))
+    """At least one part holds."""
+    return _Combination(" OR ", tuple(parts))
 
 
 @dataclass

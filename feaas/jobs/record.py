@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from feaas.dao import ConditionFailed, Documents, Update
-from feaas.dao.expressions import Below, Condition, Equals, Missing
+from feaas.dao.expressions import Condition, below, equals, missing
 from feaas.errors import JobNotClaimable, LeaseLost
 from feaas.jobs.status import Guard, JobStatus, is_recognised, may_become, status_of
 
@@ -38,11 +38,11 @@ class JobRecord:
     # What the guards of the transitions table mean for this record's lease.
 
     def _claim_guards(self, now: int) -> dict[Guard, Condition]:
-        return {Guard.LEASE_FREE: Missing(LEASE_OWNER), Guard.LEASE_EXPIRED: Below(LEASE_EXPIRES_AT, now),
-                Guard.RESUMABLE: Equals("resumable", True)}
+        return {Guard.LEASE_FREE: missing(LEASE_OWNER), Guard.LEASE_EXPIRED: below(LEASE_EXPIRES_AT, now),
+                Guard.RESUMABLE: equals("resumable", True)}
 
     def _own_lease(self) -> dict[Guard, Condition]:
-        return {Guard.OWN_LEASE: Equals(LEASE_OWNER, self.lease_owner)}
+        return {Guard.OWN_LEASE: equals(LEASE_OWNER, self.lease_owner)}
 
     def claim(self) -> dict[str, Any]:
         """Take the job (SPEC §4.1) and return it as now stored. Raises :class:`JobNotClaimable`."""

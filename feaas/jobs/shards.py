@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from feaas.dao import ConditionFailed, Documents, Update
-from feaas.dao.expressions import Below, Condition, Equals, Missing, OneOf, all_of
+from feaas.dao.expressions import Condition, all_of, below, equals, missing, one_of
 from feaas.errors import JobNotClaimable, LeaseLost
 from feaas.jobs.record import LEASE_EXPIRES_AT, LEASE_OWNER, JobRecord
 from feaas.jobs.status import Guard, JobStatus, may_become, outcome_for_counts, status_of
@@ -47,21 +47,21 @@ class ShardedJobRecord(JobRecord):
         # A shard is free when it never started or was interrupted; taken over when its task crashed.
         # Either makes it claimable while the job runs (other shards may hold their own leases).
         claimable = (
-            Missing(self._path())
-            | Equals(self._path("state"), ShardState.INTERRUPTED.value)
+            missing(self._path())
+            | equals(self._path("state"), ShardState.INTERRUPTED.value)
             | (
-                Equals(self._path("state"), ShardState.RUNNING.value)
-                & Below(self._path(LEASE_EXPIRES_AT), now)
+                equals(self._path("state"), ShardState.RUNNING.value)
+                & below(self._path(LEASE_EXPIRES_AT), now)
             )
         )
         return {
             Guard.LEASE_FREE: claimable,
             Guard.LEASE_EXPIRED: claimable,
-            Guard.RESUMABLE: Equals("resumable", True) & claimable,
+            Guard.RESUMABLE: equals("resumable", True) & claimable,
         }
 
     def _own_lease(self) -> dict[Guard, Condition]:
-        return {Guard.OWN_LEASE: Equals(self._path(LEASE_OWNER), self.lease_owner)}
+        return {Guard.OWN_LEASE: equals(self._path(LEASE_OWNER), self.lease_owner)}
 
     def _shard(self, item: Mapping[str, Any] | None) -> dict[str, Any]:
         shard = ((item or {}).get("shards") or {}).get(self.key) or {}
@@ -216,7 +216,7 @@ class ShardedJobRecord(JobRecord):
             extra["resumable"] = True
         else:
             status, message, extra = outcome_for_counts(success, error, self.tolerated_percent)
-        all_ended = all_of(OneOf(("shards", f"s{i}", "state"), ENDED) for i in range(self.shard_count))
+        all_ended = all_of(one_of(("shards", f"s{i}", "state"), ENDED) for i in range(self.shard_count))
         upd = Update.setting(
             {
                 "status": status.value,

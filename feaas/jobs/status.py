@@ -11,7 +11,7 @@ import enum
 from collections.abc import Mapping
 from typing import Any
 
-from feaas.dao.expressions import Condition, Missing, OneOf, any_of
+from feaas.dao.expressions import Condition, any_of, missing, one_of
 
 
 class JobStatus(str, enum.Enum):
@@ -64,8 +64,8 @@ ALLOWED_TRANSITIONS: dict[JobStatus, dict[JobStatus, frozenset[Guard]]] = {
 
 def stored_as(status: JobStatus) -> Condition:
     """The job's stored status is ``status`` in one of its stored forms."""
-    forms = OneOf("status", STORED_AS[status])
-    return Missing("status") | forms if status is JobStatus.INITIALIZING else forms
+    forms = one_of("status", STORED_AS[status])
+    return missing("status") | forms if status is JobStatus.INITIALIZING else forms
 
 
 def may_become(target: JobStatus, guards: Mapping[Guard, Condition]) -> Condition:

@@ -12,6 +12,9 @@ from feaas.dao import Blobs, Documents, Streams
 from feaas.errors import JobFailed
 from feaas.namespace import JOB_MARKER, is_job_id, normalise_key
 
+#: Items read per request (owner index, stream) and handed on per page.
+PAGE_SIZE = 500
+
 
 @dataclass(frozen=True)
 class WorkItem:
@@ -40,10 +43,9 @@ class CollectionSource:
     """Every document of ``owner`` through the owner index; fetches whole items when the index
     projects only keys. Job documents are never items."""
 
-    def __init__(self, docs: Documents, owner: str, *, page_size: int = 500) -> None:
+    def __init__(self, docs: Documents, owner: str) -> None:
         self.docs = docs
         self.owner = owner
-        self.page_size = page_size
         self.description = f"collection {owner}"
 
     def total(self) -> int:
@@ -52,7 +54,7 @@ class CollectionSource:
     def pages(self) -> Iterator[list[WorkItem]]:
         key_attr = self.docs.key_attribute
         index_keys = {key_attr, "owner"}
-        for page, _ in self.docs.owner_pages(self.owner, page_size=self.page_size):
+        for page, _ in self.docs.owner_pages(self.owner, page_size=PAGE_SIZE):
             page = [i for i in page if not is_job_id(str(i.get(key_attr, "")))]
             if page and all(set(i) <= index_keys for i in page):  # keys-only projection
                 fetched = {i[key_attr]: i for i in self.docs.batch_get([i[key_attr] for i in page])}
@@ -66,17 +68,16 @@ class CollectionSource:
 class StreamSource:
     """Rows of a stream, oldest first."""
 
-    def __init__(self, streams: Streams, stream_id: str, *, page_size: int = 500) -> None:
+    def __init__(self, streams: Streams, stream_id: str) -> None:
         self.streams = streams
         self.stream_id = stream_id
-        self.page_size = page_size
         self.description = f"stream {stream_id}"
 
     def total(self) -> int:
         return self.streams.count(self.stream_id)
 
     def pages(self) -> Iterator[list[WorkItem]]:
-        for page, _ in self.streams.pages(self.stream_id, page_size=self.page_size):
+        for page, _ in self.streams.pages(self.stream_id, page_size=PAGE_SIZE):
             yield [
                 WorkItem(
                     key=f"{self.stream_id}@{row['timestamp']}",
@@ -89,18 +90,10 @@ class StreamSource:
 class FilesSource:
     """Explicit ``file_keys``, else every object under ``prefix`` (folder markers skipped)."""
 
-    def __init__(
-        self,
-        blobs: Blobs,
-        namespace: str,
-        *,
-        file_keys: Sequence[str] | None = None,
-        prefix: str | None = None,
-        page_size: int = 500,
-    ) -> None:
+    def __init__(self, blobs: Blobs, namespace: str, *, file_keys: Sequence[str] | None = None,
+                 prefix: str | None = None) -> None:
         self.blobs = blobs
         self.namespace = namespace
-        self.page_size = page_size
         if file_keys:
             self.file_keys: list[str] | None = [normalise_key(k, namespace) for k in file_keys]
             self.prefix = None
@@ -137,7 +130,7 @@ class FilesSource:
                     },
                 )
             )
-            if len(page) >= self.page_size:
+            if len(page) >= PAGE_SIZE:
                 yield page
                 page = []
         if page:
