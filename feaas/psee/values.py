@@ -21,8 +21,6 @@ PT = ParameterType
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 _BOOLEAN, _FLOAT = int(PT.BOOLEAN), int(PT.FLOAT)  # enum attribute lookups are slow on hot paths
 
-TEXT_TYPES = frozenset({PT.STRING, PT.KEY, PT.PREFIX, PT.FIXED_LIST_SINGLE_SELECT, PT.URL, PT.OBJECT_ID,
-                        PT.USERNAME, PT.HOSTNAME})
 INT_TYPES = frozenset({PT.INTEGER, PT.DATETIME})
 LIST_TYPES = frozenset({PT.LIST, PT.FIXED_LIST_MULTI_SELECT})
 
