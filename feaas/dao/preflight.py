@@ -42,7 +42,8 @@ def check_storage(session: boto3.session.Session, *, table: str, streams_table: 
     ]
     # The three checks run at once: the worker's start waits for the slowest, not for their sum (issue 14).
     with ThreadPoolExecutor(max_workers=len(checks), thread_name_prefix="preflight") as pool:
-        futures = [pool.submit(_check_one, client, setting, call, deadline) for client, setting, call in checks]
+        futures = [pool.submit(_check_one, client, setting, call, deadline)
+                   for client, setting, call in checks]
     for future in futures:  # in order, so the first setting's problem is the one reported
         future.result()
 

@@ -64,7 +64,8 @@ def make_clip(path: Path, seconds: int) -> None:
         ["ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "error", "-y",
          "-f", "lavfi", "-i", f"testsrc2=size=1280x720:rate=30:duration={seconds}",
          "-f", "lavfi", "-i", f"sine=frequency=440:sample_rate=48000:duration={seconds}",
-         "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest", str(path)],
+         "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest",
+         str(path)],
         check=True, timeout=600,
     )
 
@@ -72,8 +73,10 @@ def make_clip(path: Path, seconds: int) -> None:
 def make_csv(path: Path, rows: int) -> None:
     with open(path, "w") as fh:
         fh.write("id,grp,value,label\n")
+        step = 100_000
         fh.writelines("".join(f"{i},{i % 97},{(i * 13) % 1000},label{i % 5003}\n"
-                             for i in range(start, min(rows, start + 100_000))) for start in range(0, rows, 100_000))
+                              for i in range(start, min(rows, start + step)))
+                      for start in range(0, rows, step))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -177,7 +180,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'benchmark':<40} {'action s':>9} {'direct s':>9} {'ratio':>6} {'target':>7}")
     for name, action_s, direct_s, target in results:
         ratio = action_s / direct_s
-        verdict = (f"{'≤' + format(target, '.2f'):>7} {'ok' if ratio <= target else 'OVER'}") if target else ""
+        bound = "≤" + format(target, ".2f")
+        verdict = f"{bound:>7} {'ok' if ratio <= target else 'OVER'}" if target else ""
         print(f"{name:<40} {action_s:9.2f} {direct_s:9.2f} {ratio:6.2f} {verdict}")
     print(explain)
     return 0

@@ -43,8 +43,9 @@ print("job_claimed", flush=True)
 
 def job_env(job_id: str, stack: localstack.LocalStack) -> dict[str, str]:
     env = {k: v for k, v in stack.env.items() if k.startswith("AWS_")}
-    env.update({"RUN_MODE": "RUN_SCRIPT", "JOB_ID": job_id, "USERNAME": USERNAME, "REGION": localstack.DEFAULT_REGION,
-                "DYNAMO_TABLE": TABLE, "DYNAMO_STREAMS_TABLE": STREAMS_TABLE, "PRIMARY_BUCKET": BUCKET,
+    env.update({"RUN_MODE": "RUN_SCRIPT", "JOB_ID": job_id, "USERNAME": USERNAME,
+                "REGION": localstack.DEFAULT_REGION, "DYNAMO_TABLE": TABLE,
+                "DYNAMO_STREAMS_TABLE": STREAMS_TABLE, "PRIMARY_BUCKET": BUCKET,
                 "LOG_FORMAT": "json", "PYTHONUNBUFFERED": "1"})
     return env
 
@@ -62,12 +63,14 @@ def time_to_claim(command: Sequence[str], env: dict[str, str]) -> float:
     proc.stdout.read()
     proc.wait(timeout=120)
     if claimed is None:
-        raise RuntimeError(f"{command[0]} never claimed the job (exit {proc.returncode}): {proc.stderr.read()[-2000:]}")
+        raise RuntimeError(f"{command[0]} never claimed the job (exit {proc.returncode}): "
+                           f"{proc.stderr.read()[-2000:]}")
     return claimed
 
 
-def compare(runs: int, worker: Callable[[dict[str, str]], list[str]], bare: Callable[[dict[str, str]], list[str]],
-            stack: localstack.LocalStack, base_env: dict[str, str]) -> tuple[float, float]:
+def compare(runs: int, worker: Callable[[dict[str, str]], list[str]],
+            bare: Callable[[dict[str, str]], list[str]], stack: localstack.LocalStack,
+            base_env: dict[str, str]) -> tuple[float, float]:
     dao = make_dao()
     worker_s: list[float] = []
     bare_s: list[float] = []
@@ -101,8 +104,8 @@ def main(argv: list[str] | None = None) -> int:
             def in_container(entry: list[str]) -> Callable[[dict[str, str]], list[str]]:
                 def command(env: dict[str, str]) -> list[str]:
                     names = sorted(job_env("", stack))
-                    return [eng.command, *container.run_args(image, names, name=f"bench-{uuid.uuid4().hex[:8]}",
-                                                             extra=entry)]
+                    name = f"bench-{uuid.uuid4().hex[:8]}"
+                    return [eng.command, *container.run_args(image, names, name=name, extra=entry)]
                 return command
 
             cenv = dict(eng.environ())

@@ -37,7 +37,7 @@ def _open_fds() -> int:
 def test_reads_return_the_exact_bytes_of_every_object(user_storage, tmp_path, prefix):
     contents = [b"", b"x", os.urandom(2 * PART), os.urandom(5 * PART + 123)]
     keys = [f"{prefix}{n}.bin" for n in range(len(contents))]
-    for key, data in zip(keys, contents):
+    for key, data in zip(keys, contents, strict=True):
         user_storage.put_bytes(key, data)
     progress: list[float] = []
     objects = [(key, tmp_path / str(n)) for n, key in enumerate(keys)]

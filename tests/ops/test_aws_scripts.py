@@ -158,7 +158,8 @@ def test_task_definition(deployed: dict[str, Any], aws_env: dict[str, str], clie
     assert container["readonlyRootFilesystem"] is True
     assert container["mountPoints"] == [{"sourceVolume": "tmp", "containerPath": "/tmp", "readOnly": False}]
     [volume] = td["volumes"]
-    assert volume["name"] == "tmp" and not (volume.get("host") or {}).get("sourcePath")  # task storage, no host path
+    # task storage, no host path
+    assert volume["name"] == "tmp" and not (volume.get("host") or {}).get("sourcePath")
     assert td["ephemeralStorage"] == {"sizeInGiB": 50}
     assert container["logConfiguration"] == {
         "logDriver": "awslogs",

@@ -12,19 +12,20 @@ from tests.ops.conftest import ROOT
 
 def uv_lock_check(project: Path) -> subprocess.CompletedProcess[str]:
     uv = shutil.which("uv") or str(ROOT / ".venv" / "bin" / "uv")
-    return subprocess.run([uv, "lock", "--locked", "--offline", "--project", str(project)], capture_output=True,
-                          text=True, check=False, timeout=120)
+    return subprocess.run([uv, "lock", "--locked", "--offline", "--project", str(project)],
+                          capture_output=True, text=True, check=False, timeout=120)
 
 
 def test_uv_lock_matches_pyproject() -> None:
     proc = uv_lock_check(ROOT)
-    assert proc.returncode == 0, (f"uv.lock does not match pyproject.toml: run `.venv/bin/uv lock` and commit "
-                                  f"uv.lock\n{proc.stderr}")
+    assert proc.returncode == 0, ("uv.lock does not match pyproject.toml: run `.venv/bin/uv lock` and "
+                                  f"commit uv.lock\n{proc.stderr}")
 
 
 def test_a_dependency_missing_from_the_lock_is_refused(tmp_path: Path) -> None:
     pyproject = (ROOT / "pyproject.toml").read_text()
-    (tmp_path / "pyproject.toml").write_text(pyproject.replace('dependencies = [\n', 'dependencies = [\n    "six",\n', 1))
+    with_six = pyproject.replace('dependencies = [\n', 'dependencies = [\n    "six",\n', 1)
+    (tmp_path / "pyproject.toml").write_text(with_six)
     shutil.copy(ROOT / "uv.lock", tmp_path / "uv.lock")
     proc = uv_lock_check(tmp_path)
     assert proc.returncode != 0 and "needs to be updated" in proc.stderr, proc.stderr
@@ -32,7 +33,8 @@ def test_a_dependency_missing_from_the_lock_is_refused(tmp_path: Path) -> None:
 
 def test_no_install_pins_versions_of_its_own() -> None:
     dockerfile = (ROOT / "Dockerfile").read_text()
-    assert not re.search(r"\b[a-z0-9_.-]+==\d", dockerfile), "the Dockerfile pins a version: it belongs in uv.lock"
+    assert not re.search(r"\b[a-z0-9_.-]+==\d", dockerfile), \
+        "the Dockerfile pins a version: it belongs in uv.lock"
     assert "uv.lock" in dockerfile and "--require-hashes" in dockerfile and "uv sync --locked" in dockerfile
     bootstrap = (ROOT / "test_scripts" / "bootstrap.sh").read_text()
     assert "--require-hashes" in bootstrap and "sync --project \"$root\" --locked" in bootstrap

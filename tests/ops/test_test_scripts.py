@@ -196,7 +196,8 @@ def fake_venv_python3(tmp_path: Path, pip_code: int) -> str:
         "#!/bin/bash\n"
         '[[ "$1 $2" == "-m venv" ]] || exit 97\n'
         'mkdir -p "$3/bin"\n'
-        f'cat >"$3/bin/python" <<EOF\n#!/bin/bash\n[[ \\$1 != *.py ]] || {{ echo uv==0; exit 0; }}\n{noisy}EOF\n'
+        f'cat >"$3/bin/python" <<EOF\n#!/bin/bash\n'
+        f'[[ \\$1 != *.py ]] || {{ echo uv==0; exit 0; }}\n{noisy}EOF\n'
         f'cat >"$3/bin/uv" <<EOF\n{noisy}EOF\n'
         'chmod +x "$3/bin/python" "$3/bin/uv"\n'
     )

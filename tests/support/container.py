@@ -71,8 +71,8 @@ def engine() -> Engine:
 @cache
 def base_image() -> str:
     eng = engine()
-    proc = subprocess.run([str(ROOT / "test_scripts" / "ensure_base_image.sh"), eng.command], env=eng.environ(),
-                          capture_output=True, text=True, check=False, timeout=900)
+    proc = subprocess.run([str(ROOT / "test_scripts" / "ensure_base_image.sh"), eng.command],
+                          env=eng.environ(), capture_output=True, text=True, check=False, timeout=900)
     if proc.returncode != 0:
         raise ContainerError(f"ensure_base_image.sh failed: {proc.stderr.strip()[-2000:]}")
     return proc.stdout.strip().splitlines()[-1]

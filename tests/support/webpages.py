@@ -77,7 +77,8 @@ class PageServer:
                 owner.hosts.append(self.headers.get("Host", ""))
                 if owner.on_request is not None:
                     owner.on_request(path)
-                page = owner.pages.get(path) or Page(b"not found", status=404, headers={"Content-Type": "text/plain"})
+                page = owner.pages.get(path) or Page(b"not found", status=404,
+                                                     headers={"Content-Type": "text/plain"})
                 self.send_response(page.status)
                 for name, value in page.headers.items():
                     self.send_header(name, value)
@@ -98,7 +99,8 @@ class PageServer:
         self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         self.port = int(self.server.server_address[1])
-        self._thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
+        self._thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.1},
+                                        daemon=True)
 
     @property
     def origin(self) -> str:

@@ -98,7 +98,8 @@ def test_command_is_nostdin_with_progress_on_stdout():
 
 
 def test_inputs_are_local_files_read_by_the_probed_demuxer():
-    assert SOURCE == ["-protocol_whitelist", "file", "-format_whitelist", "mov", "-f", "mov", "-i", "/w/in.mp4"]
+    assert SOURCE == ["-protocol_whitelist", "file", "-format_whitelist", "mov", "-f", "mov",
+                      "-i", "/w/in.mp4"]
     jpg = input_args(Path("/w/in%d.jpg"), MediaInfo(duration_s=None, format_name="image2", bitrate=None,
                                                       demuxer="image2"))
     assert jpg[jpg.index("-pattern_type") + 1] == "none" and jpg[-2:] == ["-i", "/w/in%d.jpg"]
@@ -109,8 +110,10 @@ def test_inputs_are_local_files_read_by_the_probed_demuxer():
 @pytest.mark.parametrize("args", [
     ["-i", "/w/in.mp4", "/w/out.mp4"],
     ["-f", "mov", "-i", "/w/in.mp4", "/w/out.mp4"],
-    ["-protocol_whitelist", "file,http", "-format_whitelist", "mov", "-f", "mov", "-i", "/w/in.mp4", "/w/o.mp4"],
-    ["-protocol_whitelist", "file", "-format_whitelist", "hls,mov", "-f", "mov", "-i", "/w/in.mp4", "/w/o.mp4"],
+    ["-protocol_whitelist", "file,http", "-format_whitelist", "mov", "-f", "mov",
+     "-i", "/w/in.mp4", "/w/o.mp4"],
+    ["-protocol_whitelist", "file", "-format_whitelist", "hls,mov", "-f", "mov",
+     "-i", "/w/in.mp4", "/w/o.mp4"],
     [*SOURCE, "-i", "/w/second.mp4", "/w/out.mp4"],
     ["-protocol_whitelist", "file", "-i", "/w/in.mp4", "-format_whitelist", "mov", "-f", "mov", "/w/o.mp4"],
 ])
@@ -157,7 +160,7 @@ def test_convert_args_per_container():
 
 
 def test_require_supported_lists_formats():
-    with pytest.raises(ActionFailed, match="supported: .*webm"):
+    with pytest.raises(ActionFailed, match=r"supported: .*webm"):
         formats.require_supported(".xyz")
 
 
@@ -244,8 +247,7 @@ def test_mix_and_volume_filters():
         volume_filter(3.0, 2.0)
 
 
-LOUDNORM_STDERR = """[Parsed_loudnorm_0 @ 0x55d] 
-{
+LOUDNORM_STDERR = "[Parsed_loudnorm_0 @ 0x55d] \n" + """{
 	"input_i" : "-27.61",
 	"input_tp" : "-24.59",
 	"input_lra" : "0.00",

@@ -24,8 +24,9 @@ LAYERS: list[tuple[str, ...]] = [
     ("src.actions",),
     ("feaas.actions",),
     ("feaas.dao",),
-    ("feaas.settings", "feaas.errors", "feaas.exitcodes", "feaas.namespace", "feaas.netpolicy", "feaas.objects",
-     "feaas.gen", "feaas.logs", "feaas.stopping", "feaas.metrics", "feaas.text", "feaas.usage", "feaas", "src"),
+    ("feaas.settings", "feaas.errors", "feaas.exitcodes", "feaas.namespace", "feaas.netpolicy",
+     "feaas.objects", "feaas.gen", "feaas.logs", "feaas.stopping", "feaas.metrics", "feaas.text",
+     "feaas.usage", "feaas", "src"),
 ]
 
 

@@ -88,7 +88,7 @@ def test_needs(needs, met):
 
 def test_a_refused_input_names_the_users_key():
     keys = MediaInput("keys", demuxers.AUDIO_VIDEO, Needs.AUDIO, "{key} has no audio stream", count=(2, 3))
-    with pytest.raises(ActionFailed, match="^host/alice/v.mp4 has no audio stream$"):
+    with pytest.raises(ActionFailed, match=r"^host/alice/v\.mp4 has no audio stream$"):
         keys.require("host/alice/v.mp4", info(video=True))
     AUDIO_INPUT.require("host/alice/a.mp3", info(audio=True))
 

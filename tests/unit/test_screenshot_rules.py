@@ -69,7 +69,7 @@ def test_a_host_is_refused_when_any_of_its_addresses_is_forbidden():
         policy.vet("mixed.example", 443)
     assert str(err.value) == "destination not allowed: mixed.example (169.254.169.254, link-local)"
     assert policy.vet("public.example", 443) == ["93.184.216.34", "2606:4700::6810:85e5"]
-    with pytest.raises(HostNotFound, match="host not found: nowhere.example"):
+    with pytest.raises(HostNotFound, match=r"host not found: nowhere\.example"):
         policy.vet("nowhere.example", 80)
 
 
@@ -124,8 +124,9 @@ def test_the_setting_is_read_once_and_refuses_non_loopback_entries():
     ("example.com/a/b?q=1#top", "https://example.com/a/b?q=1#top"),
     ("localhost:8080/x", "https://localhost:8080/x"),
     ("//example.com/p", "https://example.com/p"),
-    ("http://example.com/deep/path/page.html", "http://example.com/deep/path/page.html"),  # upstream kept only
-    ("HTTPS://Example.COM:8443/Path", "https://example.com:8443/Path"),                      # 'page.html'
+    # the upstream worker kept only 'page.html' of a deep path
+    ("http://example.com/deep/path/page.html", "http://example.com/deep/path/page.html"),
+    ("HTTPS://Example.COM:8443/Path", "https://example.com:8443/Path"),
     ("  https://example.com  ", "https://example.com/"),
     ("https://bücher.example/straße", "https://xn--bcher-kva.example/stra%C3%9Fe"),
     ("https://[2606:4700::1]:8443/", "https://[2606:4700::1]:8443/"),
@@ -160,7 +161,7 @@ def test_dest_prefix_placeholders_are_expanded_and_the_namespace_is_enforced():
     assert resolve_prefix("", NAMESPACE) == NAMESPACE + "screenshots/"  # the declared default
     assert resolve_prefix(NAMESPACE + "shots", NAMESPACE) == NAMESPACE + "shots/"  # trailing / ensured
     for bad in ("screenshots/", "other_host/bob@example.com/x/", "{hostname}/{username}/../../bob/"):
-        with pytest.raises(ActionFailed, match="dest_prefix: .*outside your namespace"):
+        with pytest.raises(ActionFailed, match=r"dest_prefix: .*outside your namespace"):
             resolve_prefix(bad, NAMESPACE)
 
 
@@ -170,13 +171,15 @@ def test_the_key_follows_the_legacy_rule():
 
 
 def test_png_size_reads_the_header():
-    header = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + (640).to_bytes(4, "big") + (480).to_bytes(4, "big")
+    size = (640).to_bytes(4, "big") + (480).to_bytes(4, "big")
+    header = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + size
     assert png_size(header + b"\x08\x02\x00\x00\x00") == (640, 480)
     assert png_size(b"GIF89a...") is None
 
 
 def test_chromium_is_confined_to_the_proxy(tmp_path):
-    args = chromium_args("/usr/lib/chromium/chromium", width=800, height=600, profile_dir=tmp_path, proxy_port=4321)
+    args = chromium_args("/usr/lib/chromium/chromium", width=800, height=600, profile_dir=tmp_path,
+                         proxy_port=4321)
     for switch in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                    "--disable-background-networking", "--disable-component-update", "--disable-sync",
                    "--hide-scrollbars", "--window-size=800,600", f"--user-data-dir={tmp_path}",

@@ -130,7 +130,7 @@ def _query(ctx: ActionContext, prefetch: Prefetch, keys: list[str], names: list[
         con.register_filesystem(SourceFiles(prefetch, names))
         statement = check_select(con, sql)
         tables: set[str] = set()
-        for n, (path, (name, src_fmt, _)) in enumerate(zip(names, parsed)):
+        for n, (path, (name, src_fmt, _)) in enumerate(zip(names, parsed, strict=True)):
             reader = table_reader(con, src_fmt, path)
             con.execute(f'CREATE VIEW "t{n}" AS SELECT * FROM {reader}')
             if name not in tables and not re.fullmatch(r"t\d+", name):
@@ -155,7 +155,7 @@ def _query(ctx: ActionContext, prefetch: Prefetch, keys: list[str], names: list[
         if prefetch.error is not None:  # the download failed: say so, not what DuckDB made of it
             raise prefetch.error from None
         message = _first_line(exc).replace(str(out_path.parent.parent) + "/", "")
-        for name, key in zip(names, keys):
+        for name, key in zip(names, keys, strict=True):
             message = message.replace(name, key)
         if "Out of Memory" in message:
             raise ActionFailed(f"query needs more memory than the {limit_mb} MB limit: {message}") from exc

@@ -135,7 +135,8 @@ def _publish_all(ctx: ActionContext, ws: Workspace, files: list[Path], prefix: s
     keys: list[str] = []
     try:
         for path in files:
-            keys.append(ws.publish(path, ws.check_key(prefix + path.name, "dest_prefix")))
+            # one by one: a cancel must see the keys already published (they are deleted below)
+            keys.append(ws.publish(path, ws.check_key(prefix + path.name, "dest_prefix")))  # noqa: PERF401
     except ActionCancelled:
         for key in keys:
             with contextlib.suppress(Exception):

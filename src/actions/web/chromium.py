@@ -95,7 +95,8 @@ def find_chromium() -> str | None:
     return None
 
 
-def chromium_args(executable: str, *, width: int, height: int, profile_dir: Path, proxy_port: int) -> list[str]:
+def chromium_args(executable: str, *, width: int, height: int, profile_dir: Path,
+                  proxy_port: int) -> list[str]:
     """The whole command line. Every switch that matters for safety is here and tested."""
     return [
         executable,
@@ -384,8 +385,8 @@ def capture(url: str, *, width: int, height: int, work_dir: Path, proxy_port: in
     except (_Closed, DevToolsError) as exc:
         code = process.wait(0.5)
         event(logger, "chromium_failed", exit_code=code, error=str(exc)[:300])
-        raise BrowserError("the browser stopped unexpectedly" + (f" (exit code {code})" if code is not None else "")
-                           ) from None
+        exited = f" (exit code {code})" if code is not None else ""
+        raise BrowserError(f"the browser stopped unexpectedly{exited}") from None
     except (KeyError, TypeError, ValueError) as exc:  # a reply without the fields DevTools documents
         event(logger, "chromium_unexpected_reply", error=repr(exc)[:300])
         raise BrowserError("the browser gave an unexpected answer") from None
@@ -442,4 +443,5 @@ def _drive(devtools: _DevTools, url: str, width: int, height: int, deadline: flo
         drain(min(deadline, time.monotonic() + IDLE_WAIT_S), lambda: document.idle)
     shot = devtools.call("Page.captureScreenshot", {"format": "png", "captureBeyondViewport": False}, session,
                          deadline=time.monotonic() + CAPTURE_TIMEOUT_S)
-    return Capture(png=base64.b64decode(shot["data"]), url=document.url, status=document.status, idle=document.idle)
+    return Capture(png=base64.b64decode(shot["data"]), url=document.url, status=document.status,
+                   idle=document.idle)

@@ -317,7 +317,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self.send_response_only(response.status, response.reason)
         for name, value in response.getheaders():
             # A chunked body is passed on decoded and ends with the connection: no length then.
-            if name.lower() not in _HOP_BY_HOP and not (response.chunked and name.lower() == "content-length"):
+            chunked_length = response.chunked and name.lower() == "content-length"
+            if name.lower() not in _HOP_BY_HOP and not chunked_length:
                 self.send_header(name, value)
         self.send_header("Connection", "close")
         self.end_headers()

@@ -62,7 +62,8 @@ def normalise_url(value: Any) -> str:
     elif scheme_match and not _PORT_AFTER_HOST.match(scheme_match.group(2)):  # "host:8080/x" has no scheme
         scheme = scheme_match.group(1).lower()
         if scheme not in _DEFAULT_PORTS:
-            raise ActionFailed(f"url scheme {scheme!r} is not allowed: only http and https pages can be captured")
+            raise ActionFailed(f"url scheme {scheme!r} is not allowed: "
+                               "only http and https pages can be captured")
     else:
         text = "https://" + text
     try:
@@ -148,7 +149,8 @@ class Screenshot(Action):
         Param("url", PT.URL, hint="http(s) URL; a bare host gets https://"),
         Param("width", PT.INTEGER, default=1200, hint="viewport width in pixels, 51–1919"),
         Param("height", PT.INTEGER, default=800, hint="viewport height in pixels, 51–1079"),
-        Param("dest_prefix", PT.PREFIX, default=DEFAULT_PREFIX, hint="where the PNG goes (inside your namespace)"),
+        Param("dest_prefix", PT.PREFIX, default=DEFAULT_PREFIX,
+              hint="where the PNG goes (inside your namespace)"),
         Param("timeout_s", PT.INTEGER, default=30, hint="seconds the page may take to load, 1–120"),
     )
     outputs = (Param("dest_key", PT.KEY),)
@@ -178,7 +180,8 @@ class Screenshot(Action):
         ctx.storage.put_bytes(key, png, "image/png", metadata={"url": url})
         return {"dest_key": key}
 
-    def _capture(self, ctx: ActionContext, url: str, width: int, height: int, timeout_s: int, work: Path) -> bytes:
+    def _capture(self, ctx: ActionContext, url: str, width: int, height: int, timeout_s: int,
+                 work: Path) -> bytes:
         with GuardedProxy(ctx.network) as proxy:
             try:
                 shot = chromium.capture(url, width=width, height=height, work_dir=work, proxy_port=proxy.port,
@@ -196,8 +199,8 @@ class Screenshot(Action):
                 raise ActionFailed(str(exc)) from None
             finally:
                 for refusal in proxy.refusals:
-                    _log(ctx, "screenshot_request_refused", host=refusal.host, port=refusal.port, ip=refusal.ip,
-                         why=refusal.why, request=refusal.what)
+                    _log(ctx, "screenshot_request_refused", host=refusal.host, port=refusal.port,
+                         ip=refusal.ip, why=refusal.why, request=refusal.what)
         refused = _refusal_for(proxy.refusals, shot.url)
         if refused is not None:  # the proxy answered the main document itself (plain http)
             raise ActionFailed(_refused_page(refused, shot.url, url))

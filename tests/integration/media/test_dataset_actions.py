@@ -64,7 +64,8 @@ def test_jsonl_and_parquet_outputs(make_ctx, storage, tables, tmp_path, prefix):
     assert out["rows"] == 5
     local = tmp_path / "check.parquet"
     storage.download(out["dest_key"], local)
-    assert duckdb.connect().execute(f"SELECT sum(amount) FROM read_parquet('{local}')").fetchone()[0] == pytest.approx(43.0)
+    total = duckdb.connect().execute(f"SELECT sum(amount) FROM read_parquet('{local}')").fetchone()[0]
+    assert total == pytest.approx(43.0)
 
 
 @pytest.mark.parametrize("sql, message", [
@@ -87,7 +88,8 @@ def test_unsafe_or_bad_sql_fails_cleanly(make_ctx, storage, tables, sql, message
     assert not Path("/tmp/stolen.csv").exists()
 
 
-def test_sources_of_every_format_spanning_many_parts_are_read_exactly(make_ctx, storage, tables, tmp_path, prefix):
+def test_sources_of_every_format_spanning_many_parts_are_read_exactly(make_ctx, storage, tables, tmp_path,
+                                                                      prefix):
     """Sources stream in 8 MB parts while DuckDB reads them: a 20 MB CSV, a gzipped CSV, Parquet."""
     big = tmp_path / "wide.csv"
     with open(big, "w") as fh:
@@ -146,7 +148,7 @@ def test_missing_source_and_foreign_keys(make_ctx, tables, prefix):
 
 def _write_big_csv(path: Path, target_bytes: int) -> tuple[int, dict[int, int]]:
     """A CSV of ~target_bytes: (rows, expected sum of value per group)."""
-    rows, sums = 0, {g: 0 for g in range(100)}
+    rows, sums = 0, dict.fromkeys(range(100), 0)
     pad = "x" * 60
     with open(path, "w") as fh:
         fh.write("id,grp,value,pad\n")
@@ -202,7 +204,8 @@ def _cancelled_midway(ctx: Any, cancel: threading.Event, after_s: float, **input
 def test_cancel_interrupts_a_running_query(make_ctx, storage, tables, prefix):
     cancel = threading.Event()
     ctx = make_ctx(cancel=cancel)
-    error, took = _cancelled_midway(ctx, cancel, 1.0, sources=[tables["sales"]], dest_key=f"{prefix}out/c.csv",
+    error, took = _cancelled_midway(ctx, cancel, 1.0, sources=[tables["sales"]],
+                                    dest_key=f"{prefix}out/c.csv",
                                     sql="SELECT count(*) FROM range(100000000000) a")
     assert isinstance(error, ActionCancelled)
     assert took < 5.0
@@ -229,7 +232,8 @@ def test_cancel_while_duckdb_waits_for_a_source_still_downloading(make_ctx, stor
     big = tmp_path / "slow.csv"
     with open(big, "w") as fh:
         fh.write("id,pad\n")
-        fh.writelines(f"{i},{'p' * 50}\n" for i in range(600_000))  # ~36 MB: 5 parts, about 3 s on the slow link
+        # ~36 MB: 5 parts, about 3 s on the slow link
+        fh.writelines(f"{i},{'p' * 50}\n" for i in range(600_000))
     storage.upload(big, f"{prefix}data/slow.csv")
     cancel = threading.Event()
     ctx = make_ctx(cancel=cancel)

@@ -17,7 +17,8 @@ from src.actions.ffmpeg import ACTIONS
 from src.actions.ffmpeg.audio import parse_loudnorm
 
 NAMESPACE = "plus_example_com/alice@example.com/"
-pytestmark = pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg not installed; run test_scripts/ensure_ffmpeg.sh")
+pytestmark = pytest.mark.skipif(shutil.which("ffmpeg") is None,
+                                reason="ffmpeg not installed; run test_scripts/ensure_ffmpeg.sh")
 
 BY_ID = {a.id: a for a in ACTIONS}
 
@@ -203,7 +204,8 @@ def test_waveform(make_ctx, put, fetch):
 
 
 def test_merge_audio_video(make_ctx, put, fetch):
-    out = run(make_ctx(), "vendor.ffmpeg.merge_audio_video", video_key=put("short.mp4"), audio_key=put("tone.wav"))
+    out = run(make_ctx(), "vendor.ffmpeg.merge_audio_video", video_key=put("short.mp4"),
+              audio_key=put("tone.wav"))
     info = ffprobe(fetch(out["dest_key"]))
     assert out["dest_key"].endswith("media/short_merged.mp4")
     assert streams(info, "video")[0]["codec_name"] == "h264"
@@ -262,7 +264,8 @@ def test_disk_full_is_explained(make_ctx, put, monkeypatch):
     monkeypatch.setattr(ctx.storage, "download", full)
     with pytest.raises(ActionFailed, match="disk full"):
         run(ctx, "vendor.ffmpeg.probe", key=put("clip.mp4"))
-    assert process.explain_failure("av_interleaved_write_frame(): No space left on device", 1) .startswith("disk full")
+    message = process.explain_failure("av_interleaved_write_frame(): No space left on device", 1)
+    assert message.startswith("disk full")
 
 
 # --- cancellation ----------------------------------------------------------------------------------

@@ -94,7 +94,8 @@ def test_an_allowed_tunnel_carries_bytes_both_ways():
         with GuardedProxy(policy) as proxy:
             head, sock = connect_through(proxy, server.origin)
             with sock:
-                sock.sendall(f"GET /t HTTP/1.1\r\nHost: {server.origin}\r\nConnection: close\r\n\r\n".encode())
+                sock.sendall(f"GET /t HTTP/1.1\r\nHost: {server.origin}\r\n"
+                             "Connection: close\r\n\r\n".encode())
                 reply = b""
                 while chunk := sock.recv(4096):
                     reply += chunk
@@ -105,7 +106,8 @@ def test_an_allowed_tunnel_carries_bytes_both_ways():
 @pytest.mark.parametrize("request_line", [b"GET /relative HTTP/1.1", b"GET ftp://example.com/ HTTP/1.1",
                                           b"CONNECT nohost HTTP/1.1"])
 def test_requests_that_are_not_proxy_requests_are_refused(request_line):
-    with GuardedProxy(NetworkPolicy()) as proxy, socket.create_connection(("127.0.0.1", proxy.port), 10) as sock:
+    with GuardedProxy(NetworkPolicy()) as proxy, \
+            socket.create_connection(("127.0.0.1", proxy.port), 10) as sock:
         sock.sendall(request_line + b"\r\nHost: x\r\n\r\n")
         reply = sock.recv(4096)
     assert reply.startswith(b"HTTP/1.1 400")

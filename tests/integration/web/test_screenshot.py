@@ -63,7 +63,8 @@ class Watch:
         return [r for proxy in self.proxies for r in proxy.refusals]
 
     def non_loopback_connects(self) -> list[Any]:
-        return [a for a in self.connects if isinstance(a, tuple) and not str(a[0]).startswith(("127.", "::1"))]
+        return [a for a in self.connects
+                if isinstance(a, tuple) and not str(a[0]).startswith(("127.", "::1"))]
 
 
 @pytest.fixture
@@ -117,7 +118,8 @@ def assert_no_browser_left(ctx: ActionContext) -> None:
 # --------------------------------------------------------------------------------------------------
 
 
-def test_a_page_renders_to_a_png_of_the_requested_size_stored_under_the_key_rule(ctx_for, user_storage, dao, watch):
+def test_a_page_renders_to_a_png_of_the_requested_size_stored_under_the_key_rule(ctx_for, user_storage, dao,
+                                                                                 watch):
     with PageServer({"/colour": colour_page(BLUE, "<p style='display:none'>hidden</p>")}) as server:
         ctx = ctx_for(server)
         out = ACTION.run(ctx, inputs(url=server.url("/colour"), width=320, height=200))
@@ -137,7 +139,8 @@ def test_a_page_renders_to_a_png_of_the_requested_size_stored_under_the_key_rule
 
 def test_a_custom_prefix_gets_its_trailing_slash_and_the_default_size_applies(ctx_for, user_storage, watch):
     with PageServer({"/": colour_page((255, 0, 0))}) as server:
-        out = ACTION.run(ctx_for(server), inputs(url=server.url("/"), dest_prefix="{hostname}/{username}/shots"))
+        out = ACTION.run(ctx_for(server),
+                         inputs(url=server.url("/"), dest_prefix="{hostname}/{username}/shots"))
     assert out["dest_key"].startswith(NAMESPACE + "shots/") and out["dest_key"].count("/") == 3
     width, height, rows = read_png(user_storage.get_bytes(out["dest_key"]))
     assert (width, height) == (1200, 800) and rows[400][600] == (255, 0, 0)
@@ -160,7 +163,8 @@ def test_a_bare_host_is_fetched_over_https(ctx_for, watch):
     ("height", 5000, "height must be between 51 and 1079 pixels, got 5000"),
     ("timeout_s", 0, "timeout_s must be between 1 and 120 seconds, got 0"),
 ])
-def test_viewport_and_timeout_limits_are_enforced_before_anything_starts(ctx_for, watch, name, value, message):
+def test_viewport_and_timeout_limits_are_enforced_before_anything_starts(ctx_for, watch, name, value,
+                                                                         message):
     with PageServer({"/": colour_page(BLUE)}) as server, pytest.raises(ActionFailed, match=f"^{message}$"):
         ACTION.run(ctx_for(server), inputs(url=server.url("/"), **{name: value}))
     assert server.connections == 0 and watch.captures == 0 and watch.proxies == []
@@ -180,14 +184,17 @@ def test_by_default_the_loopback_test_server_is_refused_and_receives_nothing(ctx
 
 
 @pytest.mark.parametrize("url, message", [
-    ("http://169.254.169.254/latest/meta-data/", "destination not allowed: 169.254.169.254 (169.254.169.254, link-local)"),
+    ("http://169.254.169.254/latest/meta-data/",
+     "destination not allowed: 169.254.169.254 (169.254.169.254, link-local)"),
     ("169.254.170.2/v2/credentials", "destination not allowed: 169.254.170.2 (169.254.170.2, link-local)"),
     ("http://10.0.0.1/", "destination not allowed: 10.0.0.1 (10.0.0.1, private)"),
     ("http://[fe80::1]/", "destination not allowed: fe80::1 (fe80::1, link-local)"),
     ("http://0.0.0.0:8080/", "destination not allowed: 0.0.0.0 (0.0.0.0, unspecified)"),
-    ("http://100.100.1.1/", "destination not allowed: 100.100.1.1 (100.100.1.1, shared address space (CGNAT))"),
+    ("http://100.100.1.1/",
+     "destination not allowed: 100.100.1.1 (100.100.1.1, shared address space (CGNAT))"),
 ])
-def test_metadata_credentials_and_private_addresses_are_refused_before_any_connect(ctx_for, watch, url, message):
+def test_metadata_credentials_and_private_addresses_are_refused_before_any_connect(ctx_for, watch, url,
+                                                                                   message):
     # even with the test server allowed
     with PageServer({"/": colour_page(BLUE)}) as allowed, pytest.raises(ActionFailed) as err:
         ACTION.run(ctx_for(allowed), inputs(url=url))
@@ -207,7 +214,8 @@ def test_metadata_credentials_and_private_addresses_are_refused_before_any_conne
     ("forbidden-http", "127.0.0.1 (127.0.0.1, loopback)"),
     ("forbidden-https", "127.0.0.1 (127.0.0.1, loopback)"),
 ])
-def test_a_redirect_to_a_forbidden_address_fails_and_the_address_receives_nothing(ctx_for, watch, target, says):
+def test_a_redirect_to_a_forbidden_address_fails_and_the_address_receives_nothing(ctx_for, watch, target,
+                                                                                  says):
     with Listener() as forbidden, PageServer() as server:
         location = {"forbidden-http": forbidden.url("/x"),
                     "forbidden-https": forbidden.url("/x", scheme="https")}.get(target, target)
@@ -221,8 +229,8 @@ def test_a_redirect_to_a_forbidden_address_fails_and_the_address_receives_nothin
     assert watch.non_loopback_connects() == []
 
 
-def test_forbidden_sub_resources_are_left_out_and_logged_and_the_page_is_still_captured(ctx_for, watch, caplog,
-                                                                                      user_storage):
+def test_forbidden_sub_resources_are_left_out_and_logged_and_the_page_is_still_captured(
+        ctx_for, watch, caplog, user_storage):
     with Listener() as forbidden, PageServer() as server:
         hidden = "style='position:absolute;left:-900px;width:10px;height:10px'"
         server.pages["/"] = colour_page(BLUE, (
@@ -235,7 +243,8 @@ def test_forbidden_sub_resources_are_left_out_and_logged_and_the_page_is_still_c
             "x.open('GET', 'http://169.254.170.2/v2/credentials', false);"  # synchronous: before load
             "try { x.send(); } catch (e) {}</script>"))
         with caplog.at_level(logging.INFO):
-            out = ACTION.run(ctx_for(server), inputs(url=server.url("/"), width=400, height=300, timeout_s=20))
+            out = ACTION.run(ctx_for(server),
+                             inputs(url=server.url("/"), width=400, height=300, timeout_s=20))
     width, height, rows = read_png(user_storage.get_bytes(out["dest_key"]))
     assert (width, height) == (400, 300) and rows[150][200] == BLUE
     assert forbidden.connections == 0
@@ -276,7 +285,7 @@ def test_cancelling_the_job_stops_the_browser(ctx_for, watch):
 def test_a_missing_browser_is_a_clear_failure(ctx_for, watch, monkeypatch):
     monkeypatch.setattr(chromium, "find_chromium", lambda: None)
     with PageServer({"/": colour_page(BLUE)}) as server, \
-            pytest.raises(ActionFailed, match="^chromium is not installed on this worker$"):
+            pytest.raises(ActionFailed, match=r"^chromium is not installed on this worker$"):
         ACTION.run(ctx_for(server), inputs(url=server.url("/")))
     assert server.connections == 0
 

@@ -26,7 +26,8 @@ def output(run: Any, name: str) -> Any:
     return from_any(json_format.ParseDict(run.job["output"][name], AnyType()))
 
 
-def test_run_action_takes_a_screenshot_when_the_test_server_is_allowed(put_job, run_worker, user_storage, dao):
+def test_run_action_takes_a_screenshot_when_the_test_server_is_allowed(put_job, run_worker, user_storage,
+                                                                       dao):
     with PageServer({"/": colour_page(GREEN)}) as server:
         job_id = put_job(job_item())
         run = run_worker(job_id, RUN_MODE="RUN_ACTION", ACTION_ID="web.screenshot.Screenshot",
@@ -55,7 +56,8 @@ def test_run_action_refusals_are_recorded_failures_and_the_server_gets_nothing(p
     with PageServer({"/": colour_page(GREEN)}) as server:
         given = {k: (server.url("/") if v == "{server}" else v) for k, v in inputs.items()}
         job_id = put_job(job_item())
-        run = run_worker(job_id, RUN_MODE="RUN_ACTION", ACTION_ID="web.screenshot", ACTION_INPUT_JSON=json.dumps(given),
+        run = run_worker(job_id, RUN_MODE="RUN_ACTION", ACTION_ID="web.screenshot",
+                         ACTION_INPUT_JSON=json.dumps(given),
                          SCREENSHOT_ALLOW_HOSTS=server.origin if allow else None)
     assert run.code == 1, run.stdout[-3000:] + run.stderr[-3000:]
     assert run.job["status"] == "FAILED" and says in run.job["error_message"], run.job["error_message"]

@@ -64,9 +64,9 @@ def _start_dynamodb_process(stack: LocalStack, paths: Paths) -> int:
     if stack.persistent:
         data = state / DYNAMODB_DATA_DIR
         data.mkdir(parents=True, exist_ok=True)
-        args = ["-dbPath", str(data)] + args
+        args = ["-dbPath", str(data), *args]
     else:
-        args = ["-inMemory"] + args
+        args = ["-inMemory", *args]
     classpath = os.pathsep.join([str(paths.launcher_dir), str(paths.dynamodb_jar)])
     cmd = [
         str(paths.java),
