@@ -447,22 +447,12 @@ def _requests_from(args: Any) -> list[dict[str, Any]]:
     if args.check:  # the job's part only: the network comes from the settings read later
         network = {"subnets": ["-"], "security_groups": ["-"]}
     return run_task_requests(
-        shards=shards,
-        cluster=args.cluster,
-        task_definition=args.task_definition,
-        **network,
-        job_id=args.job_id,
-        username=args.username,
-        run_mode=args.run_mode,
-        collection_owner=args.collection_owner,
-        stream_id=args.stream_id,
-        action_id=args.action_id,
-        action_input_json=args.action_input_json,
-        extra_env=extra_env,
-        assign_public_ip=args.assign_public_ip == "ENABLED",
-        container_name=args.container_name,
-        started_by=args.started_by,
-        launch_attempt=_positive("--launch-attempt", args.launch_attempt),
+        shards=shards, cluster=args.cluster, task_definition=args.task_definition, **network,
+        job_id=args.job_id, username=args.username, run_mode=args.run_mode,
+        collection_owner=args.collection_owner, stream_id=args.stream_id, action_id=args.action_id,
+        action_input_json=args.action_input_json, extra_env=extra_env,
+        assign_public_ip=args.assign_public_ip == "ENABLED", container_name=args.container_name,
+        started_by=args.started_by, launch_attempt=_positive("--launch-attempt", args.launch_attempt),
     )
 
 

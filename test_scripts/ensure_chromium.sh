@@ -3,24 +3,13 @@
 # nothing when it exists. Installs Debian's `chromium` package with apt-get (needs root, as in CI
 # and the container build); nothing is ever downloaded when the action runs.
 set -euo pipefail
+# shellcheck source=test_scripts/apt_common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/apt_common.sh"
 
 if command -v chromium >/dev/null 2>&1; then
     echo "chromium present: $(chromium --version 2>/dev/null | head -n 1)"
     exit 0
 fi
 
-if ! command -v apt-get >/dev/null 2>&1; then
-    echo "chromium is missing and apt-get is not available; install chromium with your package manager" >&2
-    exit 1
-fi
-
-SUDO=()
-if [ "$(id -u)" -ne 0 ]; then
-    SUDO=(sudo)
-fi
-
-export DEBIAN_FRONTEND=noninteractive
-"${SUDO[@]}" apt-get update -qq
-"${SUDO[@]}" apt-get install -y -qq --no-install-recommends chromium >/dev/null
-
+apt_install chromium chromium
 chromium --version 2>/dev/null | head -n 1

@@ -15,7 +15,7 @@ SHELL_FILES = [
                      "ensure_chromium.sh", "ensure_podman.sh", "ensure_base_image.sh", "image.sh")
     ),
 ]
-SOURCED_FILES = ["test_scripts/ops_common.sh"]  # sourced by SCRIPTS, not run
+SOURCED_FILES = ["test_scripts/ops_common.sh", "test_scripts/apt_common.sh"]  # sourced, not run
 
 
 def test_shellcheck_clean() -> None:
