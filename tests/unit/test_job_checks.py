@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import pytest
 
+from feaas.dao import Update
+from feaas.dao.expressions import below, equals, missing
 from feaas.errors import JobFailed, JobNotClaimable
-from feaas.jobs import JobStatus, status_of
+from feaas.jobs import ALLOWED_TRANSITIONS, Guard, JobStatus, status_of
 from feaas.jobs.document import check_identity_before_claim, job_identity, job_limits, parse_job
+from feaas.jobs.status import may_become
 from feaas.objects import ParameterType as PT
 from feaas.psee.values import MAX_DEPTH, ConversionError, convert, parse_json_text, too_deep
 from feaas.text import bounded
@@ -114,3 +117,35 @@ def test_an_upstream_pending_document_parses_once_claimed():
                      "created_at": 1764633600123,
                      "updated_at": "1764633600123", "request_cancel": False, "error_message": ""})
     assert job.created_at == 1764633600123 and not job.request_cancel and job.error_message == ""
+
+
+def rendered(condition) -> str:
+    """A condition as DynamoDB gets it, with every placeholder replaced by its name or value."""
+    update = Update(condition=condition)
+    text = update.condition_expression() or ""
+    for placeholder in sorted([*update.names, *update.values], key=len, reverse=True):
+        text = text.replace(placeholder, update.names[placeholder] if placeholder in update.names
+                            else repr(update.values[placeholder]))
+    return text
+
+
+def test_a_claim_may_take_a_new_job_a_crashed_task_s_job_or_an_interrupted_one_and_nothing_else():
+    guards = {Guard.LEASE_FREE: missing("lease_owner"), Guard.LEASE_EXPIRED: below("lease_expires_at", 100),
+              Guard.RESUMABLE: equals("resumable", True)}
+    assert rendered(may_become(JobStatus.RUNNING, guards)) == (
+        "(((attribute_not_exists(status)) OR (status IN ('INITIALIZING', 0, '', 'PENDING'))) "
+        "AND (attribute_not_exists(lease_owner))) "
+        "OR ((status IN ('RUNNING', 1)) AND (lease_expires_at < 100)) "
+        "OR ((status IN ('FAILED', 2)) AND (resumable = True))")
+
+
+def test_only_the_lease_holder_finishes_and_a_finished_job_never_changes():
+    own = {Guard.OWN_LEASE: equals("lease_owner", "me")}
+    for status in (JobStatus.SUCCEEDED, JobStatus.FAILED):
+        assert rendered(may_become(status, own)) == "(status IN ('RUNNING', 1)) AND (lease_owner = 'me')"
+    assert ALLOWED_TRANSITIONS[JobStatus.SUCCEEDED] == {}
+    assert all(JobStatus.INITIALIZING not in targets for targets in ALLOWED_TRANSITIONS.values())
+    with pytest.raises(ValueError, match="no allowed transition to INITIALIZING"):
+        may_become(JobStatus.INITIALIZING, own)
+    with pytest.raises(ValueError):  # a guard no transition into SUCCEEDED has
+        may_become(JobStatus.SUCCEEDED, {Guard.RESUMABLE: equals("resumable", True)})
