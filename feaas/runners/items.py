@@ -276,6 +276,12 @@ class ItemRun:
     # --- the run ------------------------------------------------------------------------------
 
     def run(self) -> Outcome:
+        try:
+            return self._run()
+        finally:  # also when a stage crashed: the bar must not stay registered under later log lines
+            self.progress.close()
+
+    def _run(self) -> Outcome:
         ctx = self.ctx
         streams = ctx.dao.streams
         streams.start_after_newest(self.stream_id)
@@ -339,7 +345,6 @@ class ItemRun:
         if batch:
             submit(batch)
         writers.shutdown(wait=True)
-        self.progress.close()
         return self._outcome(time.monotonic() - started)
 
     def _outcome(self, duration_s: float) -> Outcome:
