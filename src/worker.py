@@ -36,7 +36,7 @@ from feaas.jobs.document import check_identity_before_claim, job_identity, job_l
 from feaas.logs import event
 from feaas.runners.context import Outcome, RunContext, make_tmp_root
 from feaas.settings import RunMode, Settings, load_settings, load_sweep_settings
-from feaas.stopping import StopSignal
+from feaas.stopping import SIGTERM_BUDGET_S, StopSignal
 from feaas.usage import worker_usage
 
 logger = logging.getLogger("src.worker")
@@ -132,7 +132,7 @@ def run(settings: Settings, stop: StopSignal) -> int:
         outcome = Outcome.failed(f"internal error: {type(exc).__name__}: {exc}")
     finally:
         heartbeat.close()
-    return _finish(settings, record, outcome, progress, started)
+    return _finish(settings, record, outcome, progress, started, stop)
 
 
 def _run_job(settings: Settings, dao: Dao, job_doc: dict[str, Any], progress: Progress,
@@ -158,21 +158,26 @@ def _run_job(settings: Settings, dao: Dao, job_doc: dict[str, Any], progress: Pr
 
 
 def _finish(settings: Settings, record: JobRecord, outcome: Outcome, progress: Progress,
-            started: float) -> int:
+            started: float, stop: StopSignal | None = None) -> int:
     """Write the terminal status; map it to the exit code."""
     if isinstance(outcome.stopped, LeaseLost):
         event(logger, "job_abandoned", level=logging.ERROR, reason=str(outcome.stopped))
         return ExitCode.NOT_CLAIMABLE
     attrs, remove, message = outcome.final(progress.snapshot()[1])
     interrupted = isinstance(outcome.stopped, Interrupted)
+    # A storage outage is waited out until the lease would run out (the sweeper then records the
+    # job), or, after SIGTERM, until the budget ECS leaves before killing the task.
+    give_up_at = None
+    if stop is not None and interrupted and stop.stopped_at is not None:
+        give_up_at = stop.stopped_at + SIGTERM_BUDGET_S - 2.0
     try:
-        written = record.finish(outcome.status, attrs, remove)
+        written = record.finish_in_time(outcome.status, attrs, remove, give_up_at=give_up_at)
     except LeaseLost as exc:
         event(logger, "job_abandoned", level=logging.ERROR, reason=str(exc))
         return ExitCode.NOT_CLAIMABLE
     except StorageError as exc:
         event(logger, "job_finish_failed", level=logging.ERROR, error=str(exc))
-        return ExitCode.INTERNAL
+        return ExitCode.INTERRUPTED if interrupted else ExitCode.INTERNAL
     duration_ms = round((time.monotonic() - started) * 1000, 1)
     if written is None:  # a shard finished its share; another shard writes the final status
         event(logger, "shard_finished", duration_ms=duration_ms, interrupted=interrupted)
