@@ -232,6 +232,44 @@ def run_task_request(
     }
 
 
+#: What a relaunch takes from the stopped task's environment as run_task_request's own arguments.
+_RELAUNCH_ARGS = {"COLLECTION_OWNER": "collection_owner", "STREAM_ID": "stream_id", "ACTION_ID": "action_id",
+                  "ACTION_INPUT_JSON": "action_input_json"}
+
+
+def relaunch_request(
+    *,
+    job_id: str,
+    attempt: int,
+    environment: Mapping[str, str],
+    task_definition: str,
+    fallback: Mapping[str, Any],
+    **network: Any,
+) -> dict[str, Any]:
+    """The RunTask request that starts a dead task's job again (the sweeper, SPEC §8.3): the same
+    task definition and worker environment as the stopped task (as ECS describes it), or, when
+    ECS no longer knows it, ``fallback``'s ``run_mode``/``username``/``shard_index``/``shard_count``.
+    The client token is derived from the job id, its shard and ``attempt``, so two relaunches of
+    the same attempt start one task. ``network``: ``cluster``, ``subnets``, ``security_groups``,
+    ``assign_public_ip``, ``container_name``.
+    """
+    env = dict(environment)
+    given: dict[str, Any] = {arg: env.pop(name) for name, arg in _RELAUNCH_ARGS.items() if name in env}
+    for name in ("JOB_ID", *FORBIDDEN_ENV):
+        env.pop(name, None)
+    run_mode = env.pop("RUN_MODE", None) or str(fallback.get("run_mode") or RunMode.RUN_JOB.value)
+    username = env.pop("USERNAME", None) or str(fallback.get("username") or "")
+    shard_index = int(env.pop("SHARD_INDEX", None) or fallback.get("shard_index") or 0)
+    shard_count = int(env.pop("SHARD_COUNT", None) or fallback.get("shard_count") or 1)
+    if not username:
+        raise ValueError(f"job {job_id}: no username to relaunch it with")
+    return run_task_request(
+        job_id=job_id, username=username, run_mode=run_mode, task_definition=task_definition,
+        shard_index=shard_index, shard_count=shard_count, extra_env=env, started_by="plus-worker-sweeper",
+        launch_attempt=attempt + 1, **given, **network,
+    )
+
+
 def run_task_requests(*, shards: int = 1, **kwargs: Any) -> list[dict[str, Any]]:
     """One :func:`run_task_request` per shard (``SHARD_INDEX`` 0..shards-1, ``SHARD_COUNT`` shards).
 

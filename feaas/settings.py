@@ -21,6 +21,7 @@ class RunMode(str, enum.Enum):
     RUN_JOB = "RUN_JOB"
     RUN_STREAM = "RUN_STREAM"
     RUN_FILES = "RUN_FILES"
+    SWEEP = "SWEEP"  # no job: record or relaunch the jobs of dead tasks (SPEC §8.3)
 
 
 class JobType(str, enum.Enum):
@@ -119,6 +120,51 @@ class Settings(BaseSettings):
         if self.log_format is not None:
             return self.log_format
         return LogFormat.TEXT if sys.stdout.isatty() else LogFormat.JSON
+
+
+class SweepSettings(BaseSettings):
+    """``RUN_MODE=SWEEP``: no job, user or bucket; the tables, and what a relaunch needs (the
+    cluster, task definition and network settings run-task.sh uses, named as in ``.env.deploy``)."""
+
+    model_config = SettingsConfigDict(case_sensitive=False, extra="ignore", populate_by_name=True)
+
+    run_mode: Literal[RunMode.SWEEP]
+    region: str = Field(min_length=1)
+    dynamo_table: str = Field(min_length=1)
+    dynamo_streams_table: str = Field(min_length=1)
+    dynamo_key_attribute: str = Field(default="object_id", min_length=1)
+    dynamo_owner_index: str = Field(default="ownerIndex", min_length=1)
+    access_key: SecretStr | None = None
+    secret_key: SecretStr | None = None
+    cluster: str = Field(min_length=1)
+    task_family: str = ""  # used when ECS no longer describes a dead task's task definition
+    subnets: str = ""  # comma-separated
+    security_groups: str = ""  # comma-separated
+    assign_public_ip: Literal["ENABLED", "DISABLED"] = "ENABLED"
+    container_name: str = "worker"
+    max_attempts: int = Field(default=3, ge=1, le=100)
+    log_format: LogFormat | None = None
+    log_level: str = "INFO"
+
+    @property
+    def effective_log_format(self) -> LogFormat:
+        if self.log_format is not None:
+            return self.log_format
+        return LogFormat.TEXT if sys.stdout.isatty() else LogFormat.JSON
+
+
+def load_sweep_settings(environ: Mapping[str, str] | None = None) -> SweepSettings:
+    """The sweeper's settings; :class:`ConfigError` names every missing or invalid variable."""
+    try:
+        if environ is None:
+            return SweepSettings()
+        given: dict[str, Any] = {k.lower(): v for k, v in environ.items()
+                                 if k.lower() in SweepSettings.model_fields}
+        return SweepSettings(**given)
+    except ValidationError as exc:
+        problems = [f"{str(e['loc'][0]).upper()}: {'missing' if e['type'] == 'missing' else e['msg']}"
+                    for e in exc.errors(include_input=False, include_url=False) if e["loc"]]
+        raise ConfigError("invalid configuration: " + "; ".join(problems)) from None
 
 
 def _combination_problems(values: Mapping[str, Any]) -> list[str]:

@@ -15,6 +15,9 @@ Required:
   DYNAMO_STREAMS_TABLE     streams table (receipts of runs over many items)
   PRIMARY_BUCKET           S3 bucket holding every user's files
 Per run mode:
+  SWEEP                    no JOB_ID/USERNAME/PRIMARY_BUCKET: records or relaunches the jobs of dead
+                           tasks; reads CLUSTER, TASK_FAMILY, SUBNETS, SECURITY_GROUPS,
+                           ASSIGN_PUBLIC_IP (for relaunches) and MAX_ATTEMPTS (default 3)
   ACTION_ID, ACTION_INPUT_JSON   RUN_ACTION: the action and its inputs (JSON object, default {{}})
   COLLECTION_OWNER, STREAM_ID    RUN_COLLECTION / RUN_STREAM (default: from the job document)
 Optional:

@@ -11,6 +11,7 @@ if __name__ == "__main__":
         signal.signal(_sig, lambda signum, _frame: _EARLY_SIGNALS.append(signum))
 
 import logging
+import os
 import shutil
 import sys
 import time
@@ -34,8 +35,8 @@ from feaas.jobs import Heartbeat, JobRecord, JobStatus, Progress, record_for
 from feaas.jobs.document import check_identity_before_claim, job_identity, job_limits, parse_job
 from feaas.logs import event
 from feaas.runners.context import Outcome, RunContext, make_tmp_root
-from feaas.settings import Settings, load_settings
-from feaas.stopping import StopSignal
+from feaas.settings import RunMode, Settings, load_settings, load_sweep_settings
+from feaas.stopping import SIGTERM_BUDGET_S, StopSignal
 from feaas.usage import worker_usage
 
 logger = logging.getLogger("src.worker")
@@ -49,6 +50,8 @@ def main(argv: list[str] | None = None) -> int:
             return ExitCode.SUCCEEDED
         sys.stderr.write(f"plus-worker: no arguments expected (got {args[0]!r}); see --help\n")
         return ExitCode.CONFIG
+    if os.environ.get("RUN_MODE", "").strip().upper() == RunMode.SWEEP.value:
+        return _sweep()
     try:
         settings = load_settings()
     except ConfigError as exc:
@@ -64,6 +67,19 @@ def main(argv: list[str] | None = None) -> int:
     return run(settings, stop)
 
 
+def _sweep() -> int:
+    """``RUN_MODE=SWEEP``: no job of its own (SPEC §8.3)."""
+    from src.sweep import configure_logging, run_sweep
+
+    try:
+        settings = load_sweep_settings()
+    except ConfigError as exc:
+        sys.stderr.write(f"plus-worker: {exc}\n")
+        return ExitCode.CONFIG
+    configure_logging(settings)
+    return run_sweep(settings)
+
+
 def run(settings: Settings, stop: StopSignal) -> int:
     """Claim the job, run it, record the outcome; returns the exit code."""
     started = time.monotonic()
@@ -77,7 +93,8 @@ def run(settings: Settings, stop: StopSignal) -> int:
         return ExitCode.UNREACHABLE
     record = record_for(dao.docs, settings.job_id, lease_seconds=settings.lease_seconds,
                         shard_index=settings.shard_index, shard_count=settings.shard_count,
-                        metadata_uri=settings.ecs_container_metadata_uri_v4)
+                        metadata_uri=settings.ecs_container_metadata_uri_v4, index=dao.running)
+    record.index_row.update(run_mode=settings.run_mode.value, username=settings.username)
     if stop.stopped:  # interrupted before anything was claimed: leave the job as it is
         event(logger, "interrupted_before_claim", level=logging.WARNING)
         return ExitCode.INTERRUPTED
@@ -115,7 +132,7 @@ def run(settings: Settings, stop: StopSignal) -> int:
         outcome = Outcome.failed(f"internal error: {type(exc).__name__}: {exc}")
     finally:
         heartbeat.close()
-    return _finish(settings, record, outcome, progress, started)
+    return _finish(settings, record, outcome, progress, started, stop)
 
 
 def _run_job(settings: Settings, dao: Dao, job_doc: dict[str, Any], progress: Progress,
@@ -141,21 +158,26 @@ def _run_job(settings: Settings, dao: Dao, job_doc: dict[str, Any], progress: Pr
 
 
 def _finish(settings: Settings, record: JobRecord, outcome: Outcome, progress: Progress,
-            started: float) -> int:
+            started: float, stop: StopSignal | None = None) -> int:
     """Write the terminal status; map it to the exit code."""
     if isinstance(outcome.stopped, LeaseLost):
         event(logger, "job_abandoned", level=logging.ERROR, reason=str(outcome.stopped))
         return ExitCode.NOT_CLAIMABLE
     attrs, remove, message = outcome.final(progress.snapshot()[1])
     interrupted = isinstance(outcome.stopped, Interrupted)
+    # A storage outage is waited out until the lease would run out (the sweeper then records the
+    # job), or, after SIGTERM, until the budget ECS leaves before killing the task.
+    give_up_at = None
+    if stop is not None and interrupted and stop.stopped_at is not None:
+        give_up_at = stop.stopped_at + SIGTERM_BUDGET_S - 2.0
     try:
-        written = record.finish(outcome.status, attrs, remove)
+        written = record.finish_in_time(outcome.status, attrs, remove, give_up_at=give_up_at)
     except LeaseLost as exc:
         event(logger, "job_abandoned", level=logging.ERROR, reason=str(exc))
         return ExitCode.NOT_CLAIMABLE
     except StorageError as exc:
         event(logger, "job_finish_failed", level=logging.ERROR, error=str(exc))
-        return ExitCode.INTERNAL
+        return ExitCode.INTERRUPTED if interrupted else ExitCode.INTERNAL
     duration_ms = round((time.monotonic() - started) * 1000, 1)
     if written is None:  # a shard finished its share; another shard writes the final status
         event(logger, "shard_finished", duration_ms=duration_ms, interrupted=interrupted)

@@ -10,6 +10,7 @@ from feaas.dao.clients import AwsClients, make_clients
 from feaas.dao.docs import ConditionFailed, Documents
 from feaas.dao.expressions import Update
 from feaas.dao.preflight import check_storage
+from feaas.dao.running import RunningIndex
 from feaas.dao.streams import Streams
 
 if TYPE_CHECKING:
@@ -22,6 +23,7 @@ __all__ = [
     "ConditionFailed",
     "Dao",
     "Documents",
+    "RunningIndex",
     "Streams",
     "Update",
     "make_clients",
@@ -33,6 +35,7 @@ class Dao:
     docs: Documents
     streams: Streams
     blobs: Blobs
+    running: RunningIndex | None = None  # the index of held jobs (SPEC §8.3); None in some tests
 
     @classmethod
     def connect(cls, settings: Settings) -> Dao:
@@ -57,4 +60,5 @@ class Dao:
             docs=docs,
             streams=Streams(clients.dynamodb, settings.dynamo_streams_table),
             blobs=Blobs(clients.s3, settings.primary_bucket),
+            running=RunningIndex(clients.dynamodb, settings.dynamo_streams_table),
         )

@@ -26,7 +26,7 @@ _FAST = Config(connect_timeout=2, read_timeout=5, retries={"mode": "standard", "
 _MISSING = {"ResourceNotFoundException", "NoSuchBucket", "404", "NotFound"}
 
 
-def check_storage(session: boto3.session.Session, *, table: str, streams_table: str, bucket: str,
+def check_storage(session: boto3.session.Session, *, table: str, streams_table: str, bucket: str | None,
                   budget_s: float = BUDGET_S) -> None:
     """Raise :class:`StorageUnreachable` when an endpoint cannot be reached within ``budget_s``, and
     :class:`ConfigError` when a table or the bucket does not exist. Other refusals (no permission
@@ -38,8 +38,9 @@ def check_storage(session: boto3.session.Session, *, table: str, streams_table: 
         (dynamodb, f"DYNAMO_TABLE={table!r}", lambda: dynamodb.describe_table(TableName=table)),
         (dynamodb, f"DYNAMO_STREAMS_TABLE={streams_table!r}",
          lambda: dynamodb.describe_table(TableName=streams_table)),
-        (s3, f"PRIMARY_BUCKET={bucket!r}", lambda: s3.head_bucket(Bucket=bucket)),
     ]
+    if bucket is not None:  # None: the sweeper, which reads no file
+        checks.append((s3, f"PRIMARY_BUCKET={bucket!r}", lambda: s3.head_bucket(Bucket=bucket)))
     # The three checks run at once: the worker's start waits for the slowest, not for their sum (issue 14).
     with ThreadPoolExecutor(max_workers=len(checks), thread_name_prefix="preflight") as pool:
         futures = [pool.submit(_check_one, client, setting, call, deadline)

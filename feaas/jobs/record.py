@@ -5,15 +5,20 @@ heartbeat, finish. Each is one ``UpdateItem`` of named attributes under a condit
 
 from __future__ import annotations
 
+import logging
 import os
+import threading
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from feaas.dao import ConditionFailed, Documents, Update
+from feaas.dao import ConditionFailed, Documents, RunningIndex, Update
 from feaas.dao.expressions import Condition, below, equals, missing
-from feaas.errors import JobNotClaimable, LeaseLost
+from feaas.errors import JobNotClaimable, LeaseLost, StorageError
 from feaas.jobs.status import Guard, JobStatus, is_recognised, may_become, status_of
+from feaas.logs import event
+
+logger = logging.getLogger(__name__)
 
 LEASE_OWNER, LEASE_EXPIRES_AT = "lease_owner", "lease_expires_at"
 
@@ -22,7 +27,8 @@ class JobRecord:
     """The job document as one task writes it: every write holds, or takes, this task's lease."""
 
     def __init__(self, docs: Documents, job_id: str, *, lease_seconds: float, task_arn: str | None = None,
-                 clock: Callable[[], float] = time.time, lease_owner: str | None = None) -> None:
+                 clock: Callable[[], float] = time.time, lease_owner: str | None = None,
+                 index: RunningIndex | None = None) -> None:
         self.docs = docs
         self.job_id = job_id
         self.lease_seconds = lease_seconds
@@ -31,6 +37,12 @@ class JobRecord:
         self.lease_owner = lease_owner or f"{os.uname().nodename}:{os.getpid()}:{os.urandom(6).hex()}"
         #: failure share above which a many-item run FAILS; sharded records judge the whole job with it
         self.tolerated_percent = 100.0
+        #: the index of held jobs the sweeper reads (SPEC §8.3), and what this task adds to its row
+        #: (run mode, user: what a relaunch needs when ECS no longer describes the task)
+        self.index = index
+        self.index_row: dict[str, Any] = {}
+        #: when this task's lease runs out as last written (epoch seconds)
+        self.lease_until = 0.0
 
     def _now(self) -> int:
         return int(self.clock())
@@ -61,10 +73,37 @@ class JobRecord:
             item = self.docs.update(self.job_id, upd, returns="ALL_NEW")
         except ConditionFailed as exc:
             if exc.old is not None and exc.old.get(LEASE_OWNER) == self.lease_owner:
-                return exc.old  # our own claim landed and its reply was lost; botocore retried it
-            raise JobNotClaimable(self._why_not(exc.old, now)) from None
+                item = exc.old  # our own claim landed and its reply was lost; botocore retried it
+            else:
+                raise JobNotClaimable(self._why_not(exc.old, now)) from None
         assert item is not None
+        self.lease_until = now + int(self.lease_seconds)
+        self._index_claim(now)
         return item
+
+    def _index_claim(self, now: int) -> None:
+        """Add this claim to the index of held jobs, so the sweeper finds the job if this task dies.
+        A failed index write does not stop the run (the job still ends recorded if this task lives)."""
+        if self.index is None:
+            return
+        row = {**self.index_row, LEASE_OWNER: self.lease_owner, "claimed_at": now,
+               LEASE_EXPIRES_AT: now + int(self.lease_seconds)}
+        if self.task_arn:
+            row["task_arn"] = self.task_arn
+        try:
+            self.index.add(self.job_id, row)
+        except StorageError as exc:
+            event(logger, "running_index_failed", level=logging.WARNING, error=str(exc))
+
+    def _unindex(self, *, any_holder: bool = False) -> None:
+        """Remove the job from the index of held jobs once its final status is written (only this
+        claim's row, unless ``any_holder``); a failure leaves a stale row the sweeper removes."""
+        if self.index is None:
+            return
+        try:
+            self.index.remove(self.job_id, lease_owner=None if any_holder else self.lease_owner)
+        except StorageError as exc:
+            event(logger, "running_unindex_failed", level=logging.WARNING, error=str(exc))
 
     def _why_not(self, old: Mapping[str, Any] | None, now: int) -> str:
         if old is None:
@@ -89,6 +128,7 @@ class JobRecord:
         except ConditionFailed as exc:
             raise LeaseLost(f"lease on job {self.job_id} lost: {self._why_not(exc.old, now)}") from None
         assert item is not None
+        self.lease_until = now + int(self.lease_seconds)
         return item
 
     def finish(
@@ -111,7 +151,47 @@ class JobRecord:
         try:
             self.docs.update(self.job_id, upd)
         except ConditionFailed as exc:
-            if exc.old is not None and exc.old.get("finished_by") == self.lease_owner:
-                return status  # our finish landed and its reply was lost; botocore retried it
-            raise LeaseLost(f"could not finish job {self.job_id}: {self._why_not(exc.old, now)}") from None
+            if exc.old is None or exc.old.get("finished_by") != self.lease_owner:
+                why = self._why_not(exc.old, now)
+                raise LeaseLost(f"could not finish job {self.job_id}: {why}") from None
+            # our finish landed and its reply was lost; botocore retried it
+        self._unindex()
         return status
+
+    def finish_in_time(self, status: JobStatus, attrs: Mapping[str, Any], remove: tuple[str, ...] = (), *,
+                       give_up_at: float | None = None, retry_s: float = 1.0) -> JobStatus | None:
+        """:meth:`finish`, retried through a storage outage until this task's lease would run out
+        (after that the sweeper records the job) or ``give_up_at`` (``time.monotonic()``: the
+        SIGTERM budget), whichever comes first. Raises :class:`StorageError` on giving up, with the
+        lease left to expire; :class:`LeaseLost` as :meth:`finish` does."""
+        end = time.monotonic() + max(0.0, self.lease_until - self.clock() - 1.0)
+        if give_up_at is not None:
+            end = min(end, give_up_at)
+        done: list[JobStatus | None] = []
+        failed: list[BaseException] = []
+
+        def attempts() -> None:
+            while True:
+                try:
+                    done.append(self.finish(status, attrs, remove))
+                    return
+                except StorageError as exc:
+                    if time.monotonic() + retry_s >= end:
+                        failed.append(exc)
+                        return
+                    event(logger, "job_finish_retry", level=logging.WARNING, error=str(exc))
+                    time.sleep(retry_s)
+                except Exception as exc:  # noqa: BLE001 - LeaseLost and bugs: re-raised in the caller
+                    failed.append(exc)
+                    return
+
+        # A thread, so that one request botocore keeps retrying cannot outlast the budget.
+        thread = threading.Thread(target=attempts, name="finish", daemon=True)
+        thread.start()
+        thread.join(max(0.0, end - time.monotonic()))
+        if done:
+            return done[0]
+        if failed:
+            raise failed[0]
+        raise StorageError(f"gave up writing the final status of job {self.job_id}: storage did not answer "
+                           "in time; the lease is left to expire")

@@ -96,12 +96,15 @@ class ShardedJobRecord(JobRecord):
             item = self.docs.update(self.job_id, upd, returns="ALL_NEW")
         except ConditionFailed as exc:
             mine = self._shard(exc.old)
-            if mine.get(LEASE_OWNER) == self.lease_owner:  # our claim landed; its reply was lost
-                return {**(exc.old or {}), "attempt": mine.get("attempt")}
-            raise JobNotClaimable(self._why_not_shard(exc.old, now)) from None
+            if mine.get(LEASE_OWNER) != self.lease_owner:
+                raise JobNotClaimable(self._why_not_shard(exc.old, now)) from None
+            item = exc.old  # our claim landed; its reply was lost
         assert item is not None
+        self.lease_until = now + int(self.lease_seconds)
+        self.index_row["shard_count"] = self.shard_count
+        self._index_claim(now)
         self._remember_others(item)
-        return {**item, "attempt": item["shards"][self.key]["attempt"]}
+        return {**item, "attempt": self._shard(item).get("attempt")}
 
     def _why_not_shard(self, old: Mapping[str, Any] | None, now: int) -> str:
         shard = self._shard(old)
@@ -154,6 +157,7 @@ class ShardedJobRecord(JobRecord):
                 f"{self._why_not_shard(exc.old, now)}"
             ) from None
         assert item is not None
+        self.lease_until = now + int(self.lease_seconds)
         self._remember_others(item)
         return item
 
@@ -193,6 +197,7 @@ class ShardedJobRecord(JobRecord):
             item = exc.old  # our write landed and its reply was lost; botocore retried it
         assert item is not None
         if ends_job:
+            self._unindex(any_holder=True)
             return status
         shards = item.get("shards") or {}
         states = [str((shards.get(f"s{i}") or {}).get("state")) for i in range(self.shard_count)]
@@ -222,6 +227,7 @@ class ShardedJobRecord(JobRecord):
                 "status": status.value,
                 "completed_at": now,
                 "updated_at": now,
+                "finished_by": self.lease_owner,
                 "success_count": success,
                 "error_count": error,
                 **extra,
@@ -239,8 +245,12 @@ class ShardedJobRecord(JobRecord):
             upd.remove.append("outcome")
         try:
             self.docs.update(self.job_id, upd)
-        except ConditionFailed:
-            raise LeaseLost(f"job {self.job_id} was finished by another task") from None
+        except ConditionFailed as exc:
+            old = exc.old or {}
+            if old.get("finished_by") != self.lease_owner or status_of(old) is not status:
+                raise LeaseLost(f"job {self.job_id} was finished by another task") from None
+            # our final write landed and its reply was lost; botocore retried it
+        self._unindex(any_holder=True)
         event(
             logger,
             "job_finalised_by_shard",

@@ -53,7 +53,8 @@ ALLOWED_TRANSITIONS: dict[JobStatus, dict[JobStatus, frozenset[Guard]]] = {
         JobStatus.RUNNING: frozenset({Guard.LEASE_EXPIRED,  # a takeover after a crash
                                       Guard.OWN_LEASE}),  # a heartbeat
         JobStatus.SUCCEEDED: frozenset({Guard.OWN_LEASE, Guard.SHARDS_ENDED}),
-        JobStatus.FAILED: frozenset({Guard.OWN_LEASE, Guard.SHARDS_ENDED}),
+        JobStatus.FAILED: frozenset({Guard.OWN_LEASE, Guard.SHARDS_ENDED,
+                                     Guard.LEASE_EXPIRED}),  # the sweeper records a dead task's job
     },
     JobStatus.FAILED: {
         JobStatus.RUNNING: frozenset({Guard.RESUMABLE}),  # a relaunch resumes an interrupted run

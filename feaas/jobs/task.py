@@ -7,7 +7,7 @@ import json
 import logging
 import urllib.request
 
-from feaas.dao import Documents
+from feaas.dao import Documents, RunningIndex
 from feaas.jobs.record import JobRecord
 from feaas.jobs.shards import ShardedJobRecord
 from feaas.logs import event
@@ -36,6 +36,7 @@ def record_for(
     shard_index: int = 0,
     shard_count: int = 1,
     metadata_uri: str | None = None,
+    index: RunningIndex | None = None,
 ) -> JobRecord:
     """The job record this task writes through: its own lease, or its shard's."""
     task_arn = ecs_task_arn(metadata_uri)
@@ -47,5 +48,6 @@ def record_for(
             shard_count=shard_count,
             lease_seconds=lease_seconds,
             task_arn=task_arn,
+            index=index,
         )
-    return JobRecord(docs, job_id, lease_seconds=lease_seconds, task_arn=task_arn)
+    return JobRecord(docs, job_id, lease_seconds=lease_seconds, task_arn=task_arn, index=index)

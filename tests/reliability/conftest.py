@@ -24,6 +24,8 @@ class Report:
     bad_inputs_handled: int = 0
     attacks_tried: int = 0
     attacks_refused: int = 0
+    tasks_killed: int = 0
+    tasks_swept: int = 0
     notes: list[str] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -46,6 +48,7 @@ class Report:
             ("worst time to record an interruption", f"{self.worst_interrupt_s:.2f} s"),
             ("bad inputs tried / handled", f"{self.bad_inputs_tried} / {self.bad_inputs_handled}"),
             ("attacks tried / refused", f"{self.attacks_tried} / {self.attacks_refused}"),
+            ("killed tasks / swept", f"{self.tasks_killed} / {self.tasks_swept}"),
         ]
 
 
@@ -58,7 +61,7 @@ def report() -> Report:
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
-    if not (REPORT.trials or REPORT.bad_inputs_tried or REPORT.attacks_tried):
+    if not (REPORT.trials or REPORT.bad_inputs_tried or REPORT.attacks_tried or REPORT.tasks_killed):
         return
     terminalreporter.write_sep("=", "reliability report")
     for name, value in REPORT.rows():

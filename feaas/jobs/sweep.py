@@ -1,0 +1,251 @@
+"""The sweeper (SPEC §8.3): jobs whose task died (out of memory, host loss, kill -9) still end recorded.
+
+It reads the index of held jobs (:class:`feaas.dao.RunningIndex`, written at claim, removed at
+finish) — never the documents table as a whole — and for each job whose lease ran out with no
+task holding a live one, asks ECS why its task stopped, then either relaunches the job (while
+``attempt`` < ``max_attempts``) or records it FAILED, ``resumable = true``, with that reason.
+
+Every write is conditional on the lease still being the expired one that was read (its owner and
+expiry unchanged), so a live task is never touched and of two sweepers only one acts: the other's
+write fails and it moves on. A relaunch first hands the lease to a sweeper marker (still expired,
+so the new task's claim takes it over as after any crash), then calls RunTask with a client token
+derived from the job id and attempt.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from feaas.dao import ConditionFailed, Documents, RunningIndex, Update
+from feaas.dao.expressions import Condition, all_of, below, equals, missing
+from feaas.errors import StorageError
+from feaas.jobs.record import LEASE_EXPIRES_AT, LEASE_OWNER
+from feaas.jobs.status import Guard, JobStatus, may_become, status_of
+from feaas.logs import event
+from feaas.text import bounded
+
+logger = logging.getLogger(__name__)
+
+#: The lease owner a relaunch writes: no task has that name, so only a new claim moves on from it.
+SWEEPER_OWNER_PREFIX = "sweeper:"
+#: How long a relaunched task may take to claim its job before the sweeper gives up on it.
+RELAUNCH_GRACE_S = 600
+
+
+class Ecs(Protocol):
+    def describe_tasks(self, **kwargs: Any) -> Any: ...
+
+    def run_task(self, **kwargs: Any) -> Any: ...
+
+
+@dataclass
+class SweepCounts:
+    checked: int = 0
+    relaunched: int = 0
+    recorded_failed: int = 0
+    skipped_live: int = 0
+    unindexed: int = 0
+    errors: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return dict(self.__dict__)
+
+
+@dataclass(frozen=True)
+class Lease:
+    """One lease on a job as read: the job's own (``shard`` None) or a shard's."""
+
+    owner: str
+    expires_at: int
+    shard: str | None = None
+    task_arn: str | None = None
+
+    def path(self, name: str) -> str | tuple[str, ...]:
+        return name if self.shard is None else ("shards", self.shard, name)
+
+    def unchanged(self) -> Condition:
+        return (equals(self.path(LEASE_OWNER), self.owner)
+                & equals(self.path(LEASE_EXPIRES_AT), self.expires_at))
+
+
+@dataclass
+class StoppedTask:
+    """What ECS says about a task: why it stopped, and how it was started (for a relaunch)."""
+
+    reason: str
+    task_definition: str | None = None
+    environment: dict[str, str] = field(default_factory=dict)
+
+
+#: Builds the RunTask request of a relaunch: (job id, job document, index row, the stopped task, attempt).
+RequestBuilder = Callable[[str, Mapping[str, Any], Mapping[str, Any], StoppedTask, int], dict[str, Any]]
+
+
+def leases_of(doc: Mapping[str, Any]) -> list[Lease]:
+    """Every lease held on the job: its own, or each RUNNING shard's."""
+    if doc.get(LEASE_OWNER) is not None:
+        return [Lease(str(doc[LEASE_OWNER]), int(doc.get(LEASE_EXPIRES_AT) or 0),
+                      task_arn=_text(doc.get("fargate_task_arn")))]
+    shards = doc.get("shards") or {}
+    return [Lease(str(s[LEASE_OWNER]), int(s.get(LEASE_EXPIRES_AT) or 0), shard=key,
+                  task_arn=_text(s.get("task_arn")))
+            for key, s in sorted(shards.items()) if isinstance(s, dict) and s.get(LEASE_OWNER) is not None]
+
+
+def attempt_of(doc: Mapping[str, Any], leases: list[Lease]) -> int:
+    """How many times the lost work was claimed: the job's ``attempt``, or a split run's dead shards'."""
+    shards = doc.get("shards") or {}
+    counts = [int((shards.get(lease.shard) or {}).get("attempt") or 0) for lease in leases if lease.shard]
+    return max(counts) if counts else int(doc.get("attempt") or 0)
+
+
+def _text(value: Any) -> str | None:
+    return str(value) if value else None
+
+
+def describe_stop(ecs: Ecs, cluster: str, task_arn: str | None) -> StoppedTask:
+    """Why ECS stopped the task: stop code, reason, and the container's exit code and reason."""
+    if not task_arn:
+        return StoppedTask("the task stopped; no task ARN was recorded to ask ECS why")
+    try:
+        resp = ecs.describe_tasks(cluster=cluster, tasks=[task_arn])
+    except (ClientError, BotoCoreError) as exc:  # the reason is then unknown; the job still ends
+        return StoppedTask(f"the task stopped; ECS could not describe it: {exc}")
+    tasks = resp.get("tasks") or []
+    if not tasks:
+        return StoppedTask("the task stopped; ECS no longer knows it")
+    task = tasks[0]
+    parts = [p for p in (task.get("stopCode"), task.get("stoppedReason")) if p]
+    container = (task.get("containers") or [{}])[0]
+    exit_code = container.get("exitCode")
+    if container.get("reason") and container.get("reason") not in parts:
+        parts.append(container["reason"])
+    reason = "the task was stopped: " + (": ".join(str(p) for p in parts) or "no reason given")
+    if exit_code is not None:
+        reason += f" (exit code {exit_code})"
+    if task.get("lastStatus") not in (None, "STOPPED", "DEPROVISIONING"):
+        reason = f"the task stopped renewing its lease (ECS says it is {task.get('lastStatus')})"
+    env: dict[str, str] = {}
+    for override in (task.get("overrides") or {}).get("containerOverrides") or []:
+        env.update({e["name"]: e["value"] for e in override.get("environment") or []})
+    return StoppedTask(bounded(reason, 1000), _text(task.get("taskDefinitionArn")), env)
+
+
+class Sweeper:
+    def __init__(self, docs: Documents, index: RunningIndex, ecs: Ecs, *, cluster: str,
+                 build_request: RequestBuilder, max_attempts: int = 3,
+                 clock: Callable[[], float] = time.time, name: str = "sweeper") -> None:
+        self.docs = docs
+        self.index = index
+        self.ecs = ecs
+        self.cluster = cluster
+        self.build_request = build_request
+        self.max_attempts = max_attempts
+        self.clock = clock
+        self.name = name
+
+    def sweep(self) -> SweepCounts:
+        counts = SweepCounts()
+        for row in list(self.index.rows()):
+            counts.checked += 1
+            try:
+                self._sweep_one(row, counts)
+            except StorageError as exc:  # the next sweep tries again
+                counts.errors += 1
+                event(logger, "sweep_job_failed", level=logging.WARNING, job_id=row.get("job_id"),
+                      error=str(exc))
+        return counts
+
+    def _sweep_one(self, row: Mapping[str, Any], counts: SweepCounts) -> None:
+        job_id = str(row["job_id"])
+        doc = self.docs.get(job_id)
+        if doc is None or status_of(doc) is not JobStatus.RUNNING:  # finished; its unindex was lost
+            if self.index.remove(job_id, lease_owner=_text(row.get(LEASE_OWNER))):
+                counts.unindexed += 1
+            return
+        now = int(self.clock())
+        leases = leases_of(doc)
+        if any(lease.expires_at >= now for lease in leases):
+            counts.skipped_live += 1
+            return
+        dead = leases[0] if leases else None
+        relaunching = dead is not None and dead.owner.startswith(SWEEPER_OWNER_PREFIX)
+        if relaunching and now - int(doc.get("relaunched_at") or 0) < RELAUNCH_GRACE_S:
+            counts.skipped_live += 1  # a relaunched task is on its way to claim the job
+            return
+        stops = [describe_stop(self.ecs, self.cluster, lease.task_arn) for lease in leases] or [
+            describe_stop(self.ecs, self.cluster, _text(doc.get("fargate_task_arn")))]
+        reason = stops[0].reason
+        attempt = attempt_of(doc, leases)
+        if relaunching:
+            reason = f"the relaunched task never claimed the job: {reason}"
+        elif attempt < self.max_attempts and leases:
+            if self._relaunch(job_id, doc, row, leases, stops, attempt, now):
+                counts.relaunched += 1
+            return
+        if self._record_failed(job_id, leases, reason, now, attempt):
+            counts.recorded_failed += 1
+
+    def _unchanged(self, leases: list[Lease], now: int) -> Condition:
+        """The job's leases are the ones read, and every one has run out."""
+        parts: list[Condition] = [lease.unchanged() & below(lease.path(LEASE_EXPIRES_AT), now)
+                                  for lease in leases]
+        if not leases:  # a split run whose shards all ended, and the task that would finalise it died
+            parts.append(missing(LEASE_OWNER))
+        return all_of(parts) if len(parts) > 1 else parts[0]
+
+    def _relaunch(self, job_id: str, doc: Mapping[str, Any], row: Mapping[str, Any], leases: list[Lease],
+                  stops: list[StoppedTask], attempt: int, now: int) -> bool:
+        """Hand the dead leases to a sweeper marker (one sweeper wins), then start one task per lease."""
+        stopped = stops[0]
+        marker = f"{SWEEPER_OWNER_PREFIX}{self.name}:{attempt}"
+        guard = {Guard.LEASE_EXPIRED: self._unchanged(leases, now)}
+        upd = Update.setting({"relaunched_at": now, "updated_at": now, "last_stop_reason": stopped.reason},
+                             may_become(JobStatus.RUNNING, guard))
+        for lease in leases:  # still expired: the relaunched task's claim takes it over
+            upd.set[lease.path(LEASE_OWNER)] = marker
+        try:
+            self.docs.update(job_id, upd)
+        except ConditionFailed:
+            event(logger, "sweep_lost_race", job_id=job_id)
+            return False
+        failures: list[Mapping[str, Any]] = []
+        arns: list[str] = []
+        for stop in stops:
+            try:
+                resp = self.ecs.run_task(**self.build_request(job_id, doc, row, stop, attempt))
+                failures += resp.get("failures") or []
+                arns += [t["taskArn"] for t in resp.get("tasks") or []]
+            except (ClientError, BotoCoreError, ValueError) as exc:  # ValueError: no request can be built
+                failures.append({"reason": f"{type(exc).__name__}: {exc}"})
+        if failures or len(arns) < len(leases):
+            why = "; ".join(str(f.get("reason", "unknown")) for f in failures) or "no task started"
+            relaunched = [Lease(marker, lease.expires_at, lease.shard) for lease in leases]
+            why = f"{stopped.reason}; the relaunch failed: {why}"
+            self._record_failed(job_id, relaunched, why, now, attempt)
+            return False
+        event(logger, "job_relaunched", job_id=job_id, attempt=attempt, reason=stopped.reason,
+              task_arns=arns)
+        return True
+
+    def _record_failed(self, job_id: str, leases: list[Lease], reason: str, now: int, attempt: int) -> bool:
+        upd = Update.setting(
+            {"status": JobStatus.FAILED.value, "resumable": True, "error_message": bounded(reason, 1000),
+             "completed_at": now, "updated_at": now, "finished_by": self.name},
+            may_become(JobStatus.FAILED, {Guard.LEASE_EXPIRED: self._unchanged(leases, now)}),
+            remove=[LEASE_OWNER, LEASE_EXPIRES_AT],
+        )
+        try:
+            self.docs.update(job_id, upd)
+        except ConditionFailed:
+            event(logger, "sweep_lost_race", job_id=job_id)
+            return False
+        event(logger, "job_recorded_failed", job_id=job_id, attempt=attempt, reason=reason)
+        self.index.remove(job_id)
+        return True
