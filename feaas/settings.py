@@ -90,7 +90,11 @@ class Settings(BaseSettings):
     tolerated_failure_percent: float = Field(default=100.0, ge=0, le=100)
     log_format: LogFormat | None = None
     log_level: str = "INFO"
+    #: the whole task's memory budget, shared by the worker and its children (default: the
+    #: container's cgroup limit; read through :func:`feaas.resources.memory_budget_mb`)
     memory_limit_mb: int | None = Field(default=None, gt=0)
+    #: the largest value (register, output, formatted text, BUNDLER JSON) a node may produce
+    max_value_mb: int = Field(default=16, gt=0, le=4096)
     metrics: Literal["none", "emf"] = "none"  # "emf": CloudWatch Embedded Metric Format lines on stdout
     ecs_container_metadata_uri_v4: str | None = None  # set by ECS: where the task's ARN is read
     #: Test-only: loopback ``IP:PORT`` servers that web.screenshot may reach (default: none).

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 from feaas.errors import WorkerError
 from feaas.netpolicy import NetworkPolicy
 from feaas.objects import ParameterType as PT
+from feaas.resources import DEFAULT_MAX_VALUE_MB
 
 if TYPE_CHECKING:
     from feaas.dao.blobs import BlobStat
@@ -83,7 +84,12 @@ class ActionContext:
     cancel: threading.Event
     log: logging.Logger | logging.LoggerAdapter[logging.Logger]
     report_progress: Callable[[float], None] = _ignore_progress
+    #: the memory limit (MB) of a child process the action starts (DuckDB, ffmpeg)
     memory_limit_mb: int | None = None
+    #: the largest value (bytes) the action may produce (``MAX_VALUE_MB``)
+    max_value_bytes: int = DEFAULT_MAX_VALUE_MB << 20
+    #: the job's wall-clock limit in seconds (``MAX_RUNTIME_SECONDS``), ``None`` when it has none
+    time_limit_s: float | None = None
     #: where an action's outbound requests may go: public addresses only, unless a test allows a
     #: loopback server (``SCREENSHOT_ALLOW_HOSTS``)
     network: NetworkPolicy = field(default_factory=NetworkPolicy)

@@ -12,6 +12,7 @@ from feaas.actions.base import Action, ActionCancelled, ActionContext, ActionFai
 from feaas.actions.context import DocumentNotFound
 from feaas.dao import BlobNotFound
 from feaas.objects import ParameterType as PT
+from feaas.resources import human_size, value_size
 
 MAX_FORMAT_WIDTH = 100_000
 _NUMBER = re.compile(r"\d+")
@@ -87,8 +88,8 @@ class Format(Action):
             raise ActionFailed("values must be a JSON object")
         parts = []
         try:
-            for literal, field, spec, conversion in string.Formatter().parse(inputs["template"]):
-                parts.append(literal)
+            fields = list(string.Formatter().parse(inputs["template"]))
+            for _literal, field, spec, _conversion in fields:
                 if field is None:
                     continue
                 if not field.isidentifier():  # refuse {a.b}, {a[0]}, {0}: data never reaches attributes
@@ -100,6 +101,12 @@ class Format(Action):
                     raise ActionFailed(
                         f"template field {{{field}}}: width or precision above {MAX_FORMAT_WIDTH}"
                     )
+            # "{x:99999}" * 30000 passes each field's check but would build gigabytes together
+            _check_format_size(fields, values, ctx.max_value_bytes)
+            for literal, field, spec, conversion in fields:
+                parts.append(literal)
+                if field is None:
+                    continue
                 value = values[field]
                 if conversion == "r":
                     value = repr(value)
@@ -107,6 +114,24 @@ class Format(Action):
         except (ValueError, TypeError) as exc:  # bad spec, or a spec the value's type does not take
             raise ActionFailed(f"invalid template: {exc}") from None
         return {"text": "".join(parts)}
+
+
+def _check_format_size(fields: list[tuple[str, str | None, str | None, str | None]], values: dict[str, Any],
+                       limit: int) -> None:
+    """Refuse a template whose text could exceed ``limit`` before any of it is built: an upper bound
+    from its parts (literal text, and per field its width, precision and value's length)."""
+    sizes: dict[str, int] = {}
+    bound = 0
+    for literal, field, spec, _conversion in fields:
+        bound += len(literal)
+        if field is None or field not in values:
+            continue
+        if field not in sizes:
+            sizes[field] = 2 * value_size(values[field]) + 400  # repr's escapes, a float's digits
+        numbers = [int(n) for n in _NUMBER.findall(spec or "")]
+        bound += sum(numbers) + sizes[field]
+    if bound > limit:
+        raise ActionFailed(f"the text would be up to {human_size(bound)} (limit {human_size(limit)})")
 
 
 @contextmanager

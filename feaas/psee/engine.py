@@ -31,6 +31,7 @@ from feaas.psee.values import (
     parameter_default,
     truthy,
 )
+from feaas.resources import DEFAULT_MAX_VALUE_MB, human_size, value_size
 from feaas.stopping import StopSignal
 from feaas.text import describe
 
@@ -69,6 +70,8 @@ class RunResult:
     failed_node: str | None = None
     stopped: BaseException | None = None
     states: dict[str, NodeState] = field(default_factory=dict)
+    #: register → its size (:func:`value_size`), kept as values are stored
+    sizes: dict[str, int] = field(default_factory=dict)
 
     @property
     def success(self) -> bool:
@@ -148,13 +151,27 @@ def main_input_registers(script: PlusScript, given: Mapping[str, Any]) -> dict[s
     return registers
 
 
+class ValueTooLarge(ValueError):
+    """A node would produce a value over the size limit (``MAX_VALUE_MB``)."""
+
+
+def too_large_message(size: int, limit: int, what: str = "") -> str:
+    return f"produced {human_size(size)}{what} (limit {human_size(limit)})"
+
+
 class Engine:
     def __init__(
-        self, registry: Registry, *, concurrency: int = 8, hooks: Iterable[EngineHooks] = ()
+        self,
+        registry: Registry,
+        *,
+        concurrency: int = 8,
+        hooks: Iterable[EngineHooks] = (),
+        max_value_bytes: int = DEFAULT_MAX_VALUE_MB << 20,
     ) -> None:
         self.registry = registry
         self.concurrency = max(1, concurrency)
         self.hooks = list(hooks)
+        self.max_value_bytes = max_value_bytes
 
     def lookup(self, action_id: str) -> Any:
         return self.registry.get(action_id) if action_id in self.registry else None
@@ -246,7 +263,8 @@ class Engine:
         self._notify_before(nid, node)  # here, not when queued: the action starts now (issue 11 §5)
         params = {p.var_name: p for p in node.inputs if p.var_name}
         return run_action(
-            nid, self.registry.get(node.action_id), inputs, params, env.make_context, env.tmp_root
+            nid, self.registry.get(node.action_id), inputs, params, env.make_context, env.tmp_root,
+            max_value_bytes=self.max_value_bytes,
         )
 
     def _start(
@@ -276,19 +294,49 @@ class Engine:
         self._notify_before(nid, node)
         began = time.perf_counter()
         try:
-            produced = HANDLERS[node.ntype](node, self._inputs(nid, graph, result), env.writer)
+            inputs = self._inputs(nid, graph, result)
+            if node.ntype == NT.BUNDLER:  # its JSON holds every input: refuse before building it
+                self._check_size(self._inputs_size(nid, graph, result))
+            produced = HANDLERS[node.ntype](node, inputs, env.writer)
+            sizes = {name: value_size(value) for name, value in produced.items()}
+            for size in sizes.values():
+                self._check_size(size)
+        except ValueTooLarge as exc:
+            self._fail_inline(nid, node, result, scheduler, f"node {nid!r} {exc}", began)
+            return
         except (NamespaceViolation, StorageError, ValueError, TypeError) as exc:
-            result.states[nid] = NodeState.FAILED
-            result.failed_node = nid
-            result.error_message = f"node {nid!r} failed: {exc}"
-            self._notify_after(nid, node, NodeState.FAILED, None, time.perf_counter() - began)
-            scheduler.done(nid)
+            self._fail_inline(nid, node, result, scheduler, f"node {nid!r} failed: {exc}", began)
             return
         for name, value in produced.items():
             result.registers[f"{nid}:{name}"] = value
+            result.sizes[f"{nid}:{name}"] = sizes[name]
         result.states[nid] = NodeState.DONE
         self._notify_after(nid, node, NodeState.DONE, None, time.perf_counter() - began)
         scheduler.done(nid)
+
+    def _fail_inline(self, nid: str, node: PlusScriptNode, result: RunResult, scheduler: Scheduler,
+                     message: str, began: float) -> None:
+        result.states[nid] = NodeState.FAILED
+        result.failed_node = nid
+        result.error_message = message
+        self._notify_after(nid, node, NodeState.FAILED, None, time.perf_counter() - began)
+        scheduler.done(nid)
+
+    def _check_size(self, size: int) -> None:
+        if size > self.max_value_bytes:
+            raise ValueTooLarge(too_large_message(size, self.max_value_bytes))
+
+    def _inputs_size(self, nid: str, graph: Graph, result: RunResult) -> int:
+        """The sum of the sizes of ``nid``'s inputs, from the sizes stored with the registers."""
+        total = 2
+        for handle, edge in graph.incoming[nid].items():
+            if edge.register not in result.registers:
+                continue
+            size = result.sizes.get(edge.register)
+            if size is None:  # a register given to the run (resume, pre-filled input)
+                size = result.sizes[edge.register] = value_size(result.registers[edge.register])
+            total += len(handle) + 4 + size
+        return total
 
     def _finish_action(
         self,
@@ -309,6 +357,7 @@ class Engine:
                 outputs = {k: from_any(v) for k, v in receipt.outputs.items()}
             for name, value in outputs.items():
                 result.registers[f"{nid}:{name}"] = value
+                result.sizes[f"{nid}:{name}"] = value_size(value)
             result.states[nid] = NodeState.DONE
             if not resumed:
                 result.action_count += 1

@@ -16,6 +16,7 @@ from feaas.actions.base import Action, ActionContext, ActionFailed
 from feaas.errors import NamespaceViolation, StorageError
 from feaas.objects import Parameter, Receipt, ptype_name
 from feaas.psee.values import ConversionError, convert, parameter_default, to_any
+from feaas.resources import human_size, value_size
 from feaas.text import MAX_MESSAGE_CHARS, bounded, describe
 
 logger = logging.getLogger(__name__)
@@ -71,14 +72,24 @@ ContextFactory = Callable[[str, Path], ActionContext]
 
 
 def run_action(node_id: str, action: Action, given: Mapping[str, Any], node_params: Mapping[str, Parameter],
-               make_context: ContextFactory, tmp_root: Path | None = None) -> tuple[Receipt, dict[str, Any]]:
-    """Run ``action``; never raises for action problems — they become a failed Receipt."""
+               make_context: ContextFactory, tmp_root: Path | None = None, *,
+               max_value_bytes: int | None = None) -> tuple[Receipt, dict[str, Any]]:
+    """Run ``action``; never raises for action problems — they become a failed Receipt.
+
+    An output over ``max_value_bytes`` fails the node (naming the output and its size)."""
     tmp_dir = _work_dir(node_id, tmp_root)
     outputs: dict[str, Any] = {}
     error = ""
     try:
         inputs = resolve_inputs(node_id, action, given, node_params)
         outputs = dict(action.run(make_context(node_id, tmp_dir), inputs) or {})
+        if max_value_bytes is not None:
+            for name, value in outputs.items():
+                size = value_size(value)
+                if size > max_value_bytes:
+                    outputs = {}
+                    raise ActionFailed(f"output {name!r} is {human_size(size)} "
+                                       f"(limit {human_size(max_value_bytes)})")
     except (ActionFailed, NamespaceViolation, StorageError) as exc:
         error = str(exc) or type(exc).__name__
     except Exception as exc:  # an action bug must fail this node, not the worker

@@ -347,3 +347,4 @@ def parameter_default(param: Any) -> tuple[bool, Any]:
     if param.sdefault:
         return True, param.sdefault
     return False, None
+

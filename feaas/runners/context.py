@@ -23,6 +23,7 @@ from feaas.netpolicy import NetworkPolicy
 from feaas.objects import PlusScriptJob
 from feaas.psee.engine import NodeEnvironment
 from feaas.psee.nodes import WriterTarget
+from feaas.resources import child_memory_mb, memory_budget_mb
 from feaas.settings import Settings
 from feaas.stopping import StopSignal
 from feaas.text import bounded
@@ -106,7 +107,9 @@ class RunContext:
             cancel=self.stop.event,
             log=logging.LoggerAdapter(logging.getLogger("feaas.actions"), {"fields": {"node": node_id}}),
             report_progress=report,
-            memory_limit_mb=self.settings.memory_limit_mb,
+            memory_limit_mb=child_memory_mb(memory_budget_mb(self.settings.memory_limit_mb)),
+            max_value_bytes=self.settings.max_value_mb << 20,
+            time_limit_s=self.settings.max_runtime_seconds,
             network=NetworkPolicy(allowed=self.settings.screenshot_allowed),
         )
 

@@ -88,7 +88,7 @@ class ItemRun:
         self.write_back = write_back
         self.settings = ctx.settings
         self.stream_id = run_all_stream_id(ctx)
-        self.engine = Engine(ctx.registry, concurrency=1)
+        self.engine = Engine(ctx.registry, concurrency=1, max_value_bytes=ctx.settings.max_value_mb << 20)
         script = ctx.job.script
         # Item runs get their inputs from each item, so required inputs are checked per item.
         self.graph = self.engine.prepare(script, provided_inputs=[p.var_name for p in script.inputs])

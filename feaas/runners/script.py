@@ -95,7 +95,8 @@ def run_script(
     stored_registers, receipts = values.decode(ctx.job_doc, ctx.job)
     registers = from_any_map(stored_registers)
     main_inputs = supplied_inputs(script, main_inputs, registers)
-    engine = Engine(ctx.registry, concurrency=ctx.settings.concurrency)
+    engine = Engine(ctx.registry, concurrency=ctx.settings.concurrency,
+                    max_value_bytes=ctx.settings.max_value_mb << 20)
     graph = engine.prepare(script, provided_inputs=main_inputs)
     registers.update(main_input_registers(script, main_inputs))
     registers[USERNAME_REGISTER] = ctx.settings.username

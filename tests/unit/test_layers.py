@@ -26,7 +26,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("feaas.dao",),
     ("feaas.settings", "feaas.errors", "feaas.exitcodes", "feaas.namespace", "feaas.netpolicy",
      "feaas.objects", "feaas.gen", "feaas.logs", "feaas.stopping", "feaas.metrics", "feaas.text",
-     "feaas.usage", "feaas", "src"),
+     "feaas.usage", "feaas.resources", "feaas", "src"),
 ]
 
 
