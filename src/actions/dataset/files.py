@@ -2,7 +2,7 @@
 
 DuckDB reads Python (fsspec) file systems registered on a connection. This one knows only the
 sources of one query, by the names ``plussource://{index}{suffix}`` (the suffix keeps DuckDB's
-compression detection); every read waits in :class:`.prefetch.Prefetch` until its
+compression detection); every read waits (:mod:`.child`'s ``ArrivingFiles``) until its
 bytes have arrived. Nothing can be written and no other name resolves.
 """
 
@@ -12,13 +12,18 @@ import io
 import threading
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from fsspec.spec import AbstractFileSystem  # type: ignore[import-untyped, unused-ignore]
 
-from src.actions.dataset.prefetch import Prefetch
-
 PROTOCOL = "plussource"
+
+
+class Prefetch(Protocol):
+    """What the sources are read through: each one's size, and its bytes once they arrived."""
+
+    def size(self, index: int) -> int: ...
+    def read(self, index: int, offset: int, length: int) -> bytes: ...
 
 
 def source_name(index: int, suffix: str) -> str:

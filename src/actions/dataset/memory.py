@@ -3,33 +3,16 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
+
+from feaas.resources import child_memory_mb, memory_budget_mb
 
 
 def memory_limit_mb(ctx_limit_mb: int | None) -> int:
-    """DuckDB's memory limit: the action's limit, else half of the cgroup limit or of the RAM."""
+    """DuckDB's memory limit: the action's child limit, else a child's share of the task's budget
+    (:mod:`feaas.resources`). The child process's address space is capped a little above it."""
     if ctx_limit_mb:
         return max(16, int(ctx_limit_mb))
-    total = _cgroup_limit_bytes() or _ram_bytes()
-    return max(64, total // 2 // (1024 * 1024)) if total else 1024
-
-
-def _cgroup_limit_bytes() -> int | None:
-    for path in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
-        try:
-            raw = Path(path).read_text().strip()
-        except OSError:
-            continue
-        if raw.isdigit() and int(raw) < 1 << 60:  # "max" or a huge number means no limit
-            return min(int(raw), _ram_bytes() or int(raw))
-    return None
-
-
-def _ram_bytes() -> int | None:
-    try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError):
-        return None
+    return child_memory_mb(memory_budget_mb(None))
 
 
 #: Each DuckDB thread keeps its own hash tables; below this much memory per thread a tight limit
@@ -43,4 +26,3 @@ def threads(limit_mb: int) -> int:
     except AttributeError:
         cpus = max(1, os.cpu_count() or 1)
     return max(1, min(cpus, limit_mb // MIN_MB_PER_THREAD))
-

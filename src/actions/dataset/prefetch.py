@@ -77,6 +77,10 @@ class Prefetch:
     def size(self, index: int) -> int:
         return self._objects[index].size
 
+    def ready(self, index: int) -> int:
+        """How many bytes of object ``index`` are on disk, from its start."""
+        return self._objects[index].ready
+
     def read(self, index: int, offset: int, length: int) -> bytes:
         """Up to ``length`` bytes of object ``index`` from ``offset``, once they are on disk."""
         obj = self._objects[index]

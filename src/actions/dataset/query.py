@@ -1,8 +1,10 @@
 """``sys.dataset.query`` and ``sys.dataset.convert``: read-only SQL over the user's files (issue 6).
 
 Sources stream from the bucket into the action's temp directory in ordered parts
-(:mod:`.prefetch`) while DuckDB already reads them through a file system that knows
-only this query's sources (:mod:`.files`): parsing overlaps the download. They
+(:mod:`.prefetch`) while DuckDB, in a child process with a memory, CPU-time and wall-clock limit
+(:mod:`.child`, :mod:`feaas.actions.childlimits`), already reads them through a file system that
+knows only this query's sources (:mod:`.files`): parsing overlaps the download. A child killed or
+refused for memory fails the action with "out of memory while running …"; cancelling kills it. They
 are exposed as views named after each file's stem (``sales.csv`` → ``sales``) and by position
 (``t0``, ``t1``, …). Before the user's SQL runs, file access is limited to those sources and the
 output directory (``allowed_paths``, ``allowed_directories``, ``enable_external_access=false``) and
@@ -12,56 +14,37 @@ spills to the temp directory, so inputs larger than the memory limit work."""
 
 from __future__ import annotations
 
-import re
+import contextlib
+import json
 import shutil
+import subprocess
+import sys
 import tempfile
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
-from feaas.actions.base import Action, ActionContext, ActionFailed, Param
+from feaas.actions.base import Action, ActionCancelled, ActionContext, ActionFailed, Param
+from feaas.actions.childenv import child_env
+from feaas.actions.childlimits import DEFAULT_CPU_SECONDS, child_slot, died_of, out_of_memory, start_limited
 from feaas.dao.blobs import BlobNotFound
 from feaas.errors import NamespaceViolation
 from feaas.objects import ParameterType as PT
-from src.actions.dataset.files import SourceFiles, source_name
-from src.actions.dataset.formats import (
-    WRITERS,
-    content_type,
-    output_format,
-    source_format,
-    sql_literal,
-    table_reader,
-)
+from src.actions.dataset.child import check_select
+from src.actions.dataset.files import source_name
+from src.actions.dataset.formats import content_type, output_format, source_format
 from src.actions.dataset.memory import memory_limit_mb, threads
 from src.actions.dataset.prefetch import Prefetch
 
 MAX_SOURCES = 64
-
-
-def check_select(con: Any, sql: str) -> str:
-    """Return the single SELECT statement in ``sql``; refuse anything else."""
-    import duckdb
-
-    if not sql or not sql.strip():
-        raise ActionFailed("sql is empty")
-    try:
-        statements = con.extract_statements(sql)
-    except duckdb.Error as exc:
-        raise ActionFailed(f"sql does not parse: {_first_line(exc)}") from exc
-    if len(statements) != 1:
-        raise ActionFailed(f"sql must be exactly one SELECT statement, got {len(statements)} statements")
-    statement = statements[0]
-    if statement.type != duckdb.StatementType.SELECT:
-        kind = str(statement.type).rsplit(".", 1)[-1]
-        raise ActionFailed(f"only read-only SELECT queries are allowed, not {kind}")
-    return str(statement.query)
-
-
-def _first_line(exc: BaseException) -> str:
-    return str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
+#: Where ``python -m src.actions.dataset.child`` is found: the project's root.
+ROOT = Path(__file__).resolve().parents[3]
+__all__ = ["DatasetConvert", "DatasetQuery", "check_select", "run_query"]
 
 
 def run_query(ctx: ActionContext, sources: list[str], sql: str, dest_key: str,
-              fmt: str | None) -> dict[str, Any]:
+              fmt: str | None, action_id: str = "sys.dataset.query") -> dict[str, Any]:
     """Run ``sql`` over ``sources`` (read while they download) and upload the result to ``dest_key``."""
     try:
         import duckdb  # noqa: F401 - here only to fail early and clearly
@@ -98,7 +81,8 @@ def run_query(ctx: ActionContext, sources: list[str], sql: str, dest_key: str,
         except BlobNotFound as exc:
             raise ActionFailed(f"input not found: {exc.args[0]}") from None
         with prefetch:
-            rows = _query(ctx, prefetch, keys, names, parsed, sql, out_dir / f"result.{out_fmt}", spill_dir)
+            rows = _query(ctx, action_id, prefetch, keys, names, parsed, sql, out_dir / f"result.{out_fmt}",
+                          spill_dir)
         ctx.check_cancelled()
         ctx.report_progress(0.9)
         storage.upload(out_dir / f"result.{out_fmt}", dest_key, content_type=content_type(out_fmt))
@@ -112,82 +96,92 @@ def run_query(ctx: ActionContext, sources: list[str], sql: str, dest_key: str,
     return {"dest_key": dest_key, "rows": rows}
 
 
-def _query(ctx: ActionContext, prefetch: Prefetch, keys: list[str], names: list[str],
+def _query(ctx: ActionContext, action_id: str, prefetch: Prefetch, keys: list[str], names: list[str],
            parsed: list[tuple[str, str, str]], sql: str, out_path: Path, spill_dir: Path) -> int:
-    """Run ``sql`` over the sources (read as they download) and write the result to ``out_path``."""
-    import duckdb
-
+    """Run ``sql`` in a limited child process (:mod:`.child`) over the sources as they download."""
     limit_mb = memory_limit_mb(ctx.memory_limit_mb)
-    con = duckdb.connect(":memory:", config={
-        "memory_limit": f"{limit_mb}MB",
-        "temp_directory": str(spill_dir),
-        "threads": threads(limit_mb),
-        "preserve_insertion_order": False,
-        "autoinstall_known_extensions": False,
-        "autoload_known_extensions": False,
-    })
+    n_threads = threads(limit_mb)
+    work = out_path.parent.parent
+    job = {
+        "sql": sql, "out_path": str(out_path), "spill_dir": str(spill_dir),
+        "memory_mb": limit_mb, "threads": n_threads,
+        "sources": [{"path": str(work / "sources" / str(n)), "size": prefetch.size(n), "name": name,
+                     "format": src_fmt, "table": table}
+                    for n, (name, (table, src_fmt, _)) in enumerate(zip(names, parsed, strict=True))],
+    }
+    wall_s = ctx.time_limit_s or DEFAULT_CPU_SECONDS
+    env = {**child_env(work), "MALLOC_ARENA_MAX": "2"}
+    with child_slot(ctx.cancel), open(work / "child.log", "wb") as log:
+        proc = start_limited([sys.executable, "-E", "-s", "-m", "src.actions.dataset.child"],
+                             memory_mb=limit_mb, cpu_seconds=wall_s * n_threads,
+                             cwd=ROOT, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             stderr=log, start_new_session=True)
+        try:
+            reply, outcome = _converse(ctx, proc, prefetch, job, time.monotonic() + wall_s)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait()
+    if outcome == "cancelled" or (ctx.cancel.is_set() and proc.returncode != 0):
+        raise ActionCancelled("action stopped: the job was cancelled or interrupted")
+    if outcome == "timeout":
+        raise ActionFailed(f"{action_id} stopped: it ran longer than the job's limit of {wall_s:.0f} s")
+    if prefetch.error is not None and "rows" not in reply:  # the download failed: say so
+        raise prefetch.error
+    cause = died_of(proc.returncode)
+    if cause == "memory" or reply.get("oom"):
+        raise ActionFailed(out_of_memory(action_id, limit_mb))
+    if cause == "cpu":
+        raise ActionFailed(f"{action_id} stopped: it used more CPU time than the job's limit")
+    if "rows" in reply:
+        return int(reply["rows"])
+    if "failed" not in reply:
+        raise ActionFailed(f"{action_id} failed: the query process ended with exit code {proc.returncode}")
+    message = str(reply["failed"]).replace(str(work) + "/", "")
+    for name, key in zip(names, keys, strict=True):
+        message = message.replace(name, key)
+    raise ActionFailed(f"query failed: {message}" if reply.get("duckdb") else message)
+
+
+def _converse(ctx: ActionContext, proc: subprocess.Popen[bytes], prefetch: Prefetch, job: dict[str, Any],
+              deadline: float) -> tuple[dict[str, Any], str | None]:
+    """Send the query, then the sources' progress, until the child answers, dies or must stop."""
+    assert proc.stdin is not None and proc.stdout is not None
+    replies: list[bytes] = []
+    reader = threading.Thread(target=lambda: replies.append(proc.stdout.read() if proc.stdout else b""),
+                              name="dataset-child-reply", daemon=True)
+    reader.start()
+    sent: list[int] = []
+    error_sent = False
     try:
-        con.register_filesystem(SourceFiles(prefetch, names))
-        statement = check_select(con, sql)
-        tables: set[str] = set()
-        for n, (path, (name, src_fmt, _)) in enumerate(zip(names, parsed, strict=True)):
-            reader = table_reader(con, src_fmt, path)
-            con.execute(f'CREATE VIEW "t{n}" AS SELECT * FROM {reader}')
-            if name not in tables and not re.fullmatch(r"t\d+", name):
-                con.execute(f'CREATE VIEW "{name}" AS SELECT * FROM {reader}')
-                tables.add(name)
-        # From here on the user's SQL runs: only these sources and the output directory, no
-        # extensions, no attach, and no way to undo these settings.
-        con.execute(f"SET allowed_paths = [{', '.join(sql_literal(p) for p in names)}]")
-        con.execute(f"SET allowed_directories = [{sql_literal(str(out_path.parent) + '/')}]")
-        con.execute("SET enable_external_access = false")
-        con.execute("SET lock_configuration = true")
-        ctx.check_cancelled()
-        rel = con.sql(statement)
-        if rel is None:
-            raise ActionFailed("the query returned no result set")
-        rel.create_view("__plus_result")
-        out_fmt = out_path.suffix.lstrip(".")
-        copy = f"COPY __plus_result TO {sql_literal(str(out_path))} ({WRITERS[out_fmt]})"
-        return _interruptible(ctx, con, copy)
-    except duckdb.Error as exc:
-        ctx.check_cancelled()
-        if prefetch.error is not None:  # the download failed: say so, not what DuckDB made of it
-            raise prefetch.error from None
-        message = _first_line(exc).replace(str(out_path.parent.parent) + "/", "")
-        for name, key in zip(names, keys, strict=True):
-            message = message.replace(name, key)
-        if "Out of Memory" in message:
-            raise ActionFailed(f"query needs more memory than the {limit_mb} MB limit: {message}") from exc
-        raise ActionFailed(f"query failed: {message}") from exc
-    finally:
-        con.close()
-
-
-def _interruptible(ctx: ActionContext, con: Any, sql: str) -> int:
-    """Run ``sql`` while a watcher interrupts DuckDB when the job is cancelled."""
-    import threading
-
-    done = threading.Event()
-
-    def watch() -> None:
-        while not done.wait(0.1):
+        proc.stdin.write(json.dumps(job).encode() + b"\n")
+        proc.stdin.flush()
+        while proc.poll() is None:
             if ctx.cancel.is_set():
-                con.interrupt()
-                return
-
-    watcher = threading.Thread(target=watch, name="dataset-cancel-watch", daemon=True)
-    watcher.start()
+                return {}, "cancelled"
+            if time.monotonic() >= deadline:
+                return {}, "timeout"
+            ready = [prefetch.ready(n) for n in range(len(job["sources"]))]
+            if ready != sent:
+                proc.stdin.write(json.dumps({"ready": ready}).encode() + b"\n")
+                proc.stdin.flush()
+                sent = ready
+            if prefetch.error is not None and not error_sent:
+                proc.stdin.write(json.dumps({"error": str(prefetch.error)[:300]}).encode() + b"\n")
+                proc.stdin.flush()
+                error_sent = True
+            reader.join(0.02)
+    except BrokenPipeError:
+        pass  # the child ended: its exit code says why
+    proc.wait()
+    reader.join()
+    with contextlib.suppress(OSError):
+        proc.stdin.close()
+    lines = (replies[0] if replies else b"").strip().splitlines()
     try:
-        row = con.execute(sql).fetchone()
-    except Exception:
-        ctx.check_cancelled()
-        raise
-    finally:
-        done.set()
-        watcher.join()
-    ctx.check_cancelled()
-    return int(row[0]) if row else 0
+        return (json.loads(lines[-1]) if lines else {}), None
+    except ValueError:
+        return {}, None
 
 
 class DatasetQuery(Action):
@@ -232,5 +226,5 @@ class DatasetConvert(Action):
         if not src:
             raise ActionFailed("missing input: src_key")
         return run_query(ctx, [src], "SELECT * FROM t0", str(inputs.get("dest_key") or ""),
-                         str(inputs.get("format") or "") or None)
+                         str(inputs.get("format") or "") or None, self.id)
 

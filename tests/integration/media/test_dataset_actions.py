@@ -244,3 +244,16 @@ def test_cancel_while_duckdb_waits_for_a_source_still_downloading(make_ctx, stor
     assert took < 2.0
     assert not storage.exists(f"{prefix}out/slow.csv")
     assert list(ctx.tmp_dir.iterdir()) == []
+
+
+def test_a_query_over_its_memory_limit_fails_in_its_child_not_the_worker(make_ctx, tables, prefix):
+    # Given a query DuckDB's own limit does not cover: a 2 GB string, under a 256 MB limit
+    sql = "SELECT length(repeat('x', 2000000000)) AS n FROM sales"
+    # When it runs
+    with pytest.raises(ActionFailed) as raised:
+        run(make_ctx(memory_limit_mb=256), "sys.dataset.query", sources=[tables["sales"]], sql=sql,
+            dest_key=f"{prefix}out/huge.csv")
+    # Then it failed for memory, in its child: the worker itself never grew by 2 GB
+    assert str(raised.value) == "out of memory while running sys.dataset.query (limit 256 MB)"
+    peak_kb = int(next(ln for ln in open("/proc/self/status") if ln.startswith("VmHWM")).split()[1])
+    assert peak_kb < 1_500_000
