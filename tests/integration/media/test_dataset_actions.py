@@ -255,5 +255,6 @@ def test_a_query_over_its_memory_limit_fails_in_its_child_not_the_worker(make_ct
             dest_key=f"{prefix}out/huge.csv")
     # Then it failed for memory, in its child: the worker itself never grew by 2 GB
     assert str(raised.value) == "out of memory while running sys.dataset.query (limit 256 MB)"
-    peak_kb = int(next(ln for ln in open("/proc/self/status") if ln.startswith("VmHWM")).split()[1])
+    status = Path("/proc/self/status").read_text().splitlines()
+    peak_kb = int(next(ln for ln in status if ln.startswith("VmHWM")).split()[1])
     assert peak_kb < 1_500_000
