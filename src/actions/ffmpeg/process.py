@@ -3,8 +3,10 @@
 * Every input is opened with :func:`input_args` (``-protocol_whitelist file`` and the demuxer the
   probe found), and :func:`ffmpeg_command` refuses any ``-i`` that is not (issue 13 §5).
 * ffmpeg runs as an argument list (never a shell) with ``-nostdin``, the minimal environment of
-  :func:`feaas.actions.childenv.child_env`, a timeout, and ``-progress pipe:1`` parsed into
-  ``ctx.report_progress``; on cancellation it gets one SIGINT, then SIGKILL after a grace period.
+  :func:`feaas.actions.childenv.child_env`, a memory limit (:mod:`feaas.actions.childlimits`:
+  "out of memory while running ffmpeg (limit N MB)" when it is hit), a timeout, and
+  ``-progress pipe:1`` parsed into ``ctx.report_progress``; on cancellation it gets one SIGINT,
+  then SIGKILL after a grace period.
 * Its stderr becomes an :class:`ActionFailed` message a user can act on, without local paths.
 """
 
@@ -24,6 +26,8 @@ from pathlib import Path
 
 from feaas.actions.base import ActionCancelled, ActionContext, ActionFailed
 from feaas.actions.childenv import child_env, find_executable
+from feaas.actions.childlimits import child_slot, died_of, out_of_memory, start_limited
+from feaas.resources import child_memory_mb, memory_budget_mb
 from src.actions.ffmpeg import demuxers
 from src.actions.ffmpeg.probing import MediaInfo
 from src.actions.ffmpeg.progress import ProgressParser
@@ -35,6 +39,8 @@ STOP_GRACE_S = 1.0
 PROGRESS_INTERVAL_S = 0.5
 
 _I = re.IGNORECASE
+#: ffmpeg's words for an allocation its address-space limit refused.
+_OUT_OF_MEMORY = re.compile(r"Cannot allocate memory|Out of memory|ENOMEM|av_malloc|bad_alloc", _I)
 _ERROR_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"No space left on device", _I), "disk full: no space left on the worker's disk"),
     (
@@ -167,12 +173,15 @@ def run_ffmpeg(
     started = time.monotonic()
     deadline = started + timeout_s
     ctx.log.debug("ffmpeg %s", cmd)
-    with open(stderr_path, "wb") as stderr_file:
+    memory_mb = memory_limit_mb(ctx.memory_limit_mb)
+    with child_slot(ctx.cancel), open(stderr_path, "wb") as stderr_file:
         # A new session: a Ctrl-C at the terminal reaches the worker, which then stops
         # ffmpeg itself, instead of killing ffmpeg behind the worker's back.
-        proc = subprocess.Popen(
-            cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=stderr_file,
-            cwd=work_dir, start_new_session=True, env=child_env(work_dir),
+        # Under a memory limit (RLIMIT_AS set on its pid before it has read anything) and one of
+        # the children's slots of the task's budget: a huge decode fails ffmpeg, not the worker.
+        proc = start_limited(
+            cmd, memory_mb=memory_mb, cpu_seconds=None, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+            stderr=stderr_file, cwd=work_dir, start_new_session=True, env=child_env(work_dir),
         )
         assert proc.stdout is not None
         fd = proc.stdout.fileno()
@@ -227,8 +236,15 @@ def run_ffmpeg(
     if proc.returncode != 0:
         if proc.returncode < 0 and ctx.cancel.is_set():
             raise ActionCancelled("action stopped: the job was cancelled or interrupted")
+        if died_of(proc.returncode) == "memory" or _OUT_OF_MEMORY.search(stderr):
+            raise ActionFailed(out_of_memory("ffmpeg", memory_mb))
         raise ActionFailed(explain_failure(stderr, proc.returncode, (*scrub, str(work_dir))))
     return FfmpegResult(proc.returncode, stderr, elapsed)
+
+
+def memory_limit_mb(ctx_limit_mb: int | None) -> int:
+    """ffmpeg's memory limit: the action's child limit, else a child's share of the task's budget."""
+    return int(ctx_limit_mb) if ctx_limit_mb else child_memory_mb(memory_budget_mb(None))
 
 
 def _tail(path: Path, limit: int = 256 * 1024) -> str:
