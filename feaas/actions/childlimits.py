@@ -12,6 +12,7 @@ the container's cgroup runs out the kernel kills the child, not the worker. At m
 from __future__ import annotations
 
 import contextlib
+import re
 import resource
 import signal
 import subprocess
@@ -84,6 +85,10 @@ def died_of(returncode: int | None) -> str | None:
     if sig == signal.SIGXCPU:
         return "cpu"
     return "memory" if sig in MEMORY_SIGNALS else None
+
+
+#: How a tool (ffmpeg, ffprobe) says an allocation its address-space limit refused.
+OUT_OF_MEMORY_WORDS = re.compile(r"Cannot allocate memory|Out of memory|ENOMEM|bad_alloc", re.IGNORECASE)
 
 
 def out_of_memory(action_id: str, memory_mb: int) -> str:

@@ -26,6 +26,8 @@ class Report:
     attacks_refused: int = 0
     tasks_killed: int = 0
     tasks_swept: int = 0
+    oom_trials: int = 0
+    oom_recorded: int = 0
     notes: list[str] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -49,6 +51,7 @@ class Report:
             ("bad inputs tried / handled", f"{self.bad_inputs_tried} / {self.bad_inputs_handled}"),
             ("attacks tried / refused", f"{self.attacks_tried} / {self.attacks_refused}"),
             ("killed tasks / swept", f"{self.tasks_killed} / {self.tasks_swept}"),
+            ("out-of-memory trials / recorded", f"{self.oom_trials} / {self.oom_recorded}"),
         ]
 
 
@@ -61,7 +64,8 @@ def report() -> Report:
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
-    if not (REPORT.trials or REPORT.bad_inputs_tried or REPORT.attacks_tried or REPORT.tasks_killed):
+    if not (REPORT.trials or REPORT.bad_inputs_tried or REPORT.attacks_tried or REPORT.tasks_killed
+            or REPORT.oom_trials):
         return
     terminalreporter.write_sep("=", "reliability report")
     for name, value in REPORT.rows():

@@ -17,6 +17,8 @@ from typing import Any
 
 from feaas.actions.base import ActionFailed
 from feaas.actions.childenv import child_env, find_executable
+from feaas.actions.childlimits import OUT_OF_MEMORY_WORDS, died_of, out_of_memory, start_limited
+from feaas.resources import child_memory_mb, memory_budget_mb
 from src.actions.ffmpeg import demuxers
 
 FFPROBE = "ffprobe"
@@ -114,7 +116,7 @@ _NOT_ON_WHITELIST = re.compile(r"^\[([\w,]+) @ 0x[0-9a-f]+\] Format not on white
 
 
 def probe(path: Path, accept: frozenset[str], *, what: str = "the input",
-          timeout_s: float = PROBE_TIMEOUT_S) -> MediaInfo:
+          timeout_s: float = PROBE_TIMEOUT_S, memory_limit_mb: int | None = None) -> MediaInfo:
     """Run ffprobe on a local file that only demuxers in ``accept`` may read.
 
     ``what`` (the user's key) names the file in messages. Raises :class:`ActionFailed` when the
@@ -127,13 +129,21 @@ def probe(path: Path, accept: frozenset[str], *, what: str = "the input",
     cmd = [exe, "-v", "error", "-protocol_whitelist", demuxers.INPUT_PROTOCOLS,
            "-format_whitelist", demuxers.whitelist(accept),
            "-print_format", "json", "-show_format", "-show_streams", str(path)]
+    # ffprobe may decode a frame to learn a stream's parameters: it runs under the same memory
+    # limit as ffmpeg (feaas.actions.childlimits), so a huge picture cannot take the worker down.
+    memory_mb = child_memory_mb(memory_budget_mb(None)) if memory_limit_mb is None else memory_limit_mb
+    child = start_limited(cmd, memory_mb=memory_mb, cpu_seconds=timeout_s, stdin=subprocess.DEVNULL,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=path.parent,
+                         env=child_env(path.parent))
     try:
-        proc = subprocess.run(
-            cmd, stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout_s, check=False,
-            cwd=path.parent, env=child_env(path.parent),
-        )
+        stdout, stderr = child.communicate(timeout=timeout_s)
     except subprocess.TimeoutExpired as exc:
+        child.kill()
+        child.communicate()
         raise ActionFailed(f"ffprobe timed out after {timeout_s:.0f} s") from exc
+    if died_of(child.returncode) == "memory" or OUT_OF_MEMORY_WORDS.search(stderr.decode("utf-8", "replace")):
+        raise ActionFailed(out_of_memory("ffprobe", memory_mb))
+    proc = subprocess.CompletedProcess(cmd, child.returncode, stdout, stderr)
     if proc.returncode != 0:
         refused = _NOT_ON_WHITELIST.search(proc.stderr.decode("utf-8", "replace"))
         if refused is not None:

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from feaas.actions.base import ActionCancelled, ActionContext, ActionFailed
 from feaas.actions.childenv import child_env, find_executable
-from feaas.actions.childlimits import child_slot, died_of, out_of_memory, start_limited
+from feaas.actions.childlimits import OUT_OF_MEMORY_WORDS, child_slot, died_of, out_of_memory, start_limited
 from feaas.resources import child_memory_mb, memory_budget_mb
 from src.actions.ffmpeg import demuxers
 from src.actions.ffmpeg.probing import MediaInfo
@@ -39,8 +39,6 @@ STOP_GRACE_S = 1.0
 PROGRESS_INTERVAL_S = 0.5
 
 _I = re.IGNORECASE
-#: ffmpeg's words for an allocation its address-space limit refused.
-_OUT_OF_MEMORY = re.compile(r"Cannot allocate memory|Out of memory|ENOMEM|av_malloc|bad_alloc", _I)
 _ERROR_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"No space left on device", _I), "disk full: no space left on the worker's disk"),
     (
@@ -236,7 +234,7 @@ def run_ffmpeg(
     if proc.returncode != 0:
         if proc.returncode < 0 and ctx.cancel.is_set():
             raise ActionCancelled("action stopped: the job was cancelled or interrupted")
-        if died_of(proc.returncode) == "memory" or _OUT_OF_MEMORY.search(stderr):
+        if died_of(proc.returncode) == "memory" or OUT_OF_MEMORY_WORDS.search(stderr):
             raise ActionFailed(out_of_memory("ffmpeg", memory_mb))
         raise ActionFailed(explain_failure(stderr, proc.returncode, (*scrub, str(work_dir))))
     return FfmpegResult(proc.returncode, stderr, elapsed)
