@@ -102,15 +102,29 @@ class ActionContext:
 
 
 class Action:
-    """Base class for actions. Subclasses set the class attributes and implement ``run``."""
+    """Base class for actions. Subclasses set the class attributes and implement ``run``.
 
-    id: ClassVar[str]
-    aliases: ClassVar[tuple[str, ...]] = ()
-    description: ClassVar[str] = ""
-    inputs: ClassVar[tuple[Param, ...]] = ()
-    outputs: ClassVar[tuple[Param, ...]] = ()
+    The declarations are class attributes; an instance may replace them (the upstream interface of
+    :class:`feaas.actions.legacy.LegacyAction` does).
+    """
+
+    id: str
+    aliases: tuple[str, ...] = ()
+    description: str = ""
+    inputs: tuple[Param, ...] = ()
+    outputs: tuple[Param, ...] = ()
+    #: The receipt's ``primary_output``: ``None`` means the first output, ``""`` none.
+    primary_output: str | None = None
     #: True for actions such as ``sys.debug.echo`` that take any input names.
-    accepts_any_inputs: ClassVar[bool] = False
+    accepts_any_inputs: bool = False
+    #: The upstream worker's interface of this action, reached by its class path (issue 12): a
+    #: :class:`feaas.actions.legacy.LegacyInterface` (typed loosely here: that module builds on this one).
+    legacy: ClassVar[object | None] = None
+
+    def renamed_input(self, name: str) -> str | None:
+        """The name this action gives an input that the caller named ``name`` under another
+        interface (the upstream name of a renamed input), or ``None``."""
+        return None
 
     def run(self, ctx: ActionContext, inputs: dict[str, Any]) -> dict[str, Any]:
         """Do the work; return output name → Python value. Raise :class:`ActionFailed` to fail."""

@@ -10,6 +10,7 @@ from typing import Any
 
 from feaas.actions.base import Action, ActionCancelled, ActionContext, ActionFailed, Param
 from feaas.actions.context import DocumentNotFound
+from feaas.actions.legacy import LegacyInput, LegacyInterface, LegacyOutput
 from feaas.dao import BlobNotFound
 from feaas.objects import ParameterType as PT
 from feaas.resources import human_size, value_size
@@ -20,10 +21,18 @@ _NUMBER = re.compile(r"\d+")
 
 class Nap(Action):
     id = "sys.debug.nap"
-    aliases = ("sys.debug.nap.Nap",)
     description = "Sleep for `seconds` (0–3600); stops early when the job is cancelled."
     inputs = (Param("seconds", PT.FLOAT, default=1.0),)
     outputs = (Param("slept_seconds", PT.FLOAT), Param("message", PT.STRING))
+    legacy = LegacyInterface(
+        "sys.debug.nap.Nap",
+        inputs=(LegacyInput("seconds", PT.INTEGER, default=0),),
+        outputs=(LegacyOutput("slept_seconds", PT.INTEGER), LegacyOutput("message")),
+        primary_output="",
+        adapt=lambda i: {"seconds": min(max(i["seconds"], 0), 3600)},  # upstream clamped
+        finish=lambda ctx, i, out: {"slept_seconds": round(out["slept_seconds"]),
+                                    "message": f"Slept for {round(out['slept_seconds'])} seconds"},
+    )
 
     def run(self, ctx: ActionContext, inputs: dict[str, Any]) -> dict[str, Any]:
         seconds = inputs["seconds"]

@@ -118,6 +118,7 @@ def build_graph(script: PlusScript, lookup_action: ActionLookup, provided_inputs
             problems.append(f"node {nid!r}: unknown action id {node.action_id!r}")
             continue
         if not action.accepts_any_inputs:
+            problems += _unknown_inputs(nid, node, action, incoming[nid])
             problems += _missing_inputs(nid, node, action, incoming[nid])
 
     provided = set(provided_inputs)
@@ -167,6 +168,29 @@ def _missing_inputs(nid: str, node: PlusScriptNode, action: Any, fed: Mapping[st
         for p in action.inputs
         if not p.optional and p.default is None and p.name not in fed and p.name not in node_defaults
     ]
+
+
+def _unknown_inputs(nid: str, node: PlusScriptNode, action: Any, fed: Mapping[str, Edge]) -> list[str]:
+    """Inputs a node gives (a link, or a value among its own parameters) that its action does not
+    declare. One rule for every action and run mode: upstream failed some of these and silently
+    dropped others (LEGACY_ACTIONS.md §5). A new name given to an upstream interface is named as such."""
+    declared = {p.name for p in action.inputs}
+    given = [*fed, *(p.var_name for p in node.inputs if p.var_name and parameter_default(p)[0])]
+    problems = []
+    for name in dict.fromkeys(given):
+        if name in declared:
+            continue
+        upstream = action.renamed_input(name)
+        if upstream is not None and upstream in given:
+            problems.append(f"node {nid!r}: inputs {upstream!r} and {name!r} are one input of {action.id} "
+                            f"(its upstream name and its new name); give only {upstream!r}")
+        elif upstream is not None:
+            problems.append(f"node {nid!r}: {action.id} has no input {name!r}; this upstream id calls it "
+                            f"{upstream!r}")
+        else:
+            expected = ", ".join(sorted(declared)) or "none"
+            problems.append(f"node {nid!r}: {action.id} has no input {name!r} (its inputs: {expected})")
+    return problems
 
 
 def find_cycle(deps: Mapping[str, Iterable[str]]) -> list[str] | None:

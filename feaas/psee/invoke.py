@@ -14,7 +14,8 @@ from typing import Any
 
 from feaas.actions.base import Action, ActionContext, ActionFailed
 from feaas.errors import NamespaceViolation, StorageError
-from feaas.objects import Parameter, Receipt, ptype_name
+from feaas.objects import AnyType, Parameter, Receipt, ptype_name
+from feaas.objects import ParameterType as PT
 from feaas.psee.values import ConversionError, convert, parameter_default, to_any
 from feaas.resources import human_size, value_size
 from feaas.text import MAX_MESSAGE_CHARS, bounded, describe
@@ -102,11 +103,27 @@ def run_action(node_id: str, action: Action, given: Mapping[str, Any], node_para
         success=not error, error_message=bounded(error, MAX_ERROR_CHARS), timestamp=int(time.time() * 1000)
     )
     if not error:
+        declared = {p.name: p.ptype for p in action.outputs}
         for name, value in outputs.items():
-            receipt.outputs[name].CopyFrom(to_any(value))
-        if action.outputs:
-            receipt.primary_output = action.outputs[0].name
+            receipt.outputs[name].CopyFrom(_typed(value, declared.get(name)))
+        primary = action.primary_output
+        if primary is None:
+            primary = action.outputs[0].name if action.outputs else ""
+        receipt.primary_output = primary
     return receipt, outputs
+
+
+#: Text-like ptypes other than STRING: a text output declared as one of these keeps it in the receipt.
+_TEXT_LIKE = frozenset({PT.KEY, PT.PREFIX, PT.URL, PT.FIXED_LIST_SINGLE_SELECT, PT.OBJECT_ID, PT.USERNAME,
+                        PT.HOSTNAME})
+
+
+def _typed(value: Any, ptype: int | None) -> AnyType:
+    """The receipt's form of an output: by the value's type, except that text declared as another
+    text-like ptype (KEY, PREFIX, URL…) carries that ptype, as upstream's receipts do."""
+    if isinstance(value, str) and ptype in _TEXT_LIKE:
+        return AnyType(ptype=PT.Name(ptype), sval=value)
+    return to_any(value)
 
 
 _spare = threading.local()  # per thread: an empty work directory left by its previous action

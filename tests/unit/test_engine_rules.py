@@ -81,7 +81,7 @@ def test_conditional_true_but_every_feeder_skipped_is_skipped(tmp_path):
 
 
 def test_conditional_on_main_input(tmp_path):
-    s = script([action("a", "sys.math.add", conditional=None)], ["mainInput:x -> a:a", "mainInput:x -> a:b"],
+    s = script([action("a", "sys.math.add")], ["mainInput:x -> a:a", "mainInput:x -> a:b"],
                inputs=[Parameter(var_name="go", ptype=PT.BOOLEAN), Parameter(var_name="x", ptype=PT.INTEGER)])
     s.nodes[0].conditional.source, s.nodes[0].conditional.sourceHandle = "mainInput", "go"
     assert run(s, tmp_path, {"x": 2, "go": "false"}).states["a"] == "skipped"

@@ -11,37 +11,46 @@ import pytest
 
 from feaas.actions.base import Action, Param
 from feaas.actions.builtin import BUILTIN_ACTIONS
-from feaas.actions.registry import Registry, UnknownAction, canonical_id
+from feaas.actions.legacy import LegacyAction
+from feaas.actions.registry import Registry, UnknownAction
+from feaas.objects import ParameterType as PT
 from src.actions import default_registry
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.mark.parametrize("old, new", [
-    ("sys.debug.nap.Nap", "sys.debug.nap"),
-    ("src.actions.vendor.ffmpeg.probe.Probe", "vendor.ffmpeg.probe"),
-    ("vendor.ffmpeg.probe.Probe", "vendor.ffmpeg.probe"),
-    ("feaas.actions.sys.math.add.Add", "sys.math.add"),
-    ("  sys.math.add  ", "sys.math.add"),
-    ("sys.math.add", "sys.math.add"),
-])
-def test_canonical_id_strips_class_path_forms(old, new):
-    assert canonical_id(old) == new
-
-
-@pytest.mark.parametrize("alias", ["sys.debug.nap", "sys.debug.nap.Nap", "src.actions.sys.debug.nap.Nap"])
+@pytest.mark.parametrize("alias", ["sys.math.add", "sys.math.add.Add", "src.actions.sys.math.add.Add",
+                                   "feaas.actions.sys.math.add.Add"])
 def test_aliases_resolve_to_the_same_action(alias):
     registry = Registry(BUILTIN_ACTIONS)
     assert alias in registry
-    assert registry.get(alias) is registry.get("sys.debug.nap")
+    assert registry.get(alias) is registry.get("sys.math.add")
 
 
-def test_vendor_style_class_path_resolves_through_canonical_id():
+@pytest.mark.parametrize("legacy_id", ["sys.debug.nap.Nap", "src.actions.sys.debug.nap.Nap"])
+def test_an_upstream_class_path_reaches_the_upstream_interface_of_the_same_action(legacy_id):
+    registry = Registry(BUILTIN_ACTIONS)
+    legacy = registry.get(legacy_id)
+    assert isinstance(legacy, LegacyAction) and legacy.target is registry.get("sys.debug.nap")
+    assert legacy.id == "src.actions.sys.debug.nap.Nap"
+    assert [(p.name, p.ptype, p.default) for p in legacy.inputs] == [("seconds", PT.INTEGER, 0)]
+    assert legacy.primary_output == ""  # upstream's Nap set none
+
+
+@pytest.mark.parametrize("action_id", ["vendor.ffmpeg.probe.probe", "src.actions.ffmpeg.probe.Probe",
+                                       "src.actions.vendor.ffmpeg.Probe", "src.actions.Probe",
+                                       "sys.debug.nap.Sleep", "web.screenshot.screenshot"])
+def test_misspelled_upstream_ids_are_unknown(action_id):
+    assert action_id not in default_registry()
+
+
+def test_an_undeclared_class_name_is_unknown():
     class Probe(Action):
         id = "vendor.ffmpeg.probe"
 
     registry = Registry([Probe()])
-    assert registry.get("src.actions.vendor.ffmpeg.probe.Probe").id == "vendor.ffmpeg.probe"
+    assert "src.actions.vendor.ffmpeg.probe.Probe" not in registry  # no alias, no upstream interface
+    assert "sys.math.add.Sum" not in Registry(BUILTIN_ACTIONS)
 
 
 @pytest.mark.parametrize("action_id", ["os.system", "subprocess.run", "builtins.eval", "src.worker.main",
@@ -72,13 +81,15 @@ def test_ids_must_be_dotted_lowercase_and_unique():
 
 def test_catalogue_lists_each_action_once_with_params():
     catalogue = Registry(BUILTIN_ACTIONS).catalogue()
-    ids = [entry["id"] for entry in catalogue]
+    ids = [entry["id"] for entry in catalogue if "implements" not in entry]
     assert ids == sorted(set(ids))
+    assert [(e["id"], e["implements"]) for e in catalogue if "implements" in e] == [
+        ("src.actions.sys.debug.nap.Nap", "sys.debug.nap")]  # the upstream interfaces come last
     assert {"sys.debug.nap", "sys.debug.echo", "sys.debug.fail", "sys.math.add", "sys.text.format",
             "sys.blob.put_text", "sys.blob.get_text", "sys.blob.copy", "sys.doc.get",
             "sys.doc.update"} <= set(ids)
     nap = next(e for e in catalogue if e["id"] == "sys.debug.nap")
-    assert nap["aliases"] == ["sys.debug.nap.Nap"]
+    assert nap["aliases"] == []
     assert nap["inputs"] == [{"name": "seconds", "ptype": "FLOAT", "optional": True, "default": 1.0}]
     assert [o["name"] for o in nap["outputs"]] == ["slept_seconds", "message"]
     echo = next(e for e in catalogue if e["id"] == "sys.debug.echo")

@@ -8,6 +8,7 @@ import re
 import pytest
 
 from feaas.actions.base import ActionFailed
+from feaas.actions.legacy import LegacyAction
 from feaas.errors import ConfigError
 from feaas.netpolicy import (
     DestinationRefused,
@@ -16,6 +17,7 @@ from feaas.netpolicy import (
     forbidden_reason,
     parse_allow_list,
 )
+from feaas.objects import ParameterType as PT
 from feaas.settings import load_settings
 from src.actions import default_registry
 from src.actions.web.chromium import chromium_args
@@ -193,9 +195,13 @@ def test_chromium_is_confined_to_the_proxy(tmp_path):
 def test_the_action_is_registered_under_its_legacy_ids_with_the_declared_defaults():
     registry = default_registry()
     action = registry.get("web.screenshot")
-    assert registry.get("web.screenshot.Screenshot") is action
-    assert registry.get("src.actions.web.screenshot.Screenshot") is action
     defaults = {p.name: p.default for p in action.inputs}
     assert defaults == {"url": None, "width": 1200, "height": 800,
                         "dest_prefix": "{hostname}/{username}/screenshots/", "timeout_s": 30}
     assert [p.name for p in action.outputs] == ["dest_key"]
+    legacy = registry.get("web.screenshot.Screenshot")  # upstream's interface: the same action behind it
+    assert isinstance(legacy, LegacyAction) and legacy.target is action
+    assert registry.get("src.actions.web.screenshot.Screenshot") is legacy
+    assert {p.name: p.default for p in legacy.inputs} == {k: v for k, v in defaults.items()
+                                                          if k != "timeout_s"}
+    assert [(p.name, p.ptype) for p in legacy.outputs] == [("dest_key", PT.KEY)]

@@ -27,6 +27,7 @@ from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from feaas.actions.base import Action, ActionCancelled, ActionContext, ActionFailed, Param
+from feaas.actions.legacy import LegacyInput, LegacyInterface, LegacyOutput, greater_than, less_than
 from feaas.errors import NamespaceViolation
 from feaas.logs import event
 from feaas.namespace import normalise_key
@@ -142,7 +143,6 @@ def _log(ctx: ActionContext, name: str, **fields: Any) -> None:
 
 class Screenshot(Action):
     id = "web.screenshot"
-    aliases = ("web.screenshot.Screenshot", "src.actions.web.screenshot.Screenshot")
     description = ("A PNG of a web page's viewport (headless Chromium); only public internet addresses "
                    "are reached, also for redirects and every resource the page loads.")
     inputs = (
@@ -154,6 +154,17 @@ class Screenshot(Action):
         Param("timeout_s", PT.INTEGER, default=30, hint="seconds the page may take to load, 1–120"),
     )
     outputs = (Param("dest_key", PT.KEY),)
+    #: Upstream declared these defaults and limits and applied neither; both apply here (its §5).
+    legacy = LegacyInterface(
+        "web.screenshot.Screenshot",
+        inputs=(LegacyInput("url", PT.URL, "url", required=True),
+                LegacyInput("width", PT.INTEGER, "width", 1200,
+                            validations=(greater_than(WIDTH_RANGE[0] - 1), less_than(WIDTH_RANGE[1] + 1))),
+                LegacyInput("height", PT.INTEGER, "height", 800,
+                            validations=(greater_than(HEIGHT_RANGE[0] - 1), less_than(HEIGHT_RANGE[1] + 1))),
+                LegacyInput("dest_prefix", PT.PREFIX, "dest_prefix", DEFAULT_PREFIX)),
+        outputs=(LegacyOutput("dest_key", PT.KEY, "dest_key"),),
+    )
 
     def run(self, ctx: ActionContext, inputs: dict[str, Any]) -> dict[str, Any]:
         url = normalise_url(inputs.get("url"))
