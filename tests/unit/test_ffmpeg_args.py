@@ -28,20 +28,19 @@ from src.actions.ffmpeg.transcode import convert_args, scale_filter, target_bitr
 # --- ids, aliases, declared parameters ---------------------------------------------------------
 
 
-def test_all_seventeen_actions_with_legacy_aliases():
+def test_all_twenty_two_actions_and_their_upstream_interfaces():
     names = [a.id.removeprefix("vendor.ffmpeg.") for a in ACTIONS]
     assert names == ["probe", "convert", "extract_audio", "trim", "concat", "resize", "compress", "to_gif",
                      "overlay", "normalize_audio", "mix_audio", "adjust_volume", "trim_silence", "thumbnail",
-                     "thumbnails", "waveform", "merge_audio_video"]
-    probe = ACTIONS[0]
-    assert probe.aliases == ("vendor.ffmpeg.probe.Probe", "src.actions.vendor.ffmpeg.probe.Probe")
+                     "thumbnails", "waveform", "merge_audio_video", "resize_image", "add_intro_outro",
+                     "edit_media", "merge_audio", "merge_audio_from_folder"]
     for action in ACTIONS:
-        cls = type(action).__name__
-        short = action.id.removeprefix("vendor.ffmpeg.")
-        assert action.aliases == (f"vendor.ffmpeg.{short}.{cls}", f"src.actions.vendor.ffmpeg.{short}.{cls}")
+        assert action.aliases == (), action.id  # upstream's class paths reach action.legacy instead
+        assert action.legacy is not None and action.legacy.label == type(action).__name__
+        assert action.legacy.class_path.startswith("vendor.ffmpeg."), action.id
         assert action.description
         declared = {p.name for p in action.inputs}
-        assert {"key", "keys", "video_key"} & declared, action.id
+        assert {"key", "keys", "video_key", "prefix"} & declared, action.id
         for param in action.inputs:
             assert param.optional or param.default is None, (action.id, param.name)
             if param.optional:

@@ -37,9 +37,17 @@ def test_an_upstream_class_path_reaches_the_upstream_interface_of_the_same_actio
     assert legacy.primary_output == ""  # upstream's Nap set none
 
 
+@pytest.mark.parametrize("spelling", ["src.actions.vendor.ffmpeg.probe.Probe", "vendor.ffmpeg.probe.Probe",
+                                      "ffmpeg.probe.Probe", " ffmpeg.probe.Probe "])
+def test_every_spelling_of_an_upstream_id_reaches_one_interface(spelling):
+    registry = default_registry()
+    assert registry.get(spelling) is registry.get("src.actions.vendor.ffmpeg.probe.Probe")
+    assert registry.get(spelling).target is registry.get("vendor.ffmpeg.probe")
+
+
 @pytest.mark.parametrize("action_id", ["vendor.ffmpeg.probe.probe", "src.actions.ffmpeg.probe.Probe",
                                        "src.actions.vendor.ffmpeg.Probe", "src.actions.Probe",
-                                       "sys.debug.nap.Sleep", "web.screenshot.screenshot"])
+                                       "vendor.ffmpeg.probe.Convert", "sys.debug.nap.Sleep"])
 def test_misspelled_upstream_ids_are_unknown(action_id):
     assert action_id not in default_registry()
 

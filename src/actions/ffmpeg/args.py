@@ -8,6 +8,7 @@ The engine has already converted each input to its declared ptype (with defaults
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
 
 from feaas.actions.base import ActionFailed, Param
@@ -74,3 +75,24 @@ def number_between(inputs: dict[str, Any], name: str, default: float, low: float
     if not low <= number <= high:
         raise ActionFailed(f"{name} must be between {low:g} and {high:g}, got {number:g}")
     return number
+
+
+_CLOCK = re.compile(r"^(?:(\d+):)?(\d+):(\d+(?:\.\d*)?)$")
+_SECONDS = re.compile(r"^(\d+(?:\.\d*)?|\.\d+)(s|ms|us)?$")
+_UNIT = {None: 1.0, "s": 1.0, "ms": 1e3, "us": 1e6}
+
+
+def time_text(name: str, value: Any) -> float | None:
+    """A time written the way ffmpeg reads one (``"12.5"``, ``"90s"``, ``"500ms"``, ``"01:30"``,
+    ``"00:01:30.5"``) in seconds; ``None`` when not given. Raises :class:`ActionFailed` naming the input."""
+    text = "" if value is None else str(value).strip()
+    if not text:
+        return None
+    clock = _CLOCK.match(text)
+    if clock is not None:
+        hours, minutes, seconds = clock.groups()
+        return int(hours or 0) * 3600 + int(minutes) * 60 + float(seconds)
+    plain = _SECONDS.match(text)
+    if plain is None:
+        raise ActionFailed(f"{name} must be a time such as 12.5, 01:30 or 00:01:30.5, got {text!r}")
+    return float(plain.group(1)) / _UNIT[plain.group(2)]

@@ -1,32 +1,51 @@
-"""Audio actions: ``vendor.ffmpeg.extract_audio``, ``.normalize_audio``, ``.mix_audio``,
-``.adjust_volume`` and ``.trim_silence``."""
+"""Audio actions: ``vendor.ffmpeg.extract_audio``, ``.normalize_audio``, ``.mix_audio``, ``.merge_audio``,
+``.merge_audio_from_folder``, ``.adjust_volume`` and ``.trim_silence``."""
 
 from __future__ import annotations
 
 import json
 import math
 import re
-from typing import Any
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from typing import Any, ClassVar
 
-from feaas.actions.base import ActionFailed
+from feaas.actions.base import ActionContext, ActionFailed, Param
+from feaas.actions.legacy import LegacyInput, LegacyInterface, ends_with
+from feaas.errors import NamespaceViolation
+from feaas.namespace import normalise_key
 from feaas.objects import ParameterType as PT
 from src.actions.ffmpeg import demuxers, formats
-from src.actions.ffmpeg.args import number_between, option, optional_number
+from src.actions.ffmpeg.args import DEST_KEY, TIMEOUT, number_between, option, optional_number
+from src.actions.ffmpeg.naming import key_ext
 from src.actions.ffmpeg.probing import MediaInfo
 from src.actions.ffmpeg.spec import (
     AUDIO_INPUT,
     SAME_AV_EXT,
+    FixedExt,
     FormatInput,
     MediaInput,
     Needs,
     OutputKey,
     SameExt,
 )
-from src.actions.ffmpeg.template import MediaAction, MediaJob, opened
+from src.actions.ffmpeg.template import MediaAction, MediaJob
+from src.actions.ffmpeg.upstream import (
+    AUDIO_KEY_EXTS,
+    AV_EXTS,
+    VENDOR_FFMPEG,
+    choice,
+    file_input,
+    file_output,
+    format_text,
+    keyed,
+)
 
 MAX_MIX_INPUTS = 32
 MIX_DURATIONS = ("longest", "shortest", "first")
-SILENCE_MODES = ("edges", "all")
+MIX_MODES = ("mix", "replace", "duck")
+SILENCE_MODES = ("edges", "start", "end", "all")
+NORMALIZE_METHODS = ("loudnorm", "peak", "rms")
 
 
 def _has_moving_video(info: MediaInfo, ext: str) -> bool:
@@ -49,6 +68,13 @@ class ExtractAudio(MediaAction):
     output = OutputKey("audio", FormatInput(allowed=formats.AUDIO_EXTS, default="m4a"))
     sources = (AUDIO_INPUT,)
     params = (option("format", PT.STRING, "m4a"),)
+
+    legacy = LegacyInterface(
+        VENDOR_FFMPEG + "extract_audio.ExtractAudio",
+        inputs=(file_input("video_file"), LegacyInput("format", ours="format", default="mp3")),
+        outputs=(file_output("audio_file"),),
+        configure=keyed("audio", formats.AUDIO_EXTS, lambda i: format_text(i.get("format"))),
+    )
 
     def encode(self, job: MediaJob, options: None) -> None:
         args = [*job.source.open(), "-map", "0:a:0", *formats.encode_args(job.ext, video=False, audio=True),
@@ -91,40 +117,83 @@ def loudnorm_second_pass(target_i: float, true_peak: float, lra: float, measured
     )
 
 
+_VOLUME = re.compile(r"(mean_volume|max_volume):\s*(-?[0-9.]+|-inf) dB")
+
+
+def parse_volumedetect(stderr: str) -> dict[str, float]:
+    """``mean_volume`` and ``max_volume`` (dB) from a ``volumedetect`` pass."""
+    found = {name: float(value) for name, value in _VOLUME.findall(stderr)}
+    if set(found) != {"mean_volume", "max_volume"}:
+        raise ActionFailed("volume measurement failed: ffmpeg printed no result")
+    return found
+
+
+#: volumedetect reports this (or -inf) for digital silence.
+SILENT_DB = -90.0
+
+
 class NormalizeAudio(MediaAction):
     id = "vendor.ffmpeg.normalize_audio"
     description = (
-        "Normalize loudness (EBU R128, two-pass loudnorm). Inputs: `key` (audio or video), `target_lufs` "
-        "(default -16), `true_peak` (dBTP, default -1.5), `lra` (loudness range, default 11), optional "
-        "`dest_key` (default `{base}_normalized{ext}`). Video is copied. Output: `dest_key`."
+        "Normalize loudness. Inputs: `key` (audio or video), `method` (`loudnorm`, default: EBU R128, two "
+        "passes; `peak`: the loudest sample at `target_lufs` dBFS; `rms`: the mean level at `target_lufs` "
+        "dBFS), `target_lufs` (default -16), `true_peak` (dBTP, default -1.5) and `lra` (loudness range, "
+        "default 11) for loudnorm, optional `dest_key` (default `{base}_normalized{ext}`). Video is "
+        "copied. Output: `dest_key`."
     )
     output = OutputKey("normalized", SAME_AV_EXT)
     sources = (AUDIO_INPUT,)
     params = (option("target_lufs", PT.FLOAT, -16.0), option("true_peak", PT.FLOAT, -1.5),
-              option("lra", PT.FLOAT, 11.0))
+              option("lra", PT.FLOAT, 11.0), option("method", PT.STRING, "loudnorm"))
 
-    def parse(self, inputs: dict[str, Any]) -> tuple[float, float, float]:
-        return (number_between(inputs, "target_lufs", -16.0, -70.0, -5.0),
+    legacy = LegacyInterface(
+        VENDOR_FFMPEG + "normalize_audio.NormalizeAudio",
+        inputs=(file_input(), LegacyInput("target_level", PT.FLOAT, "target_lufs", -16.0),
+                LegacyInput("method", default="loudnorm")),
+        outputs=(file_output(),),
+        adapt=lambda i: {"method": choice(i, "method", {"loudnorm": "loudnorm", "peak": "peak"},
+                                          otherwise="rms")},
+        configure=keyed("normalized", AV_EXTS),
+    )
+
+    def parse(self, inputs: dict[str, Any]) -> tuple[str, float, float, float]:
+        method = str(inputs.get("method") or "loudnorm").strip().lower()
+        if method not in NORMALIZE_METHODS:
+            raise ActionFailed(f"method must be one of {', '.join(NORMALIZE_METHODS)}, got {method!r}")
+        highest = -5.0 if method == "loudnorm" else 0.0
+        return (method, number_between(inputs, "target_lufs", -16.0, -70.0, highest),
                 number_between(inputs, "true_peak", -1.5, -9.0, 0.0),
                 number_between(inputs, "lra", 11.0, 1.0, 20.0))
 
-    def encode(self, job: MediaJob, options: tuple[float, float, float]) -> None:
-        target, peak, lra = options
+    def encode(self, job: MediaJob, options: tuple[str, float, float, float]) -> None:
+        method, target, peak, lra = options
         info, ext = job.source.info, job.ext
         passes = job.passes(info.duration_s)
-        measure_af = f"loudnorm=I={target:g}:TP={peak:g}:LRA={lra:g}:print_format=json"
-        measure = job.run([*job.source.open(), "-map", "0:a:0", "-af", measure_af, "-f", "null", "-"],
-                          duration_s=info.duration_s, passes=passes, loglevel="info")
-        second = loudnorm_second_pass(target, peak, lra, parse_loudnorm(measure.stderr))
-        args = [*job.source.open(), *_keep_video(info, ext), "-map", "0:a:0", "-af", second, "-ar", "48000",
+        if method == "loudnorm":
+            measure_af = f"loudnorm=I={target:g}:TP={peak:g}:LRA={lra:g}:print_format=json"
+            measure = job.run([*job.source.open(), "-map", "0:a:0", "-af", measure_af, "-f", "null", "-"],
+                              duration_s=info.duration_s, passes=passes, loglevel="info")
+            af = loudnorm_second_pass(target, peak, lra, parse_loudnorm(measure.stderr))
+        else:
+            measure = job.run([*job.source.open(), "-map", "0:a:0", "-af", "volumedetect", "-f", "null", "-"],
+                              duration_s=info.duration_s, passes=passes, loglevel="info")
+            level = parse_volumedetect(measure.stderr)["max_volume" if method == "peak" else "mean_volume"]
+            if level <= SILENT_DB:
+                raise ActionFailed("the input is silent: there is nothing to normalize")
+            af = f"volume={target - level:.4f}dB"
+        args = [*job.source.open(), *_keep_video(info, ext), "-map", "0:a:0", "-af", af, "-ar", "48000",
                 *formats.audio_args(ext), *formats.container_args(ext), str(job.out)]
         job.run(args, duration_s=info.duration_s, passes=passes)
 
 
-def mix_filter(count: int, volumes: list[float] | None, duration: str) -> str:
-    """The graph mixing ``count`` audio inputs into ``[a]``."""
+def mix_filter(count: int, volumes: list[float] | None, duration: str, mode: str = "mix") -> str:
+    """The graph mixing ``count`` audio inputs into ``[a]``. ``mode``: ``mix`` all of them;
+    ``replace`` the first one's sound by the others; ``duck`` the others under the first (a
+    sidechain compressor keyed by the first lowers them while it sounds)."""
     if duration not in MIX_DURATIONS:
         raise ActionFailed(f"duration must be one of {', '.join(MIX_DURATIONS)}")
+    if mode not in MIX_MODES:
+        raise ActionFailed(f"mode must be one of {', '.join(MIX_MODES)}")
     if volumes is not None and len(volumes) != count:
         raise ActionFailed(f"volumes must have one entry per key ({count}), got {len(volumes)}")
     parts = []
@@ -133,8 +202,22 @@ def mix_filter(count: int, volumes: list[float] | None, duration: str) -> str:
         if volumes is not None:
             chain += f",volume={volumes[n]:g}"
         parts.append(f"[{n}:a:0]{chain}[a{n}]")
-    labels = "".join(f"[a{n}]" for n in range(count))
-    parts.append(f"{labels}amix=inputs={count}:duration={duration}:dropout_transition=0[a]")
+    if mode == "mix":
+        labels = "".join(f"[a{n}]" for n in range(count))
+        parts.append(f"{labels}amix=inputs={count}:duration={duration}:dropout_transition=0[a]")
+        return ";".join(parts)
+    others = "".join(f"[a{n}]" for n in range(1, count))
+    bed = "[a]" if mode == "replace" else "[bed]"
+    if count > 2:
+        parts.append(f"{others}amix=inputs={count - 1}:duration=longest:dropout_transition=0{bed}")
+    else:
+        parts.append(f"{others}anull{bed}")
+    if mode == "replace":
+        parts.append("[a0]anullsink")  # the first input sets the length (and keeps its picture) only
+    if mode == "duck":
+        parts.append("[a0]asplit=2[main][key]")
+        parts.append("[bed][key]sidechaincompress=threshold=0.02:ratio=8:attack=20:release=400[ducked]")
+        parts.append(f"[main][ducked]amix=inputs=2:duration={duration}:dropout_transition=0[a]")
     return ";".join(parts)
 
 
@@ -154,30 +237,154 @@ def _volumes(raw: Any) -> list[float] | None:
     return out
 
 
+UPSTREAM_MIX_MODES = {"mix": "mix", "replace": "replace", "ducking": "duck"}
+
+
+@dataclass(frozen=True)
+class MixPlan:
+    """What :meth:`MixAudio.encode` runs: the graph, how long the output is, whether the other inputs loop."""
+
+    graph: str
+    duration: str
+    loop: bool = False
+
+
 class MixAudio(MediaAction):
     id = "vendor.ffmpeg.mix_audio"
     description = (
         "Mix several audio tracks into one. Inputs: `keys` (list of 2–32 audio or video files), `volumes` "
         "(optional list of multipliers, one per key), `duration` (longest default, shortest, first), "
-        "optional `dest_key` (default `{base}_mix{ext}` next to the first key; m4a when that is a "
-        "video). Output: `dest_key`."
+        "`mode` (`mix`, default; `replace`: the others replace the first one's sound; `duck`: the others "
+        "are lowered while the first one sounds), `loop` (default false: when true the others repeat until "
+        "the first ends, and the output is as long as the first), optional `dest_key` (default "
+        "`{base}_mix{ext}` next to the first key; m4a when that is a video; a video dest_key keeps the "
+        "first key's picture). Output: `dest_key`."
     )
-    output = OutputKey("mix", SameExt(formats.AUDIO_EXTS, otherwise=".m4a"))
-    sources = (MediaInput("keys", demuxers.AUDIO_VIDEO, Needs.AUDIO, "{key} has no audio stream",
-                          count=(2, MAX_MIX_INPUTS)),)
-    params = (option("volumes", PT.LIST, []), option("duration", PT.STRING, "longest"))
+    output = OutputKey("mix", SameExt(formats.AUDIO_EXTS, otherwise=".m4a", dest_picks=AV_EXTS))
+    sources: tuple[MediaInput, ...] = (
+        MediaInput("keys", demuxers.AUDIO_VIDEO, Needs.AUDIO, "{key} has no audio stream",
+                   count=(2, MAX_MIX_INPUTS)),)
+    params: ClassVar[tuple[Param, ...]] = (
+        option("volumes", PT.LIST, []), option("duration", PT.STRING, "longest"),
+        option("mode", PT.STRING, "mix"), option("loop", PT.BOOLEAN, False))
 
-    def parse(self, inputs: dict[str, Any]) -> tuple[str, str]:
-        duration = str(inputs.get("duration") or "longest").lower()
-        return duration, mix_filter(len(inputs["keys"]), _volumes(inputs.get("volumes")), duration)
+    legacy = LegacyInterface(
+        VENDOR_FFMPEG + "mix_audio.MixAudio",
+        inputs=(file_input(ours=None), file_input("audio_track", ours=None),
+                LegacyInput("main_volume", PT.FLOAT, default=1.0),
+                LegacyInput("mix_volume", PT.FLOAT, default=0.3),
+                LegacyInput("loop_audio", PT.BOOLEAN, "loop", True), LegacyInput("mix_mode", default="mix")),
+        outputs=(file_output(),),
+        adapt=lambda i: {"keys": [i["file"], i["audio_track"]],
+                         "volumes": [i["main_volume"], i["mix_volume"]],
+                         "duration": "first", "mode": choice(i, "mix_mode", UPSTREAM_MIX_MODES)},
+        configure=keyed("mixed", AV_EXTS),
+    )
 
-    def encode(self, job: MediaJob, options: tuple[str, str]) -> None:
-        duration, graph = options
+    def parse(self, inputs: dict[str, Any]) -> MixPlan:
+        loop = bool(inputs.get("loop"))
+        duration = "first" if loop else str(inputs.get("duration") or "longest").lower()
+        mode = str(inputs.get("mode") or "mix").lower()
+        return MixPlan(mix_filter(len(inputs["keys"]), _volumes(inputs.get("volumes")), duration, mode),
+                       duration, loop)
+
+    def encode(self, job: MediaJob, options: MixPlan) -> None:
+        first, *others = job.media
         lengths = [m.info.duration_s or 0.0 for m in job.media]
-        expected = {"longest": max(lengths), "shortest": min(lengths), "first": lengths[0]}[duration]
-        args = [*opened(job.media), "-filter_complex", graph, "-map", "[a]",
-                *formats.encode_args(job.ext, video=False, audio=True), str(job.out)]
+        expected = {"longest": max(lengths), "shortest": min(lengths), "first": lengths[0]}[options.duration]
+        looped = ["-stream_loop", "-1"] if options.loop else []
+        inputs = [*first.open(), *(arg for m in others for arg in (*looped, *m.open()))]
+        window = ["-t", f"{expected:.6f}"] if expected > 0 else []
+        args = [*inputs, "-filter_complex", options.graph, *_keep_video(first.info, job.ext), "-map", "[a]",
+                *formats.audio_args(job.ext), *formats.container_args(job.ext), *window, str(job.out)]
         job.run(args, duration_s=expected)
+
+
+
+class MergeAudio(MixAudio):
+    id = "vendor.ffmpeg.merge_audio"
+    description = (
+        "Mix two audio files into one, as long as the longer. Inputs: `key`, `other_key`, optional "
+        "`dest_key` (default `{base}_merged.mp3` next to `key`; an audio dest_key picks its own format). "
+        "Output: `dest_key`."
+    )
+    output = OutputKey("merged", FixedExt(".mp3", dest_picks=formats.AUDIO_EXTS))
+    sources: tuple[MediaInput, ...] = (replace(AUDIO_INPUT, refusal="key has no audio stream"),
+               replace(AUDIO_INPUT, name="other_key", refusal="other_key has no audio stream"))
+    params = ()
+
+    legacy = LegacyInterface(
+        VENDOR_FFMPEG + "merge.MergeAudio",
+        inputs=(file_input("audio_key1", ptype=PT.KEY, validations=(ends_with(*AUDIO_KEY_EXTS),)),
+                file_input("audio_key2", "other_key", PT.KEY, validations=(ends_with(*AUDIO_KEY_EXTS),))),
+        outputs=(file_output("dest_key", PT.KEY),),
+        configure=keyed("merged", formats.AUDIO_EXTS, ".mp3"),
+    )
+
+    def parse(self, inputs: dict[str, Any]) -> MixPlan:
+        return MixPlan(mix_filter(2, None, "longest"), "longest")
+
+
+MAX_FOLDER_FILES = 100
+#: Objects listed under a prefix before giving up (a prefix with millions of objects is refused).
+MAX_FOLDER_LISTING = 10_000
+#: The files merge_audio_from_folder picks, by extension (case-insensitive).
+FOLDER_AUDIO_EXTS = formats.AUDIO_EXTS | {".wma", ".aif", ".aiff", ".mpa"}
+FOLDER_OUTPUT = "merged_output.mp3"
+
+
+def folder_audio_keys(keys: Iterable[str], exclude: str) -> list[str]:
+    """The audio files among ``keys`` (by extension), without ``exclude`` (the output: a re-run must
+    not mix in its own earlier result); at most :data:`MAX_FOLDER_FILES`, of :data:`MAX_FOLDER_LISTING`
+    objects listed. Raises :class:`ActionFailed`."""
+    found: list[str] = []
+    for listed, key in enumerate(keys, start=1):
+        if listed > MAX_FOLDER_LISTING:
+            raise ActionFailed(f"the prefix holds more than {MAX_FOLDER_LISTING} objects; "
+                               f"use a narrower prefix")
+        if key != exclude and not key.endswith("/") and key_ext(key) in FOLDER_AUDIO_EXTS:
+            found.append(key)
+    if len(found) > MAX_FOLDER_FILES:
+        raise ActionFailed(f"the prefix holds {len(found)} audio files; at most {MAX_FOLDER_FILES} "
+                           f"can be merged")
+    return sorted(found)
+
+
+class MergeAudioFromFolder(MergeAudio):
+    id = "vendor.ffmpeg.merge_audio_from_folder"
+    description = (
+        "Mix every audio file under a prefix into one, as long as the longest. Inputs: `prefix` (files "
+        "at any depth below it, by extension: mp3, m4a, aac, wav, flac, ogg, opus, wma, aif, aiff, mpa; "
+        "at most 100), optional `dest_key` (default `{prefix}merged_output.mp3`; never one of the inputs, "
+        "so a re-run does not mix in its earlier output). Output: `dest_key`."
+    )
+    sources: tuple[MediaInput, ...] = (
+        MediaInput("keys", demuxers.AUDIO, Needs.AUDIO, "{key} has no audio stream",
+                   count=(1, MAX_FOLDER_FILES)),)
+    inputs = (Param("prefix", PT.PREFIX), DEST_KEY, TIMEOUT)
+
+    legacy = LegacyInterface(
+        VENDOR_FFMPEG + "merge.MergeAudioFromFolder",
+        inputs=(LegacyInput("src_prefix", PT.PREFIX, "prefix", required=True),),
+        outputs=(file_output("dest_key", PT.KEY),),
+    )
+
+    def run(self, ctx: ActionContext, inputs: dict[str, Any]) -> dict[str, Any]:
+        given = str(inputs.get("prefix") or "").strip()
+        if not given:
+            raise ActionFailed("missing input: prefix")
+        try:
+            prefix = normalise_key(given.rstrip("/") + "/", ctx.storage.namespace, prefix=True)
+            dest = ctx.storage.check_key(str(inputs.get("dest_key") or "") or prefix + FOLDER_OUTPUT)
+        except NamespaceViolation as exc:
+            raise ActionFailed(str(exc)) from None
+        keys = folder_audio_keys(ctx.storage.list_keys(prefix), exclude=dest)
+        if not keys:
+            raise ActionFailed(f"no audio files under {prefix}")
+        return super().run(ctx, {**inputs, "keys": keys, "dest_key": dest})
+
+    def parse(self, inputs: dict[str, Any]) -> MixPlan:
+        return MixPlan(mix_filter(len(inputs["keys"]), None, "longest"), "longest")
 
 
 def volume_filter(gain_db: float | None, volume: float | None) -> str:
@@ -204,6 +411,14 @@ class AdjustVolume(MediaAction):
     output = OutputKey("volume", SAME_AV_EXT)
     sources = (AUDIO_INPUT,)
     params = (option("gain_db", PT.FLOAT, 0.0), option("volume", PT.FLOAT, 0.0))
+
+    legacy = LegacyInterface(
+        VENDOR_FFMPEG + "adjust_volume.AdjustVolume",
+        inputs=(file_input(), LegacyInput("gain_db", PT.FLOAT, "gain_db", required=True)),
+        outputs=(file_output(),),
+        adapt=lambda i: {"volume": 0.0 if i["gain_db"] else 1.0},  # 0 dB: unchanged, as upstream
+        configure=keyed(lambda i: f"vol{round(i['gain_db'])}db", AV_EXTS),  # round() is half to even
+    )
 
     def parse(self, inputs: dict[str, Any]) -> str:
         gain = inputs.get("gain_db")
@@ -232,14 +447,14 @@ def parse_silences(stderr: str) -> list[tuple[float, float | None]]:
     return silences
 
 
-def sound_window(silences: list[tuple[float, float | None]], duration_s: float,
-                 tolerance_s: float = 0.05) -> tuple[float, float]:
-    """(start, end) of the part between leading and trailing silence."""
+def sound_window(silences: list[tuple[float, float | None]], duration_s: float, tolerance_s: float = 0.05,
+                 *, start_edge: bool = True, end_edge: bool = True) -> tuple[float, float]:
+    """(start, end) of the part between leading and trailing silence (either edge may be kept)."""
     start, end = 0.0, duration_s
-    if silences and silences[0][0] <= tolerance_s:
+    if start_edge and silences and silences[0][0] <= tolerance_s:
         first_end = silences[0][1]
         start = duration_s if first_end is None else first_end
-    if silences:
+    if end_edge and silences:
         last_start, last_end = silences[-1]
         if (last_end is None or last_end >= duration_s - tolerance_s) and last_start > start:
             end = last_start
@@ -253,13 +468,24 @@ class TrimSilence(MediaAction):
     description = (
         "Remove silence. Inputs: `key`, `threshold_db` (default -50; quieter counts as silence), "
         "`min_silence_s` (default 0.5), `mode` (`edges`, default: cut leading and trailing silence, works "
-        "for video too; `all`: also remove pauses inside, audio files only), optional `dest_key` "
-        "(default `{base}_nosilence{ext}`). Output: `dest_key`."
+        "for video too; `start` or `end`: only that one; `all`: also remove pauses inside, audio files "
+        "only), optional `dest_key` (default `{base}_nosilence{ext}`). Output: `dest_key`."
     )
     output = OutputKey("nosilence", SAME_AV_EXT)
     sources = (AUDIO_INPUT,)
     params = (option("threshold_db", PT.FLOAT, -50.0), option("min_silence_s", PT.FLOAT, 0.5),
               option("mode", PT.STRING, "edges"))
+
+    legacy = LegacyInterface(
+        VENDOR_FFMPEG + "trim_silence.TrimSilence",
+        inputs=(file_input(), LegacyInput("threshold_db", PT.FLOAT, "threshold_db", -50.0),
+                LegacyInput("min_silence_sec", PT.FLOAT, "min_silence_s", 0.5),
+                LegacyInput("from_start", PT.BOOLEAN, default=True),
+                LegacyInput("from_end", PT.BOOLEAN, default=True)),
+        outputs=(file_output(),),
+        adapt=lambda i: {"mode": _silence_edges(bool(i.get("from_start")), bool(i.get("from_end")))},
+        configure=keyed("desilenced", AV_EXTS),
+    )
 
     def parse(self, inputs: dict[str, Any]) -> tuple[float, float, str]:
         threshold = number_between(inputs, "threshold_db", -50.0, -120.0, 0.0)
@@ -286,8 +512,16 @@ class TrimSilence(MediaAction):
         detect = job.run([*job.source.open(), "-map", "0:a:0", "-af",
                           f"silencedetect=noise={threshold:g}dB:duration={min_silence:g}", "-f", "null", "-"],
                          duration_s=info.duration_s, passes=passes, loglevel="info")
-        start, end = sound_window(parse_silences(detect.stderr), info.duration_s or 0.0)
+        start, end = sound_window(parse_silences(detect.stderr), info.duration_s or 0.0,
+                                  start_edge=mode != "end", end_edge=mode != "start")
         maps = (["-map", "0:v:0"] if video else []) + ["-map", "0:a:0"]
         args = ["-ss", f"{start:.6f}", *job.source.open(), "-t", f"{end - start:.6f}", *maps,
                 *formats.encode_args(ext, video=video, audio=True), str(job.out)]
         job.run(args, duration_s=end - start, passes=passes)
+
+
+def _silence_edges(from_start: bool, from_end: bool) -> str:
+    """Upstream's two flags as our ``mode``."""
+    if not (from_start or from_end):
+        raise ActionFailed("At least one of from_start/from_end must be true")
+    return "edges" if from_start and from_end else "start" if from_start else "end"

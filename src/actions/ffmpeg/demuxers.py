@@ -18,8 +18,8 @@ INPUT_PROTOCOLS = "file"
 
 #: Video containers: mp4/mov/m4v/3gp, mkv/webm, avi, flv, MPEG-TS, MPEG-PS, wmv, ogv, animated gif.
 VIDEO = frozenset({"mov", "matroska", "avi", "flv", "mpegts", "mpeg", "asf", "ogg", "gif"})
-#: Audio files: mp3, wav, flac, ogg/opus, raw AAC (ADTS), m4a (``mov``), mka (``matroska``), wma.
-AUDIO = frozenset({"mp3", "wav", "flac", "ogg", "aac", "mov", "matroska", "asf"})
+#: Audio files: mp3, wav, flac, ogg/opus, raw AAC (ADTS), m4a (``mov``), mka (``matroska``), wma, aiff.
+AUDIO = frozenset({"mp3", "wav", "flac", "ogg", "aac", "mov", "matroska", "asf", "aiff"})
 #: Still images (``image2`` is what ffprobe names a single .jpg).
 IMAGE = frozenset({"image2", "png_pipe", "jpeg_pipe", "webp_pipe", "bmp_pipe", "tiff_pipe"})
 

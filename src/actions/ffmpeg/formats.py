@@ -11,6 +11,8 @@ from feaas.actions.base import ActionFailed
 VIDEO_EXTS = frozenset({".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi"})
 AUDIO_EXTS = frozenset({".mp3", ".m4a", ".aac", ".wav", ".flac", ".ogg", ".opus"})
 IMAGE_EXTS = frozenset({".png", ".jpg", ".jpeg", ".webp", ".bmp"})
+#: Single-picture outputs of a resize: the still images, and a one-frame GIF.
+STILL_EXTS = IMAGE_EXTS | {".gif"}
 
 _H264 = ["-c:v", "libx264", "-preset", "veryfast", "-crf", "23", "-pix_fmt", "yuv420p"]
 _VP9 = ["-c:v", "libvpx-vp9", "-crf", "32", "-b:v", "0", "-deadline", "realtime", "-cpu-used", "8",
@@ -31,7 +33,7 @@ _AUDIO_ARGS: dict[str, list[str]] = {
 }
 _IMAGE_ARGS: dict[str, list[str]] = {
     ".png": ["-c:v", "png"], ".jpg": ["-c:v", "mjpeg", "-q:v", "2"], ".jpeg": ["-c:v", "mjpeg", "-q:v", "2"],
-    ".webp": ["-c:v", "libwebp", "-quality", "85"], ".bmp": ["-c:v", "bmp"],
+    ".webp": ["-c:v", "libwebp", "-quality", "85"], ".bmp": ["-c:v", "bmp"], ".gif": ["-c:v", "gif"],
 }
 _CONTAINER_ARGS: dict[str, list[str]] = {
     ".mp4": ["-movflags", "+faststart"], ".m4v": ["-movflags", "+faststart"],
@@ -89,7 +91,7 @@ def container_args(ext: str) -> list[str]:
 def encode_args(ext: str, *, video: bool, audio: bool) -> list[str]:
     """Everything after the filters for an output of ``ext`` with the given kinds of stream."""
     args: list[str] = []
-    if ext in IMAGE_EXTS:
+    if ext in STILL_EXTS:
         return [*image_args(ext), "-frames:v", "1", "-update", "1"]
     if video and ext in VIDEO_EXTS:
         args += video_args(ext)

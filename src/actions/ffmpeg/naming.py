@@ -1,11 +1,13 @@
 """Output key rules of the media actions: where an output goes when the user names no ``dest_key``.
 
 The default output sits next to the (first) input, as ``{base}_{suffix}{ext}``: ``clip.mkv`` →
-``clip_resized.mkv``, ``clip_converted.mp4``. Also the class-path ids upstream scripts use.
+``clip_resized.mkv``, ``clip_converted.mp4``. Upstream's rule (:func:`legacy_key`) is kept for the
+upstream interfaces (issue 12).
 """
 
 from __future__ import annotations
 
+import posixpath
 import re
 from pathlib import PurePosixPath
 
@@ -52,6 +54,12 @@ def format_ext(fmt: str) -> str:
     return "." + fmt
 
 
-def legacy_aliases(name: str, class_name: str) -> tuple[str, ...]:
-    """The class-path ids upstream scripts use for ``vendor.ffmpeg.{name}`` (SPEC §5.2)."""
-    return (f"vendor.ffmpeg.{name}.{class_name}", f"src.actions.vendor.ffmpeg.{name}.{class_name}")
+def legacy_key(src_key: str, suffix: str, new_ext: str = "") -> str:
+    """Upstream's output key (LEGACY_ACTIONS.md §1.4): ``src_key`` split as ``os.path.splitext``
+    does (the extension is the last dot-suffix of the last path segment, as written; a name that only
+    starts with a dot has none), then ``{base}_{suffix}{ext}``; ``new_ext`` replaces the extension,
+    with a leading dot added when missing."""
+    base, ext = posixpath.splitext(src_key)
+    if new_ext:
+        ext = new_ext if new_ext.startswith(".") else "." + new_ext
+    return f"{base}_{suffix}{ext}"

@@ -5,10 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from feaas.actions.base import ActionContext, Param
+from feaas.actions.legacy import LegacyInterface, LegacyOutput
 from feaas.objects import ParameterType as PT
 from src.actions.ffmpeg import demuxers
 from src.actions.ffmpeg.probing import probe
 from src.actions.ffmpeg.template import FfmpegAction
+from src.actions.ffmpeg.upstream import VENDOR_FFMPEG, file_input
 from src.actions.ffmpeg.workspace import workspace
 
 
@@ -24,6 +26,12 @@ class Probe(FfmpegAction):
         Param("duration", PT.FLOAT), Param("width", PT.INTEGER), Param("height", PT.INTEGER),
         Param("codec"), Param("audio_codec"), Param("fps", PT.FLOAT), Param("bitrate", PT.INTEGER),
         Param("format"),
+    )
+    legacy = LegacyInterface(
+        VENDOR_FFMPEG + "probe.Probe",
+        inputs=(file_input(),),
+        outputs=tuple(LegacyOutput(p.name, p.ptype, p.name) for p in outputs),
+        finish=lambda ctx, i, out: {"bitrate": out["bitrate"] // 1000},  # kbit/s upstream
     )
 
     def run(self, ctx: ActionContext, inputs: dict[str, Any]) -> dict[str, Any]:

@@ -6,7 +6,9 @@ that; a subclass declares as data what differs (:mod:`.spec`):
 
 * ``sources``: its media inputs (:class:`.spec.MediaInput`; a list of keys comes first);
 * ``params``: its own parameters (its inputs are ``sources``, ``params``, ``dest_key``, ``timeout_s``);
-* ``output``: where the output goes without a ``dest_key``, and its type (:class:`.spec.OutputKey`);
+* ``output``: where the output goes without a ``dest_key``, and its type (:class:`.spec.OutputKey`).
+  It is an instance attribute, so that the action's upstream interface (issue 12) runs the same
+  action with upstream's key rule (:class:`.spec.LegacyKey`);
 
 and implements :meth:`~MediaAction.parse` (its parameters, checked before anything is downloaded)
 and :meth:`~MediaAction.encode` (the ffmpeg arguments, run through :meth:`MediaJob.run`).
@@ -23,32 +25,26 @@ from typing import Any, ClassVar
 from feaas.actions.base import Action, ActionContext, Param
 from feaas.objects import ParameterType as PT
 from src.actions.ffmpeg.args import DEST_KEY, TIMEOUT, timeout_for
-from src.actions.ffmpeg.naming import legacy_aliases
 from src.actions.ffmpeg.probing import MediaInfo, probe
 from src.actions.ffmpeg.process import FfmpegResult, input_args, run_ffmpeg
 from src.actions.ffmpeg.progress import ProgressParser
-from src.actions.ffmpeg.spec import MediaInput, OutputKey
+from src.actions.ffmpeg.spec import KeyRule, MediaInput
 from src.actions.ffmpeg.workspace import Workspace, resolve_dest, workspace
-
-ACTION_PREFIX = "vendor.ffmpeg."
 
 
 class FfmpegAction(Action):
-    """A ``vendor.ffmpeg.*`` action: the class-path ids upstream scripts use are its aliases."""
-
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        if "id" in cls.__dict__:
-            cls.aliases = legacy_aliases(cls.id.removeprefix(ACTION_PREFIX), cls.__name__)
+    """A ``vendor.ffmpeg.*`` action. Upstream's class-path ids reach its upstream interface
+    (``legacy``, :mod:`feaas.actions.legacy`), not the action itself."""
 
 
 @dataclass(frozen=True)
 class Media:
-    """A downloaded and probed input."""
+    """A downloaded and probed input; ``name`` is the input (:class:`.spec.MediaInput`) it came from."""
 
     key: str
     path: Path
     info: MediaInfo
+    name: str = ""
 
     def open(self) -> list[str]:
         """The ffmpeg options reading this input (:func:`.process.input_args`)."""
@@ -94,6 +90,10 @@ class MediaJob:
     def source(self) -> Media:
         return self.media[0]
 
+    def named(self, name: str) -> Media | None:
+        """The input ``name`` (an optional one may be absent)."""
+        return next((m for m in self.media if m.name == name), None)
+
     def timeout_s(self, duration_s: float | None, passes: int = 1) -> float:
         """The ``timeout_s`` input, else the automatic limit for ``duration_s`` of media."""
         return timeout_for(self.inputs, duration_s, passes)
@@ -118,14 +118,14 @@ class MediaAction(FfmpegAction):
     """A media action writing one file. Subclasses declare ``sources``, ``params`` and ``output``
     and implement :meth:`encode` (and :meth:`parse` when they have parameters)."""
 
-    sources: ClassVar[tuple[MediaInput, ...]]
+    sources: tuple[MediaInput, ...]
     params: ClassVar[tuple[Param, ...]] = ()
-    output: OutputKey
+    output: KeyRule
     outputs = (Param("dest_key", PT.KEY),)
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        if "sources" in cls.__dict__ or "params" in cls.__dict__:
+        if ("sources" in cls.__dict__ or "params" in cls.__dict__) and "inputs" not in cls.__dict__:
             cls.inputs = (*(source.param for source in cls.sources), *cls.params, DEST_KEY, TIMEOUT)
 
     def parse(self, inputs: dict[str, Any]) -> Any:
@@ -147,8 +147,10 @@ class MediaAction(FfmpegAction):
             dest = resolve_dest(ws, inputs, self.output.key(keys[0], ext))
             ext = self.output.ext.of_dest(dest, ext)
             fetched = [(first, key, ws.fetch(key, first.name)) for key in keys]
-            fetched += [_fetch(ws, source, inputs.get(source.name, "")) for source in others]
-            media = [Media(key, path, probe(path, source.accept, what=key)) for source, key, path in fetched]
+            fetched += [_fetch(ws, source, inputs.get(source.name, "")) for source in others
+                        if not source.optional or str(inputs.get(source.name) or "").strip()]
+            media = [Media(key, path, probe(path, source.accept, what=key), source.name)
+                     for source, key, path in fetched]
             for (source, _, _), item in zip(fetched, media, strict=True):
                 source.require(item.key, item.info)
             job = MediaJob(ctx, inputs, ws.dir, media, ext, ws.path("output" + ext))
