@@ -158,14 +158,24 @@ CASES: list[tuple[str, str, dict[str, Any]]] = [
     ("vendor.ffmpeg.waveform", "key", {}),
     ("vendor.ffmpeg.merge_audio_video", "video_key", {"audio_key": "tone"}),
     ("vendor.ffmpeg.merge_audio_video", "audio_key", {"video_key": "clip"}),
+    ("vendor.ffmpeg.resize_image", "key", {"scale": 0.5, "format": "png"}),
+    ("vendor.ffmpeg.add_intro_outro", "key", {"outro_key": "clip"}),
+    ("vendor.ffmpeg.add_intro_outro", "intro_key", {"key": "clip"}),
+    ("vendor.ffmpeg.add_intro_outro", "outro_key", {"key": "clip"}),
+    ("vendor.ffmpeg.edit_media", "key", {"remove_start": 0.5, "remove_end": 1.0}),
+    ("vendor.ffmpeg.merge_audio", "key", {"other_key": "tone"}),
+    ("vendor.ffmpeg.merge_audio", "other_key", {"key": "tone"}),
+    ("vendor.ffmpeg.merge_audio_from_folder", "prefix", {}),  # the hostile file is listed under the prefix
 ]
+MEDIA_INPUTS = ("key", "keys", "overlay_key", "video_key", "audio_key", "intro_key", "outro_key", "other_key",
+                "prefix")
 
 
 def test_every_media_input_of_every_action_is_covered():
     covered = {(action, field) for action, field, _ in CASES}
     for action in ACTIONS:
         for param in action.inputs:
-            if param.name in ("key", "keys", "overlay_key", "video_key", "audio_key"):
+            if param.name in MEDIA_INPUTS:
                 assert (action.id, param.name) in covered, (action.id, param.name)
 
 
@@ -181,7 +191,8 @@ def _assert_nothing_leaked(storage: Any, prefix: str, uploaded: set[str], marker
                          ids=[f"{a.rsplit('.', 1)[1]}-{f}" for a, f, _ in CASES])
 def test_playlists_and_manifests_are_refused(make_ctx, put, storage, prefix, secret, listener, attack,
                                              action_id, field, given):
-    ext = ".wav" if action_id.endswith(("mix_audio",)) or field == "audio_key" else ".mp4"
+    audio = action_id.endswith(("mix_audio", "merge_audio", "from_folder")) or field == "audio_key"
+    ext = ".wav" if audio else ".mp4"
     hostile = f"{prefix}media/upload{ext}"
     storage.put_bytes(hostile, ATTACKS[attack](secret, listener))
     good = {"clip": "clip.mp4", "tone": "tone.wav"}
@@ -191,7 +202,9 @@ def test_playlists_and_manifests_are_refused(make_ctx, put, storage, prefix, sec
             inputs[name] = [hostile if v == "ATTACK" else put(good[v]) for v in value]
         else:
             inputs[name] = put(good[value]) if value in good else value
-    if field != "keys":
+    if field == "prefix":
+        inputs[field] = hostile.rpartition("/")[0] + "/"
+    elif field != "keys":
         inputs[field] = hostile
     uploaded = set(storage.list_keys(prefix))
     before = len(listener.connections)

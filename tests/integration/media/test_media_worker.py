@@ -86,6 +86,7 @@ def media(storage: UserStorage, tmp_path_factory: pytest.TempPathFactory) -> dic
         if path.name != "seed.mkv":
             keys[path.name] = folder + path.name
             storage.upload(path, keys[path.name])
+    storage.upload(d / "tone.wav", folder + "songs/tone.wav")  # merge_audio_from_folder's own folder
     return keys
 
 
@@ -132,7 +133,7 @@ def assert_failed(run, says: str) -> None:  # type: ignore[no-untyped-def]
 # Every action once: (action id as the job names it, inputs with {file} placeholders, output names that
 # are keys, and for some a check of the downloaded output's ffprobe report)
 CASES: list[tuple[str, dict[str, Any], tuple[str, ...], Any]] = [
-    ("vendor.ffmpeg.probe.Probe", {"key": "{clip.mp4}"}, (), None),  # old class-path alias
+    ("vendor.ffmpeg.probe", {"key": "{clip.mp4}"}, (), None),
     ("vendor.ffmpeg.convert", {"key": "{clip.mp4}", "format": "webm"}, ("dest_key",),
      lambda info: codecs(info, "video") == ["vp9"] and codecs(info, "audio") == ["opus"]),
     ("vendor.ffmpeg.extract_audio", {"key": "{clip.mp4}", "format": "mp3"}, ("dest_key",),
@@ -140,7 +141,7 @@ CASES: list[tuple[str, dict[str, Any], tuple[str, ...], Any]] = [
     ("vendor.ffmpeg.trim", {"key": "{clip.mp4}", "start": 0.5, "duration": 1}, ("dest_key",),
      lambda info: abs(float(info["format"]["duration"]) - 1) < 0.15),
     ("vendor.ffmpeg.concat", {"keys": ["{clip.mp4}", "{clip.mp4}"]}, ("dest_key",), None),
-    ("src.actions.vendor.ffmpeg.resize.Resize", {"key": "{clip.mp4}", "width": 160}, ("dest_key",),  # alias
+    ("vendor.ffmpeg.resize", {"key": "{clip.mp4}", "width": 160}, ("dest_key",),
      lambda info: video_size(info) == [(160, 120)] and codecs(info, "audio") == ["aac"]),
     ("vendor.ffmpeg.compress", {"key": "{clip.mp4}", "crf": 35, "preset": "ultrafast"}, ("dest_key",), None),
     ("vendor.ffmpeg.to_gif", {"key": "{clip.mp4}", "duration": 1, "fps": 5, "width": 120}, ("dest_key",),
@@ -158,6 +159,17 @@ CASES: list[tuple[str, dict[str, Any], tuple[str, ...], Any]] = [
     ("vendor.ffmpeg.waveform", {"key": "{tone.wav}", "width": 320, "height": 80}, ("dest_key",), None),
     ("vendor.ffmpeg.merge_audio_video", {"video_key": "{clip.mp4}", "audio_key": "{tone.wav}"}, ("dest_key",),
      lambda info: codecs(info, "video") == ["h264"] and codecs(info, "audio") == ["aac"]),
+    ("vendor.ffmpeg.resize_image", {"key": "{logo.png}", "scale": 0.5, "format": "jpg"}, ("dest_key",),
+     lambda info: video_size(info) == [(32, 16)] and codecs(info, "video") == ["mjpeg"]),
+    ("vendor.ffmpeg.add_intro_outro", {"key": "{clip.mp4}", "outro_key": "{clip.mp4}"}, ("dest_key",),
+     lambda info: abs(float(info["format"]["duration"]) - 2 * SECONDS) < 0.2),
+    ("vendor.ffmpeg.edit_media", {"key": "{clip.mp4}", "remove_start": 1, "remove_end": 2}, ("dest_key",),
+     lambda info: abs(float(info["format"]["duration"]) - (SECONDS - 1)) < 0.15
+     and codecs(info, "video") == ["h264"]),
+    ("vendor.ffmpeg.merge_audio", {"key": "{tone.wav}", "other_key": "{padded.wav}"}, ("dest_key",),
+     lambda info: codecs(info, "audio") == ["mp3"] and abs(float(info["format"]["duration"]) - 2) < 0.15),
+    ("vendor.ffmpeg.merge_audio_from_folder", {"prefix": "{folder}songs/"}, ("dest_key",),
+     lambda info: codecs(info, "audio") == ["mp3"]),
     ("sys.dataset.query", {"sources": ["{sales.csv}"], "dest_key": "{folder}summary.parquet",
                            "sql": "SELECT region, count(*) AS n, sum(amount) AS total FROM sales "
                                   "GROUP BY region"},
@@ -228,7 +240,7 @@ def runs(_results, put_job, run_worker, storage, media):  # type: ignore[no-unty
 def test_the_cases_cover_every_media_and_dataset_action():
     registry = default_registry()
     expected = {a.id for a in registry.actions() if a.id.startswith(("vendor.ffmpeg.", "sys.dataset."))}
-    assert len(expected) == 19
+    assert len(expected) == 24
     assert {registry.get(case[0]).id for case in CASES} == expected
 
 
@@ -246,7 +258,7 @@ def test_action_runs_through_the_worker(runs, storage, media, tmp_path, case):
         for key in keys:
             assert key.startswith(folder), key  # next to the input, inside the namespace
             assert storage.exists(key), key
-    if action_id == "vendor.ffmpeg.probe.Probe":
+    if action_id == "vendor.ffmpeg.probe":
         assert out["width"] == 320 and out["height"] == 240 and out["fps"] == RATE
         assert out["codec"] == "h264" and out["audio_codec"] == "aac" and abs(out["duration"] - SECONDS) < 0.2
     elif action_id == "vendor.ffmpeg.thumbnails":

@@ -36,6 +36,8 @@ def test_run_action_takes_a_screenshot_when_the_test_server_is_allowed(put_job, 
     assert run.code == 0, run.stdout[-3000:] + run.stderr[-3000:]
     assert run.job["status"] == "SUCCEEDED"
     key = output(run, "dest_key")
+    receipt = run.job["receipts"]["action"]  # upstream's interface: dest_key is a KEY, and the primary output
+    assert receipt["outputs"]["dest_key"]["ptype"] == "KEY" and receipt["primary_output"] == "dest_key"
     assert re.fullmatch(re.escape(NAMESPACE) + r"screenshots/[0-9-]+-at-[0-9-]+-[0-9a-f]{4}\.png", key)
     width, height, rows = read_png(user_storage.get_bytes(key))
     assert (width, height) == (640, 360) and rows[180][320] == GREEN
