@@ -24,7 +24,8 @@ from src.actions.ffmpeg import demuxers, formats
 FILTERS = ("loudnorm", "silenceremove", "silencedetect", "volume", "amix", "aformat", "aresample", "atrim",
            "anullsrc", "areverse", "palettegen", "paletteuse", "scale", "setsar", "pad", "fps", "format",
            "overlay", "colorchannelmixer", "color", "showwavespic", "concat", "split", "thumbnail",
-           "testsrc2", "sine")
+           "volumedetect", "sidechaincompress", "asplit", "anull", "anullsink", "xfade", "acrossfade", "trim",
+           "setpts", "asetpts", "testsrc2", "sine")
 #: Encoders named outside formats.py (to_gif, the lossless audio paths).
 EXTRA_ENCODERS = ("gif", "pcm_s16le", "mjpeg", "png")
 
