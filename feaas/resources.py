@@ -95,32 +95,49 @@ def human_size(size: int) -> str:
     return f"{size} bytes"
 
 
-def value_size(value: Any, memo: dict[int, int] | None = None) -> int:
+def value_size(value: Any) -> int:
     """About how many bytes ``value`` takes as JSON (strings count their characters).
 
-    Containers are counted once per object (``memo``), so a value built by nesting the same object
-    many times is measured in time linear in its distinct parts, however large it would become.
+    Containers are counted once per object, so a value built by nesting the same object many times
+    is measured in time linear in its distinct parts, however large it would become. Iterative, so
+    values nested as deep as the engine allows (512 levels) never meet Python's recursion limit.
     """
+    size = _scalar_size(value)
+    if size is not None:
+        return size
+    sizes: dict[int, int] = {}
+    stack: list[tuple[Any, bool]] = [(value, False)]
+    while stack:
+        node, children_done = stack.pop()
+        if id(node) in sizes:
+            continue
+        children = list(node.values()) if isinstance(node, Mapping) else list(node)
+        if not children_done:
+            stack.append((node, True))
+            stack.extend((c, False) for c in children if _scalar_size(c) is None and id(c) not in sizes)
+            continue
+        parts = sum(_part_size(c, sizes) + 1 for c in children)
+        if isinstance(node, Mapping):
+            parts += sum(len(str(k)) + 3 for k in node)
+        sizes[id(node)] = 2 + parts
+    return sizes[id(value)]
+
+
+def _part_size(value: Any, sizes: dict[int, int]) -> int:
+    size = _scalar_size(value)
+    return size if size is not None else sizes.get(id(value), 0)  # 0: a cycle back to an open container
+
+
+def _scalar_size(value: Any) -> int | None:
+    """The size of anything that is not a container (None for a mapping, list, tuple or set)."""
     if isinstance(value, str):
         return len(value) + 2
     if isinstance(value, (bytes, bytearray)):
         return len(value)
     if value is None or isinstance(value, (bool, int, float)):
         return 8
-    if isinstance(value, Receipt):
-        return value.ByteSize()
-    if isinstance(value, AnyType):
-        return value.ByteSize()
-    if memo is None:
-        memo = {}
-    known = memo.get(id(value))
-    if known is not None:
-        return known
-    if isinstance(value, Mapping):
-        size = 2 + sum(len(str(k)) + 4 + value_size(v, memo) for k, v in value.items())
-    elif isinstance(value, (list, tuple, set, frozenset)):
-        size = 2 + sum(1 + value_size(v, memo) for v in value)
-    else:
-        size = len(str(value))
-    memo[id(value)] = size
-    return size
+    if isinstance(value, (Receipt, AnyType)):
+        return int(value.ByteSize())
+    if isinstance(value, (Mapping, list, tuple, set, frozenset)):
+        return None
+    return len(str(value))

@@ -109,3 +109,13 @@ def test_cgroup_v2_limit_and_no_limit(tmp_path):
 def test_children_share_the_budget_minus_the_workers_reserve():
     assert child_memory_mb(1024) == (1024 - WORKER_RESERVE_MB) // 2
     assert child_memory_mb(100) == 64  # never below the floor
+
+
+def test_value_size_of_deeply_nested_values_does_not_recurse() -> None:
+    # Given a value nested far deeper than Python's recursion limit (the engine allows 512 levels)
+    deep: list[object] = []
+    for _ in range(5000):
+        deep = [deep]
+    # Then its size is measured (2 brackets per level, 1 separator per child)
+    assert value_size(deep) == 2 + 5000 * 3
+    assert value_size({"a": [1, {"b": "cc"}]}) == 2 + (1 + 4) + (2 + (8 + 1) + (2 + (1 + 4) + 4) + 1)
