@@ -7,7 +7,16 @@ import sys
 from collections.abc import Mapping
 from typing import Any, Literal
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from feaas.errors import ConfigError
@@ -21,6 +30,9 @@ class RunMode(str, enum.Enum):
     RUN_JOB = "RUN_JOB"
     RUN_STREAM = "RUN_STREAM"
     RUN_FILES = "RUN_FILES"
+    RUN_PLUSSCRIPT = "RUN_PLUSSCRIPT"
+    #: No job: publishes the action catalogue where plus-engine and the frontend read it.
+    REGISTER_ACTIONS = "REGISTER_ACTIONS"
     SWEEP = "SWEEP"  # no job: record or relaunch the jobs of dead tasks (SPEC §8.3)
 
 
@@ -53,6 +65,7 @@ class LogFormat(str, enum.Enum):
 # Variables each run mode needs beyond the common ones (the others fall back to the job document).
 _REQUIRED_FOR_MODE: dict[RunMode, tuple[str, ...]] = {
     RunMode.RUN_ACTION: ("action_id",),
+    RunMode.RUN_PLUSSCRIPT: ("action_id",),
 }
 
 
@@ -195,6 +208,71 @@ def _combination_problems(values: Mapping[str, Any]) -> list[str]:
     ):
         problems.append("LOG_LEVEL: must be DEBUG, INFO, WARNING, ERROR or CRITICAL")
     return problems
+
+
+#: The frontend host REGISTER_ACTIONS publishes under when neither PLUS_HOSTNAME nor HOSTNAME is set
+#: (upstream's default).
+DEFAULT_HOSTNAME = "plus_dataskeptic_com"
+
+
+class RegisterSettings(BaseModel):
+    """``RUN_MODE=REGISTER_ACTIONS``: no job and no user; the documents table, the bucket and the
+    frontend's host name (``PLUS_HOSTNAME``, else ``HOSTNAME``: container runtimes set ``HOSTNAME``
+    to the container's own name, so a deployment sets ``PLUS_HOSTNAME``). Read only by
+    :func:`load_register_settings`, which alone decides which variables count."""
+
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+    run_mode: Literal[RunMode.REGISTER_ACTIONS]
+    region: str = Field(min_length=1)
+    dynamo_table: str = Field(min_length=1)
+    primary_bucket: str = Field(min_length=1)
+    hostname: str = Field(default=DEFAULT_HOSTNAME, min_length=1, pattern=r"^[^/\s]+$",
+                          validation_alias=AliasChoices("plus_hostname", "hostname"))
+    dynamo_key_attribute: str = Field(default="object_id", min_length=1)
+    dynamo_owner_index: str = Field(default="ownerIndex", min_length=1)
+    access_key: SecretStr | None = None
+    secret_key: SecretStr | None = None
+    log_format: LogFormat | None = None
+    log_level: str = "INFO"
+
+    @model_validator(mode="after")
+    def _check_combinations(self) -> RegisterSettings:
+        problems = [p for p in _combination_problems(self.model_dump()) if not p.startswith("RUN_MODE")]
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    @property
+    def effective_log_format(self) -> LogFormat:
+        if self.log_format is not None:
+            return self.log_format
+        return LogFormat.TEXT if sys.stdout.isatty() else LogFormat.JSON
+
+
+def load_register_settings(environ: Mapping[str, str] | None = None) -> RegisterSettings:
+    """:class:`RegisterSettings` from ``environ`` (default: the process environment); a
+    :class:`ConfigError` names every missing or invalid variable, never a value."""
+    import os
+
+    source = os.environ if environ is None else environ
+    lowered = {k.lower(): v for k, v in source.items()}
+    names = set(RegisterSettings.model_fields) | {"plus_hostname"}
+    given: dict[str, Any] = {k: v for k, v in lowered.items() if k in names and v != ""}
+    if "plus_hostname" in given:  # PLUS_HOSTNAME wins over the runtime's HOSTNAME
+        given.pop("hostname", None)
+    try:
+        return RegisterSettings(**given)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors(include_input=False, include_url=False):
+            loc = [str(part) for part in err["loc"] if part != "__root__"]
+            if not loc:
+                problems.extend(str(err["msg"]).removeprefix("Value error, ").split("; "))
+                continue
+            name = "PLUS_HOSTNAME/HOSTNAME" if loc[0] in ("hostname", "plus_hostname") else loc[0].upper()
+            problems.append(f"{name}: missing" if err["type"] == "missing" else f"{name}: {err['msg']}")
+        raise ConfigError("invalid configuration: " + "; ".join(dict.fromkeys(problems))) from None
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:

@@ -35,7 +35,7 @@ from feaas.jobs import Heartbeat, JobRecord, JobStatus, Progress, record_for
 from feaas.jobs.document import check_identity_before_claim, job_identity, job_limits, parse_job
 from feaas.logs import event
 from feaas.runners.context import Outcome, RunContext, make_tmp_root
-from feaas.settings import RunMode, Settings, load_settings, load_sweep_settings
+from feaas.settings import RunMode, Settings, load_register_settings, load_settings, load_sweep_settings
 from feaas.stopping import SIGTERM_BUDGET_S, StopSignal
 from feaas.usage import worker_usage
 
@@ -52,6 +52,8 @@ def main(argv: list[str] | None = None) -> int:
         return ExitCode.CONFIG
     if os.environ.get("RUN_MODE", "").strip().upper() == RunMode.SWEEP.value:
         return _sweep()
+    if os.environ.get("RUN_MODE", "").strip().upper() == RunMode.REGISTER_ACTIONS.value:
+        return _register_actions()
     try:
         settings = load_settings()
     except ConfigError as exc:
@@ -65,6 +67,19 @@ def main(argv: list[str] | None = None) -> int:
     for signum in _EARLY_SIGNALS:
         stop.stop(Interrupted(signal.Signals(signum).name))
     return run(settings, stop)
+
+
+def _register_actions() -> int:
+    """``RUN_MODE=REGISTER_ACTIONS``: no job of its own (LEGACY_ACTIONS.md §3)."""
+    from src.register import configure_logging, run_register
+
+    try:
+        settings = load_register_settings()
+    except ConfigError as exc:
+        sys.stderr.write(f"plus-worker: {exc}\n")
+        return ExitCode.CONFIG
+    configure_logging(settings)
+    return run_register(settings)
 
 
 def _sweep() -> int:

@@ -100,6 +100,13 @@ class Documents:
                 raise ConditionFailed(None) from None
             raise storage_error(exc, f"creating {item.get(self.key_attribute)}") from exc
 
+    def put(self, item: Mapping[str, Any]) -> None:
+        """Save a whole document, replacing any earlier one (REGISTER_ACTIONS' catalogue pointers)."""
+        try:
+            self.client.put_item(TableName=self.table, Item=to_dynamo(item))
+        except (ClientError, BotoCoreError) as exc:
+            raise storage_error(exc, f"writing {item.get(self.key_attribute)}") from exc
+
     def _owner_query(self, owner: str) -> dict[str, Any]:
         return {
             "TableName": self.table,

@@ -26,19 +26,21 @@ _FAST = Config(connect_timeout=2, read_timeout=5, retries={"mode": "standard", "
 _MISSING = {"ResourceNotFoundException", "NoSuchBucket", "404", "NotFound"}
 
 
-def check_storage(session: boto3.session.Session, *, table: str, streams_table: str, bucket: str | None,
+def check_storage(session: boto3.session.Session, *, table: str, streams_table: str | None, bucket: str | None,
                   budget_s: float = BUDGET_S) -> None:
     """Raise :class:`StorageUnreachable` when an endpoint cannot be reached within ``budget_s``, and
     :class:`ConfigError` when a table or the bucket does not exist. Other refusals (no permission
-    to describe, throttling) are left for the run itself to meet."""
+    to describe, throttling) are left for the run itself to meet. ``streams_table`` or ``bucket``
+    ``None``: a run mode that never uses it (REGISTER_ACTIONS, the sweeper)."""
     dynamodb = session.client("dynamodb", config=_FAST)
     s3 = session.client("s3", config=_FAST)
     deadline = time.monotonic() + budget_s
     checks: list[tuple[BaseClient, str, Callable[[], object]]] = [
         (dynamodb, f"DYNAMO_TABLE={table!r}", lambda: dynamodb.describe_table(TableName=table)),
-        (dynamodb, f"DYNAMO_STREAMS_TABLE={streams_table!r}",
-         lambda: dynamodb.describe_table(TableName=streams_table)),
     ]
+    if streams_table is not None:  # None: REGISTER_ACTIONS, which uses no stream
+        checks.append((dynamodb, f"DYNAMO_STREAMS_TABLE={streams_table!r}",
+                       lambda: dynamodb.describe_table(TableName=streams_table)))
     if bucket is not None:  # None: the sweeper, which reads no file
         checks.append((s3, f"PRIMARY_BUCKET={bucket!r}", lambda: s3.head_bucket(Bucket=bucket)))
     # The three checks run at once: the worker's start waits for the slowest, not for their sum (issue 14).
