@@ -8,6 +8,7 @@ from typing import Any
 from feaas.errors import JobFailed
 from feaas.runners.context import Outcome, RunContext
 from feaas.runners.items import run_collection, run_files, run_stream
+from feaas.runners.plusscript import run_plusscript
 from feaas.runners.script import run_action, run_script
 from feaas.settings import JobType, RunMode
 
@@ -19,6 +20,7 @@ RUNNERS: dict[RunMode, Runner] = {
     RunMode.RUN_COLLECTION: run_collection,
     RunMode.RUN_STREAM: run_stream,
     RunMode.RUN_FILES: run_files,
+    RunMode.RUN_PLUSSCRIPT: run_plusscript,
 }
 ITEM_RUNNERS = (run_collection, run_stream, run_files)
 

@@ -132,8 +132,8 @@ def run_script(
     return Outcome(JobStatus.SUCCEEDED, "", attrs)
 
 
-def run_action(ctx: RunContext) -> Outcome:
-    """RUN_ACTION: ``ACTION_ID`` with ``ACTION_INPUT_JSON``, recorded like a one-node script."""
+def action_inputs(ctx: RunContext) -> dict[str, Any]:
+    """``ACTION_INPUT_JSON`` as a map of inputs; bad JSON or another shape is a JobFailed."""
     try:
         inputs = parse_json_text(ctx.settings.action_input_json or "{}")
     except ValueError as exc:
@@ -148,6 +148,12 @@ def run_action(ctx: RunContext) -> Outcome:
         raise JobFailed(
             "ACTION_INPUT_JSON is not valid Unicode text: it contains a lone surrogate escape such as \\ud800"
         ) from None
+    return inputs
+
+
+def run_action(ctx: RunContext) -> Outcome:
+    """RUN_ACTION: ``ACTION_ID`` with ``ACTION_INPUT_JSON``, recorded like a one-node script."""
+    inputs = action_inputs(ctx)
     action_id = ctx.settings.action_id or ""
     if action_id not in ctx.registry:
         raise InvalidScript(f"invalid script: unknown action id {action_id!r}")
