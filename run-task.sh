@@ -11,15 +11,19 @@ source "$SCRIPT_DIR/test_scripts/ops_common.sh"
 usage() {
     cat <<'USAGE'
 Usage: ./run-task.sh --job-id JOB_ID --username USER [options]
+       ./run-task.sh --run-mode REGISTER_ACTIONS [--env PLUS_HOSTNAME=host] [options]
 
   --run-mode MODE            RUN_JOB (default), RUN_SCRIPT, RUN_COLLECTION, RUN_ACTION,
-                             RUN_STREAM or RUN_FILES
+                             RUN_STREAM, RUN_FILES, RUN_PLUSSCRIPT or REGISTER_ACTIONS
+                             (publishes the action catalogue: no job, no user)
   --job-id JOB_ID            job document id ({hostname}/{username}/job.{uuid}); required
-  --username USER            user who started the job; required
+                             except for REGISTER_ACTIONS
+  --username USER            user who started the job; required except for REGISTER_ACTIONS
   --collection-owner OWNER   owner of the collection's documents (RUN_COLLECTION)
   --stream-id ID             stream to process (RUN_STREAM)
-  --action-id ID             action to run (RUN_ACTION)
-  --action-input-json JSON   the action's inputs as a JSON object (RUN_ACTION)
+  --action-id ID             action to run (RUN_ACTION), stored script's document id
+                             (RUN_PLUSSCRIPT)
+  --action-input-json JSON   the action's or script's inputs as a JSON object
   --shards N                 start N tasks, task i with SHARD_INDEX=i and SHARD_COUNT=N
                              (one RunTask call each: their environments differ); default 1
   --env NAME=VALUE           extra environment variable for the worker (repeatable);
@@ -65,13 +69,17 @@ while [[ $# -gt 0 ]]; do
         *) usage >&2; die "$EX_USAGE" "unknown option: $1" ;;
     esac
 done
-[[ -n "$JOB_ID" && -n "$USERNAME" ]] || { usage >&2; die "$EX_USAGE" "--job-id and --username are required"; }
+if [[ "$RUN_MODE" != REGISTER_ACTIONS ]]; then  # the one run mode without a job
+    [[ -n "$JOB_ID" && -n "$USERNAME" ]] || { usage >&2; die "$EX_USAGE" "--job-id and --username are required"; }
+fi
 
 # The RunTask requests come from the one launcher, feaas.launch (its rules for run modes, shards,
 # the worker's environment and the client token), run with the project's Python.
 PYTHON="$SCRIPT_DIR/.venv/bin/python"
 [[ -x "$PYTHON" ]] || PYTHON=python3
-JOB_ARGS=(--job-id "$JOB_ID" --username "$USERNAME" --run-mode "$RUN_MODE" --shards "$SHARDS")
+JOB_ARGS=(--run-mode "$RUN_MODE" --shards "$SHARDS")
+[[ -z "$JOB_ID" ]] || JOB_ARGS+=(--job-id "$JOB_ID")
+[[ -z "$USERNAME" ]] || JOB_ARGS+=(--username "$USERNAME")
 [[ -z "$COLLECTION_OWNER" ]] || JOB_ARGS+=(--collection-owner "$COLLECTION_OWNER")
 [[ -z "$STREAM_ID" ]] || JOB_ARGS+=(--stream-id "$STREAM_ID")
 [[ -z "$ACTION_ID" ]] || JOB_ARGS+=(--action-id "$ACTION_ID")

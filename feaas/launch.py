@@ -49,6 +49,8 @@ from feaas.text import bounded
 
 JOB_TYPES = frozenset(t.value for t in JobType)
 RUN_MODES = frozenset(m.value for m in RunMode)
+#: The run mode that has no job: it publishes the action catalogue (no JOB_ID, no USERNAME).
+REGISTER_ACTIONS = RunMode.REGISTER_ACTIONS.value
 #: Environment variables that must never reach a task (it uses the task role).
 FORBIDDEN_ENV = frozenset(
     {"ACCESS_KEY", "SECRET_KEY", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"}
@@ -169,8 +171,8 @@ def run_task_request(
     task_definition: str,
     subnets: Sequence[str],
     security_groups: Sequence[str],
-    job_id: str,
-    username: str,
+    job_id: str | None,
+    username: str | None,
     run_mode: str = "RUN_JOB",
     collection_owner: str | None = None,
     stream_id: str | None = None,
@@ -186,15 +188,28 @@ def run_task_request(
 ) -> dict[str, Any]:
     """Keyword arguments for ``ecs_client.run_task`` starting one worker task (one shard).
 
+    ``REGISTER_ACTIONS`` has no job: ``job_id`` and ``username`` are ``None`` (pass the frontend's
+    host as ``PLUS_HOSTNAME`` in ``extra_env``), and each call gets a new client token.
+    ``RUN_PLUSSCRIPT`` needs ``action_id`` (the stored script's document id).
+
     Raises ValueError for an unknown run mode, a bad shard, or credentials in ``extra_env``.
     """
     if run_mode not in RUN_MODES:
         raise ValueError(f"unknown run_mode {run_mode!r}; expected one of {sorted(RUN_MODES)}")
+    if run_mode == REGISTER_ACTIONS:
+        if job_id or username or shard_count > 1:
+            raise ValueError("REGISTER_ACTIONS takes no job_id, username or shards")
+    elif not job_id or not username:
+        raise ValueError(f"{run_mode} needs a job_id and a username")
+    if run_mode in ("RUN_ACTION", "RUN_PLUSSCRIPT") and not action_id:
+        raise ValueError(f"{run_mode} needs an action_id")
     if not 0 <= shard_index < shard_count:
         raise ValueError(f"shard_index must be in [0, {shard_count}): {shard_index}")
     if not subnets or not security_groups:
         raise ValueError("at least one subnet and one security group are required")
-    env: dict[str, str] = {"RUN_MODE": run_mode, "JOB_ID": job_id, "USERNAME": username}
+    env: dict[str, str] = {"RUN_MODE": run_mode}
+    if job_id and username:
+        env.update(JOB_ID=job_id, USERNAME=username)
     optional = {
         "COLLECTION_OWNER": collection_owner,
         "STREAM_ID": stream_id,
@@ -215,7 +230,8 @@ def run_task_request(
         "count": 1,
         "startedBy": started_by[:128],
         "clientToken": client_token(
-            job_id, shard_index=shard_index, shard_count=shard_count, launch_attempt=launch_attempt
+            job_id or f"register-actions.{uuid.uuid4().hex}", shard_index=shard_index, shard_count=shard_count,
+            launch_attempt=launch_attempt,
         ),
         "networkConfiguration": {
             "awsvpcConfiguration": {
@@ -440,8 +456,8 @@ def _documents(table: str, region: str) -> Any:
 def _request_options(parser: Any) -> None:
     """``run-task-requests``' options: run-task.sh's own, which it passes on as they are."""
     parser.add_argument("--check", action="store_true", help="only check the options; print nothing")
-    parser.add_argument("--job-id", required=True)
-    parser.add_argument("--username", required=True)
+    parser.add_argument("--job-id", default=None, help="required except for REGISTER_ACTIONS")
+    parser.add_argument("--username", default=None, help="required except for REGISTER_ACTIONS")
     parser.add_argument("--run-mode", default=RunMode.RUN_JOB.value)
     for name in ("--collection-owner", "--stream-id", "--action-id", "--action-input-json"):
         parser.add_argument(name, default=None)
@@ -470,6 +486,13 @@ def _requests_from(args: Any) -> list[dict[str, Any]]:
             f"unknown --run-mode: {args.run_mode} (expected one of {', '.join(m.value for m in RunMode)})"
         )
     shards = _positive("--shards", args.shards)
+    if args.run_mode == REGISTER_ACTIONS:
+        if args.job_id or args.username or shards > 1:
+            raise ValueError("REGISTER_ACTIONS takes no --job-id, --username or --shards")
+    elif not args.job_id or not args.username:
+        raise ValueError("--job-id and --username are required")
+    if args.run_mode in (RunMode.RUN_ACTION.value, RunMode.RUN_PLUSSCRIPT.value) and not args.action_id:
+        raise ValueError(f"{args.run_mode} needs --action-id")
     extra_env: dict[str, str] = {}
     for pair in args.env:
         name, eq, value = pair.partition("=")
@@ -486,7 +509,7 @@ def _requests_from(args: Any) -> list[dict[str, Any]]:
         network = {"subnets": ["-"], "security_groups": ["-"]}
     return run_task_requests(
         shards=shards, cluster=args.cluster, task_definition=args.task_definition, **network,
-        job_id=args.job_id, username=args.username, run_mode=args.run_mode,
+        job_id=args.job_id or None, username=args.username or None, run_mode=args.run_mode,
         collection_owner=args.collection_owner, stream_id=args.stream_id, action_id=args.action_id,
         action_input_json=args.action_input_json, extra_env=extra_env,
         assign_public_ip=args.assign_public_ip == "ENABLED", container_name=args.container_name,

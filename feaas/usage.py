@@ -8,17 +8,23 @@ from feaas.settings import RunMode
 VARIABLES = """\
 Required:
   RUN_MODE                 one of {modes}
-  JOB_ID                   key of the job document in DYNAMO_TABLE
-  USERNAME                 the job's user (must match the job's username)
+  JOB_ID                   key of the job document in DYNAMO_TABLE (not SWEEP, REGISTER_ACTIONS)
+  USERNAME                 the job's user (must match the job's username; not SWEEP, REGISTER_ACTIONS)
   REGION                   AWS region
   DYNAMO_TABLE             documents table (jobs, collections)
-  DYNAMO_STREAMS_TABLE     streams table (receipts of runs over many items)
+  DYNAMO_STREAMS_TABLE     streams table (receipts of runs over many items; not REGISTER_ACTIONS)
   PRIMARY_BUCKET           S3 bucket holding every user's files
 Per run mode:
   SWEEP                    no JOB_ID/USERNAME/PRIMARY_BUCKET: records or relaunches the jobs of dead
                            tasks; reads CLUSTER, TASK_FAMILY, SUBNETS, SECURITY_GROUPS,
                            ASSIGN_PUBLIC_IP (for relaunches) and MAX_ATTEMPTS (default 3)
-  ACTION_ID, ACTION_INPUT_JSON   RUN_ACTION: the action and its inputs (JSON object, default {{}})
+  ACTION_ID, ACTION_INPUT_JSON   RUN_ACTION: the action and its inputs (JSON object, default {{}});
+                           RUN_PLUSSCRIPT: a stored script's document id (in USERNAME's namespace)
+                           and its inputs
+  PLUS_HOSTNAME, HOSTNAME  REGISTER_ACTIONS: the frontend's host the catalogue is published for
+                           (PLUS_HOSTNAME wins: container runtimes set HOSTNAME; default
+                           plus_dataskeptic_com). This mode needs only REGION, DYNAMO_TABLE and
+                           PRIMARY_BUCKET
   COLLECTION_OWNER, STREAM_ID    RUN_COLLECTION / RUN_STREAM (default: from the job document)
 Optional:
   ACCESS_KEY, SECRET_KEY   explicit keys, both or neither (default: the task role)

@@ -133,6 +133,9 @@ def test_deploy_without_env_file_and_without_dry_run(
         (["--job-id", "h/u/job.1"], EX_USAGE, "--job-id and --username are required"),
         (["--job-id", "j", "--username", "u", "--run-mode", "RUN_X"], EX_USAGE, "unknown --run-mode"),
         (["--job-id", "j", "--username", "u", "--shards", "0"], EX_USAGE, "--shards"),
+        (["--run-mode", "RUN_PLUSSCRIPT", "--job-id", "j", "--username", "u"], EX_USAGE, "needs --action-id"),
+        (["--run-mode", "REGISTER_ACTIONS", "--job-id", "j"], EX_USAGE, "takes no --job-id"),
+        (["--run-mode", "REGISTER_ACTIONS", "--env-file", "/nonexistent"], EX_CONFIG, "not found"),
         (["--job-id", "j", "--username", "u", "--env-file", "/nonexistent"], EX_CONFIG, "not found"),
     ],
 )
