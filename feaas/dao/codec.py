@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import math
 from collections.abc import Mapping
 from decimal import Decimal
@@ -98,12 +99,52 @@ def parse_message(data: Mapping[str, Any], message: M) -> M:
 
     Raises :class:`CodecError` with the offending field when a value has the wrong shape.
     """
+    data = _upstream_forms(data, message.DESCRIPTOR)
     _check_shapes(data, message.DESCRIPTOR, message.DESCRIPTOR.name)
     try:
         json_format.ParseDict(_json_ready(dict(data)), message, ignore_unknown_fields=True)
     except (json_format.ParseError, TypeError, ValueError) as exc:
         raise CodecError(str(exc)) from exc
     return message
+
+
+#: Repeated text fields that plus-engine writes as objects: a Parameter's ``validations`` are
+#: ``{vtype, ival | svals}`` there (LEGACY_ACTIONS.md §3) and text here. Such an entry is kept as its
+#: compact JSON text; the worker never reads declared validations of a script's parameters.
+_OBJECTS_AS_TEXT = frozenset({"feaas.Parameter.validations"})
+
+
+def _upstream_forms(data: Any, descriptor: Any) -> Any:
+    """``data`` with plus-engine's object-valued text fields (``_OBJECTS_AS_TEXT``) turned into text;
+    everything else as it is (the same object when nothing changes)."""
+    if not isinstance(data, Mapping):
+        return data
+    changed: dict[str, Any] = {}
+    for name, value in data.items():
+        field = descriptor.fields_by_name.get(name) or descriptor.fields_by_camelcase_name.get(name)
+        if field is None or value is None:
+            continue
+        if field.full_name in _OBJECTS_AS_TEXT and isinstance(value, list):
+            changed[name] = [json.dumps(plain(v), sort_keys=True, separators=(",", ":"))
+                             if isinstance(v, Mapping) else v for v in value]
+            continue
+        if field.message_type is None or field.message_type.full_name.startswith("google.protobuf."):
+            continue
+        if field.message_type.GetOptions().map_entry:
+            value_type = field.message_type.fields_by_name["value"].message_type
+            if value_type is not None and isinstance(value, Mapping):
+                new = {k: _upstream_forms(v, value_type) for k, v in value.items()}
+                if any(new[k] is not value[k] for k in value):
+                    changed[name] = new
+        elif field.is_repeated and isinstance(value, list):
+            items = [_upstream_forms(v, field.message_type) for v in value]
+            if any(a is not b for a, b in zip(items, value, strict=True)):
+                changed[name] = items
+        else:
+            new_value = _upstream_forms(value, field.message_type)
+            if new_value is not value:
+                changed[name] = new_value
+    return {**data, **changed} if changed else data
 
 
 #: Enum fields whose unknown names are tolerated (read as the default); others are errors.

@@ -81,3 +81,19 @@ def test_any_message_round_trips_through_the_dynamodb_item_form(value):
     item = to_dynamo({"v": message_to_plain(value)})
     back = parse_message(from_dynamo(item)["v"], AnyType())
     assert back == value
+
+
+def test_plus_engine_validation_objects_in_a_script_parse_as_text() -> None:
+    """plus-engine's Parameter JSON has ``validations: [{vtype, ival | svals}]``; node inputs copied
+    from the published catalogue carry them, and the script must still parse (issue 12)."""
+    from feaas.objects import PlusScript
+
+    data = {"nodes": [{"ntype": "ACTION", "unique_id": "n", "inputs": [
+        {"var_name": "width", "ptype": "INTEGER", "idefault": "1200",
+         "validations": [{"vtype": "GREATER_THAN", "ival": Decimal(50)}, {"vtype": "ENDS_WITH", "svals": [".png"]}]},
+        {"var_name": "plain", "validations": ["already text"]}]}]}
+    parsed = parse_message(data, PlusScript())
+    width, other = parsed.nodes[0].inputs
+    assert list(width.validations) == ['{"ival":50,"vtype":"GREATER_THAN"}', '{"svals":[".png"],"vtype":"ENDS_WITH"}']
+    assert width.idefault == 1200 and list(other.validations) == ["already text"]
+    assert data["nodes"][0]["inputs"][0]["validations"][0] == {"vtype": "GREATER_THAN", "ival": Decimal(50)}  # untouched
