@@ -11,7 +11,7 @@ namespace, ``{F}`` the case's media folder (``{F_RE}`` as a regex), ``{JOB}`` a 
 
 ``expect``: the final ``status``; per receipt its ``primary_output`` and ``outputs`` (each an AnyType in
 protobuf JSON, compared exactly; ``range`` / ``sval_re`` where a value varies); the job's ``output``; keys
-that must ``exist``; ``error`` (a substring of ``error_message``); ``documents`` to read back
+that must ``exist``; ``error`` (a substring of ``error_message``); other job ``fields`` (counts); ``documents`` to read back
 (REGISTER_ACTIONS). The media is the small generated set of tests/integration/media/test_legacy_worker.py
 (its ``folder`` fixture); what the files hold is checked there, not here.
 """
@@ -31,8 +31,8 @@ from typing import Any
 import pytest
 
 from src.actions.web import chromium
-from tests.integration.media.test_legacy_worker import folder, storage  # noqa: F401  (fixtures)
 from tests.conftest import OUTPUTS, ROOT, WorkerRun, worker_env
+from tests.integration.media.test_legacy_worker import folder, storage  # noqa: F401  (fixtures)
 from tests.support.scripts import HOSTNAME, NAMESPACE, USERNAME
 from tests.support.webpages import PageServer, colour_page
 
@@ -131,6 +131,8 @@ def test_case(name: str, results, dao) -> None:  # type: ignore[no-untyped-def]
                 check_anytype(receipt["outputs"][out], spec, f"{name}: receipt {node}.{out}")
         for out, spec in expect.get("output", {}).items():
             check_anytype(job["output"].get(out), spec, f"{name}: output {out}")
+        for field, value in expect.get("fields", {}).items():
+            assert job.get(field) == value, (field, job.get(field))
         if expect.get("no_receipts"):
             assert not job.get("receipts"), job["receipts"]
     for key in expect.get("exists", []):
