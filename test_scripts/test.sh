@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # mypy --strict and ruff, then the whole test suite: unit, integration (real DynamoDB Local + SeaweedFS, ffmpeg,
-# Chromium), reliability, ops, and last the image tier (builds the Dockerfile with docker or podman and runs the
+# Chromium), the compatibility corpus (tests/compat), reliability, ops, and last the image tier (builds the Dockerfile with docker or podman and runs the
 # container; issue 14).
 # Installs what it needs on a fresh machine (venv, Java/ffmpeg/chromium via apt when missing). Extra args go to pytest.
 set -euo pipefail
@@ -14,4 +14,4 @@ export PATH="$root/.venv/bin:$PATH"
 # Types and lint hold the line before any test runs (issue 15 §8); both are configured in pyproject.toml.
 "$root/.venv/bin/mypy"
 "$root/.venv/bin/ruff" check --quiet
-exec "$root/.venv/bin/python" -m pytest tests/unit tests/integration tests/reliability tests/ops tests/image -p no:cacheprovider "$@"
+exec "$root/.venv/bin/python" -m pytest tests/unit tests/integration tests/compat tests/reliability tests/ops tests/image -p no:cacheprovider "$@"
