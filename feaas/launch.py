@@ -230,7 +230,9 @@ def run_task_request(
         "count": 1,
         "startedBy": started_by[:128],
         "clientToken": client_token(
-            job_id or f"register-actions.{uuid.uuid4().hex}", shard_index=shard_index, shard_count=shard_count,
+            job_id or f"register-actions.{uuid.uuid4().hex}",
+            shard_index=shard_index,
+            shard_count=shard_count,
             launch_attempt=launch_attempt,
         ),
         "networkConfiguration": {

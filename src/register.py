@@ -53,13 +53,26 @@ def entry(action: Action) -> dict[str, Any]:
     if isinstance(action, LegacyAction):
         found = action.catalogue_entry()
         found.pop("implements", None)
-        return {"action_id": found["action_id"], "runtime": RUNTIME, "class_path": found["class_path"],
-                "label": found["label"], "short_desc": found["short_desc"], "params": found["params"],
-                "outputs": found["outputs"], "sys_name": SYS_NAME}
-    return {"action_id": action.id, "runtime": RUNTIME, "class_path": action.id, "label": type(action).__name__,
-            "short_desc": "",
-            "params": [] if action.accepts_any_inputs else [parameter_json(p) for p in action.inputs],
-            "outputs": [parameter_json(p) for p in action.outputs], "sys_name": SYS_NAME}
+        return {
+            "action_id": found["action_id"],
+            "runtime": RUNTIME,
+            "class_path": found["class_path"],
+            "label": found["label"],
+            "short_desc": found["short_desc"],
+            "params": found["params"],
+            "outputs": found["outputs"],
+            "sys_name": SYS_NAME,
+        }
+    return {
+        "action_id": action.id,
+        "runtime": RUNTIME,
+        "class_path": action.id,
+        "label": type(action).__name__,
+        "short_desc": "",
+        "params": [] if action.accepts_any_inputs else [parameter_json(p) for p in action.inputs],
+        "outputs": [parameter_json(p) for p in action.outputs],
+        "sys_name": SYS_NAME,
+    }
 
 
 def catalogue(registry: Registry) -> dict[str, dict[str, Any]]:
@@ -67,8 +80,9 @@ def catalogue(registry: Registry) -> dict[str, dict[str, Any]]:
     return {a.id: entry(a) for a in [*registry.actions(), *registry.legacy_actions()]}
 
 
-def publish(docs: Documents, blobs: Blobs, hostname: str, registry: Registry, *,
-            now_ms: int | None = None) -> dict[str, Any]:
+def publish(
+    docs: Documents, blobs: Blobs, hostname: str, registry: Registry, *, now_ms: int | None = None
+) -> dict[str, Any]:
     """Write the two objects and the two documents (§3 order); returns what was written.
     :class:`StorageError` from any write propagates: unlike upstream, a failed write is not
     swallowed, so the pointer documents never claim an object that is not there."""
@@ -79,11 +93,31 @@ def publish(docs: Documents, blobs: Blobs, hostname: str, registry: Registry, *,
     front_key = frontend_key(hostname)
     blobs.put_bytes(front_key, body, "application/json")
     front_id, front_owner = frontend_doc(hostname)
-    docs.put({docs.key_attribute: front_id, "owner": front_owner, "source": SYS_NAME,
-              "actions_s3_key": front_key, "actions_count": len(actions), "last_updated_at": stamp})
-    docs.put({docs.key_attribute: ACTIONS_DOC, "owner": ACTIONS_OWNER, "source": SYS_NAME,
-              "actions_s3_key": ACTIONS_KEY, "actions_count": len(actions), "last_updated_at": stamp})
-    return {"actions_count": len(actions), "objects": [ACTIONS_KEY, front_key], "documents": [front_id, ACTIONS_DOC]}
+    docs.put(
+        {
+            docs.key_attribute: front_id,
+            "owner": front_owner,
+            "source": SYS_NAME,
+            "actions_s3_key": front_key,
+            "actions_count": len(actions),
+            "last_updated_at": stamp,
+        }
+    )
+    docs.put(
+        {
+            docs.key_attribute: ACTIONS_DOC,
+            "owner": ACTIONS_OWNER,
+            "source": SYS_NAME,
+            "actions_s3_key": ACTIONS_KEY,
+            "actions_count": len(actions),
+            "last_updated_at": stamp,
+        }
+    )
+    return {
+        "actions_count": len(actions),
+        "objects": [ACTIONS_KEY, front_key],
+        "documents": [front_id, ACTIONS_DOC],
+    }
 
 
 def configure_logging(settings: RegisterSettings) -> None:
@@ -95,21 +129,28 @@ def run_register(settings: RegisterSettings) -> int:
     from src.actions import default_registry
 
     key, secret = settings.access_key, settings.secret_key
-    clients = make_clients(settings.region, access_key=key.get_secret_value() if key else None,
-                           secret_key=secret.get_secret_value() if secret else None)
+    clients = make_clients(
+        settings.region,
+        access_key=key.get_secret_value() if key else None,
+        secret_key=secret.get_secret_value() if secret else None,
+    )
     try:
-        check_storage(clients.session, table=settings.dynamo_table, streams_table=None,
-                      bucket=settings.primary_bucket)
+        check_storage(
+            clients.session, table=settings.dynamo_table, streams_table=None, bucket=settings.primary_bucket
+        )
     except ConfigError as exc:
         event(logger, "storage_missing", level=logging.ERROR, error=str(exc))
         return ExitCode.CONFIG
     except StorageUnreachable as exc:
         event(logger, "storage_unreachable", level=logging.ERROR, error=str(exc))
         return ExitCode.UNREACHABLE
-    docs = Documents(clients.dynamodb, settings.dynamo_table, settings.dynamo_key_attribute,
-                     settings.dynamo_owner_index)
+    docs = Documents(
+        clients.dynamodb, settings.dynamo_table, settings.dynamo_key_attribute, settings.dynamo_owner_index
+    )
     try:
-        written = publish(docs, Blobs(clients.s3, settings.primary_bucket), settings.hostname, default_registry())
+        written = publish(
+            docs, Blobs(clients.s3, settings.primary_bucket), settings.hostname, default_registry()
+        )
     except StorageError as exc:
         event(logger, "register_failed", level=logging.ERROR, error=str(exc))
         return ExitCode.INTERNAL

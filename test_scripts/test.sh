@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # mypy --strict and ruff, then the whole test suite: unit, integration (real DynamoDB Local + SeaweedFS, ffmpeg,
-# Chromium), the compatibility corpus (tests/compat), reliability, ops, and last the image tier (builds the Dockerfile with docker or podman and runs the
-# container; issue 14).
+# Chromium), the compatibility corpus (tests/compat), reliability, ops, and last the image tier (builds the
+# Dockerfile with docker or podman and runs the container; issue 14).
 # Installs what it needs on a fresh machine (venv, Java/ffmpeg/chromium via apt when missing). Extra args go to pytest.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

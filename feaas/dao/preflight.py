@@ -26,7 +26,8 @@ _FAST = Config(connect_timeout=2, read_timeout=5, retries={"mode": "standard", "
 _MISSING = {"ResourceNotFoundException", "NoSuchBucket", "404", "NotFound"}
 
 
-def check_storage(session: boto3.session.Session, *, table: str, streams_table: str | None, bucket: str | None,
+def check_storage(session: boto3.session.Session, *, table: str, streams_table: str | None,
+                  bucket: str | None,
                   budget_s: float = BUDGET_S) -> None:
     """Raise :class:`StorageUnreachable` when an endpoint cannot be reached within ``budget_s``, and
     :class:`ConfigError` when a table or the bucket does not exist. Other refusals (no permission

@@ -53,15 +53,19 @@ def load_script(ctx: RunContext, script_id: str) -> PlusScript:
     try:
         check_object_id(script_id, ctx.namespace)
     except NamespaceViolation:
-        raise JobFailed(f"script {script_id!r} is not in the namespace of this task's user "
-                        f"({ctx.namespace!r}); nothing was run") from None
+        raise JobFailed(
+            f"script {script_id!r} is not in the namespace of this task's user "
+            f"({ctx.namespace!r}); nothing was run"
+        ) from None
     document = ctx.dao.docs.get(script_id)
     if document is None:
         raise JobFailed(f"script {script_id!r} not found")
     owner = document.get("owner")
     if isinstance(owner, str) and owner and not owner.startswith(ctx.namespace):
-        raise JobFailed(f"script {script_id!r} is owned by {owner!r}, outside the namespace of this task's "
-                        f"user ({ctx.namespace!r}); nothing was run")
+        raise JobFailed(
+            f"script {script_id!r} is owned by {owner!r}, outside the namespace of this task's "
+            f"user ({ctx.namespace!r}); nothing was run"
+        )
     try:
         return parse_message(clean_script(document), PlusScript())
     except CodecError as exc:

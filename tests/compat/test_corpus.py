@@ -11,7 +11,8 @@ namespace, ``{F}`` the case's media folder (``{F_RE}`` as a regex), ``{JOB}`` a 
 
 ``expect``: the final ``status``; per receipt its ``primary_output`` and ``outputs`` (each an AnyType in
 protobuf JSON, compared exactly; ``range`` / ``sval_re`` where a value varies); the job's ``output``; keys
-that must ``exist``; ``error`` (a substring of ``error_message``); other job ``fields`` (counts); ``documents`` to read back
+that must ``exist``; ``error`` (a substring of ``error_message``); other job ``fields`` (counts);
+``documents`` to read back
 (REGISTER_ACTIONS). The media is the small generated set of tests/integration/media/test_legacy_worker.py
 (its ``folder`` fixture); what the files hold is checked there, not here.
 """
@@ -77,11 +78,21 @@ def page_server():  # type: ignore[no-untyped-def]
 @pytest.fixture(scope="module")
 def results(folder, page_server, dao, stack):  # type: ignore[no-untyped-def]  # noqa: F811
     """case name → (filled case, WorkerRun, documents read back), every case run IN_FLIGHT at a time."""
+
     def one(path: Path) -> tuple[str, Any]:
         job_uuid = str(uuid.uuid4())
         case_folder = f"{folder}{path.stem}/"
-        values = {"NS": NAMESPACE, "F_RE": re.escape(folder), "F": folder, "CASE": case_folder, "JOB": job_uuid,
-                  "HOST": HOSTNAME, "USER": USERNAME, "PAGE": page_server.url("/"), "ORIGIN": page_server.origin}
+        values = {
+            "NS": NAMESPACE,
+            "F_RE": re.escape(folder),
+            "F": folder,
+            "CASE": case_folder,
+            "JOB": job_uuid,
+            "HOST": HOSTNAME,
+            "USER": USERNAME,
+            "PAGE": page_server.url("/"),
+            "ORIGIN": page_server.origin,
+        }
         case = fill(path, values)
         if "chromium" in case.get("needs", []) and chromium.find_chromium() is None:
             return path.stem, (case, None, {})
@@ -95,8 +106,15 @@ def results(folder, page_server, dao, stack):  # type: ignore[no-untyped-def]  #
         env = {"RUN_MODE": case["run_mode"], **case.get("env", {})}
         if case["run_mode"] == "REGISTER_ACTIONS":
             env.update(JOB_ID=None, USERNAME=None, DYNAMO_STREAMS_TABLE=None)
-        proc = subprocess.run([sys.executable, "-m", "src.worker"], cwd=ROOT, env=worker_env(stack, job_id, **env),
-                              capture_output=True, text=True, timeout=300, check=False)
+        proc = subprocess.run(
+            [sys.executable, "-m", "src.worker"],
+            cwd=ROOT,
+            env=worker_env(stack, job_id, **env),
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
         OUTPUTS.append(proc.stdout + proc.stderr)
         run = WorkerRun(proc.returncode, proc.stdout, proc.stderr, dao.docs.get(job_id) if job_id else None)
         read = {doc_id: dao.docs.get(doc_id) for doc_id in case["expect"].get("documents", {})}

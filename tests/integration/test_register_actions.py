@@ -25,10 +25,25 @@ def registered(stack, dao: Dao) -> dict[str, Any]:  # type: ignore[no-untyped-de
     from tests.conftest import OUTPUTS, ROOT
 
     before = int(time.time() * 1000)
-    env = worker_env(stack, "unused", RUN_MODE="REGISTER_ACTIONS", JOB_ID=None, USERNAME=None,
-                     DYNAMO_STREAMS_TABLE=None, HOSTNAME="ip-10-0-0-1.ec2.internal", PLUS_HOSTNAME=HOST)
-    proc = subprocess.run([sys.executable, "-m", "src.worker"], cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=120, check=False)
+    env = worker_env(
+        stack,
+        "unused",
+        RUN_MODE="REGISTER_ACTIONS",
+        JOB_ID=None,
+        USERNAME=None,
+        DYNAMO_STREAMS_TABLE=None,
+        HOSTNAME="ip-10-0-0-1.ec2.internal",
+        PLUS_HOSTNAME=HOST,
+    )
+    proc = subprocess.run(
+        [sys.executable, "-m", "src.worker"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     OUTPUTS.append(proc.stdout + proc.stderr)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return {"before": before, "after": int(time.time() * 1000), "stdout": proc.stdout}
@@ -60,14 +75,22 @@ def test_legacy_entries_are_plus_engine_parameter_json(registered, dao: Dao) -> 
     actions = json.loads(dao.blobs.get_bytes("sys/actions/plus-worker/actions.json"))
     thumb = actions["src.actions.vendor.ffmpeg.thumbnail.Thumbnail"]
     assert thumb == {
-        "action_id": "src.actions.vendor.ffmpeg.thumbnail.Thumbnail", "runtime": "fargate",
-        "class_path": "src.actions.vendor.ffmpeg.thumbnail.Thumbnail", "label": "Thumbnail", "short_desc": "",
+        "action_id": "src.actions.vendor.ffmpeg.thumbnail.Thumbnail",
+        "runtime": "fargate",
+        "class_path": "src.actions.vendor.ffmpeg.thumbnail.Thumbnail",
+        "label": "Thumbnail",
+        "short_desc": "",
         "params": [
             {"var_name": "file"},  # STRING: ptype omitted; required: no "optional"
             {"var_name": "at_sec", "ptype": "FLOAT", "ddefault": 0.0, "optional": True},
             {"var_name": "format", "sdefault": "jpg", "optional": True},
-            {"var_name": "max_width_px", "ptype": "INTEGER", "hint": "0 = the video's own width",
-             "idefault": "0", "optional": True},  # int64 as a string
+            {
+                "var_name": "max_width_px",
+                "ptype": "INTEGER",
+                "hint": "0 = the video's own width",
+                "idefault": "0",
+                "optional": True,
+            },  # int64 as a string
         ],
         "outputs": [{"var_name": "file"}],
         "sys_name": "plus-worker",
@@ -75,7 +98,10 @@ def test_legacy_entries_are_plus_engine_parameter_json(registered, dao: Dao) -> 
     screenshot = actions["src.actions.web.screenshot.Screenshot"]
     width = next(p for p in screenshot["params"] if p["var_name"] == "width")
     assert width["ptype"] == "INTEGER" and width["idefault"] == "1200"
-    assert width["validations"] == [{"vtype": "GREATER_THAN", "ival": "50"}, {"vtype": "LESS_THAN", "ival": "1920"}]
+    assert width["validations"] == [
+        {"vtype": "GREATER_THAN", "ival": "50"},
+        {"vtype": "LESS_THAN", "ival": "1920"},
+    ]
     assert screenshot["outputs"] == [{"var_name": "dest_key", "ptype": "KEY"}]
     nap = actions["src.actions.sys.debug.nap.Nap"]
     assert [o["var_name"] for o in nap["outputs"]] == ["slept_seconds", "message"]
@@ -84,7 +110,9 @@ def test_legacy_entries_are_plus_engine_parameter_json(registered, dao: Dao) -> 
     assert ext["ptype"] == "FIXED_LIST_SINGLE_SELECT"
     assert {"label": ".png", "value": ".png"} in ext["svals"]
     assert {o["var_name"]: o.get("ptype", "STRING") for o in thumbs["outputs"]} == {
-        "thumbnails_created": "INTEGER", "dest_prefix": "PREFIX"}
+        "thumbnails_created": "INTEGER",
+        "dest_prefix": "PREFIX",
+    }
 
 
 def test_both_documents_point_at_the_objects(registered, dao: Dao) -> None:  # type: ignore[no-untyped-def]
@@ -92,8 +120,11 @@ def test_both_documents_point_at_the_objects(registered, dao: Dao) -> None:  # t
     front = dao.docs.get(f"sys.{HOST}.plusworker.plus-worker")
     engine = dao.docs.get("sys.actions.plus-worker.plus-worker")
     assert front is not None and engine is not None
-    assert set(front) == set(engine) == {"object_id", "owner", "source", "actions_s3_key", "actions_count",
-                                         "last_updated_at"}
+    assert (
+        set(front)
+        == set(engine)
+        == {"object_id", "owner", "source", "actions_s3_key", "actions_count", "last_updated_at"}
+    )
     assert front["owner"] == f"sys.{HOST}.plusworker"
     assert front["actions_s3_key"] == f"sys/{HOST}/plusworker/plus-worker/actions.json"
     assert engine["owner"] == "sys.actions.plus-worker"
@@ -112,10 +143,24 @@ def test_needs_no_job_but_its_own_settings(stack) -> None:  # type: ignore[no-un
 
     from tests.conftest import ROOT
 
-    env = worker_env(stack, "unused", RUN_MODE="REGISTER_ACTIONS", JOB_ID=None, USERNAME=None,
-                     PRIMARY_BUCKET=None, DYNAMO_TABLE=None)
-    proc = subprocess.run([sys.executable, "-m", "src.worker"], cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=60, check=False)
+    env = worker_env(
+        stack,
+        "unused",
+        RUN_MODE="REGISTER_ACTIONS",
+        JOB_ID=None,
+        USERNAME=None,
+        PRIMARY_BUCKET=None,
+        DYNAMO_TABLE=None,
+    )
+    proc = subprocess.run(
+        [sys.executable, "-m", "src.worker"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert proc.returncode == 2
     assert "DYNAMO_TABLE: missing" in proc.stderr and "PRIMARY_BUCKET: missing" in proc.stderr
     assert "JOB_ID" not in proc.stderr and "USERNAME" not in proc.stderr

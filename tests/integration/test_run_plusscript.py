@@ -34,8 +34,9 @@ def stored_script(namespace: str = NAMESPACE) -> dict[str, Any]:
 
 
 def test_cleaning_drops_buffers_and_decimals() -> None:
-    cleaned = clean_script({"a": [BUFFER, Decimal(2), {"byval": BUFFER, "dval": Decimal("0.5")}],
-                            "b": BUFFER, "c": None})
+    cleaned = clean_script(
+        {"a": [BUFFER, Decimal(2), {"byval": BUFFER, "dval": Decimal("0.5")}], "b": BUFFER, "c": None}
+    )
     assert cleaned == {"a": [2, {"dval": 0.5}], "c": None}
     assert json.dumps(cleaned)  # plain JSON now
 
@@ -44,8 +45,12 @@ def test_stored_script_runs_and_is_recorded_on_the_job(dao: Dao, put_job, run_wo
     script = stored_script()
     dao.docs.put_new(script)
     job_id = put_job(job_item())
-    run = run_worker(job_id, RUN_MODE="RUN_PLUSSCRIPT", ACTION_ID=script["object_id"],
-                     ACTION_INPUT_JSON='{"a": 2, "b": 40, "job_id": "ignored"}')
+    run = run_worker(
+        job_id,
+        RUN_MODE="RUN_PLUSSCRIPT",
+        ACTION_ID=script["object_id"],
+        ACTION_INPUT_JSON='{"a": 2, "b": 40, "job_id": "ignored"}',
+    )
     assert run.code == 0, run.stdout + run.stderr
     job = run.job
     assert job is not None and job["status"] == "SUCCEEDED", job
@@ -61,10 +66,15 @@ def test_another_users_script_is_refused_and_nothing_runs(dao: Dao, put_job, run
     script = stored_script(f"{HOSTNAME}/mallory@example.com/")
     dao.docs.put_new(script)
     job_id = put_job(job_item())
-    run = run_worker(job_id, RUN_MODE="RUN_PLUSSCRIPT", ACTION_ID=script["object_id"], ACTION_INPUT_JSON='{"a": 1, "b": 2}')
+    run = run_worker(
+        job_id, RUN_MODE="RUN_PLUSSCRIPT", ACTION_ID=script["object_id"], ACTION_INPUT_JSON='{"a": 1, "b": 2}'
+    )
     assert run.code == 1
     assert run.job is not None and run.job["status"] == "FAILED"
-    assert "is not in the namespace" in run.job["error_message"] and "nothing was run" in run.job["error_message"]
+    assert (
+        "is not in the namespace" in run.job["error_message"]
+        and "nothing was run" in run.job["error_message"]
+    )
     assert not run.job.get("receipts") and not run.events("node_started")
 
 
@@ -90,7 +100,9 @@ def test_bad_inputs_and_missing_action_id(put_job, run_worker, dao: Dao) -> None
     script = stored_script()
     dao.docs.put_new(script)
     job_id = put_job(job_item())
-    run = run_worker(job_id, RUN_MODE="RUN_PLUSSCRIPT", ACTION_ID=script["object_id"], ACTION_INPUT_JSON="[1]")
+    run = run_worker(
+        job_id, RUN_MODE="RUN_PLUSSCRIPT", ACTION_ID=script["object_id"], ACTION_INPUT_JSON="[1]"
+    )
     assert run.code == 1 and run.job is not None and run.job["status"] == "FAILED"
     assert run.job["error_message"] == "ACTION_INPUT_JSON must be a JSON object, got list"
     job_id = put_job(job_item())

@@ -90,10 +90,13 @@ def test_plus_engine_validation_objects_in_a_script_parse_as_text() -> None:
 
     data = {"nodes": [{"ntype": "ACTION", "unique_id": "n", "inputs": [
         {"var_name": "width", "ptype": "INTEGER", "idefault": "1200",
-         "validations": [{"vtype": "GREATER_THAN", "ival": Decimal(50)}, {"vtype": "ENDS_WITH", "svals": [".png"]}]},
+         "validations": [{"vtype": "GREATER_THAN", "ival": Decimal(50)},
+                         {"vtype": "ENDS_WITH", "svals": [".png"]}]},
         {"var_name": "plain", "validations": ["already text"]}]}]}
     parsed = parse_message(data, PlusScript())
     width, other = parsed.nodes[0].inputs
-    assert list(width.validations) == ['{"ival":50,"vtype":"GREATER_THAN"}', '{"svals":[".png"],"vtype":"ENDS_WITH"}']
+    assert list(width.validations) == ['{"ival":50,"vtype":"GREATER_THAN"}',
+                                       '{"svals":[".png"],"vtype":"ENDS_WITH"}']
     assert width.idefault == 1200 and list(other.validations) == ["already text"]
-    assert data["nodes"][0]["inputs"][0]["validations"][0] == {"vtype": "GREATER_THAN", "ival": Decimal(50)}  # untouched
+    untouched = data["nodes"][0]["inputs"][0]["validations"][0]
+    assert untouched == {"vtype": "GREATER_THAN", "ival": Decimal(50)}

@@ -159,12 +159,14 @@ def test_run_task_request_rejects_bad_input() -> None:
 
 
 def test_run_task_request_starts_the_two_legacy_modes() -> None:
-    req = request(run_mode="RUN_PLUSSCRIPT", action_id=f"{HOST}/{USER}/script.1", action_input_json='{"x": 1}')
-    assert env_of(req) == {"RUN_MODE": "RUN_PLUSSCRIPT", "JOB_ID": f"{HOST}/{USER}/job.0f0e", "USERNAME": USER,
-                           "ACTION_ID": f"{HOST}/{USER}/script.1", "ACTION_INPUT_JSON": '{"x": 1}'}
+    script_id = f"{HOST}/{USER}/script.1"
+    req = request(run_mode="RUN_PLUSSCRIPT", action_id=script_id, action_input_json='{"x": 1}')
+    assert env_of(req) == {"RUN_MODE": "RUN_PLUSSCRIPT", "JOB_ID": f"{HOST}/{USER}/job.0f0e",
+                           "USERNAME": USER, "ACTION_ID": script_id, "ACTION_INPUT_JSON": '{"x": 1}'}
     with pytest.raises(ValueError, match="action_id"):
         request(run_mode="RUN_PLUSSCRIPT")
-    first = request(run_mode="REGISTER_ACTIONS", job_id=None, username=None, extra_env={"PLUS_HOSTNAME": HOST})
+    first = request(run_mode="REGISTER_ACTIONS", job_id=None, username=None,
+                    extra_env={"PLUS_HOSTNAME": HOST})
     again = request(run_mode="REGISTER_ACTIONS", job_id=None, username=None)
     assert env_of(first) == {"RUN_MODE": "REGISTER_ACTIONS", "PLUS_HOSTNAME": HOST}
     assert first["clientToken"] != again["clientToken"]  # each publication is a new task
