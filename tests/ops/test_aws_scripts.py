@@ -334,6 +334,27 @@ def test_run_task_refuses_credentials(deployed: dict[str, Any], aws_env: dict[st
     assert c("ecs").list_tasks(cluster=CLUSTER)["taskArns"] == before
 
 
+def test_run_task_starts_register_actions_without_a_job(
+    deployed: dict[str, Any], aws_env: dict[str, str], client: Any
+) -> None:
+    """REGISTER_ACTIONS (issue 12): no --job-id or --username; the task gets RUN_MODE and the --env
+    variables, no JOB_ID/USERNAME."""
+    c = client
+    before = set(c("ecs").list_tasks(cluster=CLUSTER)["taskArns"])
+    proc = run_script(
+        ["./run-task.sh", "--env-file", str(deployed["env_file"]), "--run-mode", "REGISTER_ACTIONS",
+         "--env", "PLUS_HOSTNAME=plus_example_com", "--no-wait"],
+        aws_env,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    [arn] = set(c("ecs").list_tasks(cluster=CLUSTER)["taskArns"]) - before
+    [task] = c("ecs").describe_tasks(cluster=CLUSTER, tasks=[arn])["tasks"]
+    [override] = task["overrides"]["containerOverrides"]
+    env = {e["name"]: e["value"] for e in override["environment"]}
+    assert env == {"RUN_MODE": "REGISTER_ACTIONS", "PLUS_HOSTNAME": "plus_example_com"}
+
+
 def test_show_logs_by_job_and_task(deployed: dict[str, Any], aws_env: dict[str, str], client: Any) -> None:
     c = client
     job_id = "plus_example_com/bob@example.com/job.2222"
