@@ -28,6 +28,8 @@ class Report:
     tasks_swept: int = 0
     oom_trials: int = 0
     oom_recorded: int = 0
+    playlist_attacks: int = 0
+    playlist_refused: int = 0
     notes: list[str] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -52,6 +54,7 @@ class Report:
             ("attacks tried / refused", f"{self.attacks_tried} / {self.attacks_refused}"),
             ("killed tasks / swept", f"{self.tasks_killed} / {self.tasks_swept}"),
             ("out-of-memory trials / recorded", f"{self.oom_trials} / {self.oom_recorded}"),
+            ("playlist attacks / refused", f"{self.playlist_attacks} / {self.playlist_refused}"),
         ]
 
 
@@ -65,7 +68,7 @@ def report() -> Report:
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
     if not (REPORT.trials or REPORT.bad_inputs_tried or REPORT.attacks_tried or REPORT.tasks_killed
-            or REPORT.oom_trials):
+            or REPORT.oom_trials or REPORT.playlist_attacks):
         return
     terminalreporter.write_sep("=", "reliability report")
     for name, value in REPORT.rows():

@@ -27,6 +27,7 @@ import pytest
 
 from feaas.actions.base import ActionFailed
 from src.actions.ffmpeg import ACTIONS
+from tests.reliability.conftest import REPORT
 
 pytestmark = pytest.mark.skipif(shutil.which("ffmpeg") is None,
                                 reason="ffmpeg not installed; run test_scripts/ensure_ffmpeg.sh")
@@ -208,6 +209,7 @@ def test_playlists_and_manifests_are_refused(make_ctx, put, storage, prefix, sec
         inputs[field] = hostile
     uploaded = set(storage.list_keys(prefix))
     before = len(listener.connections)
+    REPORT.add(playlist_attacks=1)
 
     with pytest.raises(ActionFailed, match=REFUSED) as refused:
         BY_ID[action_id].run(make_ctx(), inputs)
@@ -215,6 +217,7 @@ def test_playlists_and_manifests_are_refused(make_ctx, put, storage, prefix, sec
     assert hostile in str(refused.value)
     _assert_nothing_leaked(storage, prefix, uploaded, secret.marker)
     assert len(listener.connections) == before == 0, listener.connections
+    REPORT.add(playlist_refused=1)  # counted in the reliability report only once every check held
 
 
 @pytest.mark.parametrize("attack", ["hls-file-url", "hls-abs-path", "dash-file-url"])
