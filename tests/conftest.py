@@ -34,8 +34,14 @@ SECRET_KEY = "qjzx+VWKQ+jzxw+QVKJ+zqxj+WKVQ+xjqz"
 OUTPUTS: list[str] = []  # every stdout/stderr of every worker this session started
 
 
+# What the ECS agent gives a task to fetch its role's credentials: as secret as the keys (issue 13).
+CREDENTIALS_TOKEN = "KXQVJZWVQXKJ-zqjxwv"
+CREDENTIALS_RELATIVE_URI = f"/v2/credentials/{CREDENTIALS_TOKEN}"
+
+
 def secret_fragments(min_len: int = 4) -> set[str]:
-    return {key[i:i + min_len] for key in (ACCESS_KEY, SECRET_KEY) for i in range(len(key) - min_len + 1)}
+    return {key[i:i + min_len] for key in (ACCESS_KEY, SECRET_KEY, CREDENTIALS_TOKEN)
+            for i in range(len(key) - min_len + 1)}
 
 
 def leaked_fragments(text: str) -> list[str]:
@@ -115,7 +121,9 @@ def worker_env(stack: localstack.LocalStack, job_id: str, **overrides: Any) -> d
     env.update({"RUN_MODE": "RUN_SCRIPT", "JOB_ID": job_id, "USERNAME": USERNAME, "REGION": REGION,
                 "DYNAMO_TABLE": TABLE, "DYNAMO_STREAMS_TABLE": STREAMS_TABLE, "PRIMARY_BUCKET": BUCKET,
                 "LOG_FORMAT": "json", "HEARTBEAT_SECONDS": "1", "PYTHONPATH": str(ROOT),
-                "ACCESS_KEY": ACCESS_KEY, "SECRET_KEY": SECRET_KEY})
+                "ACCESS_KEY": ACCESS_KEY, "SECRET_KEY": SECRET_KEY,
+                # never used while explicit keys are given, but must never be printed either
+                "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI": CREDENTIALS_RELATIVE_URI})
     env.update({k.upper(): str(v) for k, v in overrides.items() if v is not None})
     for k in [k for k, v in overrides.items() if v is None]:
         env.pop(k.upper(), None)
@@ -196,4 +204,4 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     if runs:
         verdict = f"LEAKED {leaks}" if leaks else "none leaked"
         terminalreporter.write_line(f"secrets check: {runs} worker outputs scanned for 4-character pieces of "
-                                    f"ACCESS_KEY/SECRET_KEY: {verdict}")
+                                    f"ACCESS_KEY/SECRET_KEY and the credentials URI: {verdict}")
