@@ -16,7 +16,8 @@ usage() {
 Usage: ./setup.sh [options]
 
 Creates or updates the ECS cluster, ECR repository, CloudWatch log group, execution role,
-task role and task definition for plus-worker, then writes the settings to .env.deploy.
+task role and task definition for plus-worker, and the EventBridge Scheduler schedule (with its
+role) that runs the sweeper (RUN_MODE=SWEEP) every minute, then writes the settings to .env.deploy.
 Safe to re-run. Interactive by default; pass --yes (and the values below) to run unattended.
 
 Each option can also be given as the environment variable shown; an option wins over the
@@ -44,7 +45,8 @@ environment, which wins over an existing .env.deploy, which wins over the defaul
   --help                     show this help
 
 No access keys are stored anywhere: the task gets its credentials from the task role, whose
-policy allows only the two DynamoDB tables (and the owner index) and the bucket.
+policy allows only the two DynamoDB tables (and the owner index), the bucket, and for the
+sweeper ecs:DescribeTasks and ecs:RunTask on the cluster and iam:PassRole of the task roles.
 
 Exit codes: 0 done; 64 bad command line (or no terminal without --yes, or cancelled);
 74 an AWS call failed; 78 configuration (settings missing or invalid, no default VPC,
@@ -186,7 +188,15 @@ fi
 EXECUTION_ROLE="$TASK_FAMILY-execution"
 TASK_ROLE="$TASK_FAMILY-task"
 ECR_REPO="$TASK_FAMILY"
+SCHEDULER_ROLE="$TASK_FAMILY-scheduler"
+SCHEDULE_NAME="$TASK_FAMILY-sweeper"
 ARN_PREFIX="arn:$PARTITION"
+CLUSTER_ARN="$ARN_PREFIX:ecs:$REGION:$ACCOUNT_ID:cluster/$CLUSTER"
+# The family without a revision: RunTask (the schedule's, the sweeper's) takes its latest revision,
+# so deploy.sh's new revisions need no change here.
+TASKDEF_ARN_PREFIX="$ARN_PREFIX:ecs:$REGION:$ACCOUNT_ID:task-definition/$TASK_FAMILY"
+TASK_ROLE_ARN_WANTED="$ARN_PREFIX:iam::$ACCOUNT_ID:role/$TASK_ROLE"
+EXECUTION_ROLE_ARN_WANTED="$ARN_PREFIX:iam::$ACCOUNT_ID:role/$EXECUTION_ROLE"
 
 # ---- ECS cluster -----------------------------------------------------------------------------
 active="$(awst ecs describe-clusters --clusters "$CLUSTER" --query "length(clusters[?status=='ACTIVE'])")"
@@ -312,7 +322,9 @@ cat >"$WORK/task-trust.json" <<EOF
 ]}
 EOF
 # Least privilege: the documents table and its owner index, the streams table, the bucket.
-# No Scan, no DeleteItem, no DeleteObject: the worker never needs them.
+# No Scan, no DeleteObject; DeleteItem only on the index of held jobs (its partition in the streams
+# table). The sweeper (RUN_MODE=SWEEP, same task definition) also asks ECS why a task stopped and
+# relaunches jobs: DescribeTasks and RunTask on this cluster only, PassRole of the two task roles.
 cat >"$WORK/task-policy.json" <<EOF
 {"Version": "2012-10-17", "Statement": [
   {"Sid": "Documents", "Effect": "Allow",
@@ -325,6 +337,18 @@ cat >"$WORK/task-policy.json" <<EOF
    "Action": ["dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem", "dynamodb:BatchWriteItem",
               "dynamodb:DescribeTable"],
    "Resource": "$ARN_PREFIX:dynamodb:$REGION:$ACCOUNT_ID:table/$DYNAMO_STREAMS_TABLE"},
+  {"Sid": "RunningIndex", "Effect": "Allow", "Action": "dynamodb:DeleteItem",
+   "Resource": "$ARN_PREFIX:dynamodb:$REGION:$ACCOUNT_ID:table/$DYNAMO_STREAMS_TABLE",
+   "Condition": {"ForAllValues:StringEquals": {"dynamodb:LeadingKeys": ["sys/plus-worker/running"]}}},
+  {"Sid": "SweeperDescribe", "Effect": "Allow", "Action": "ecs:DescribeTasks",
+   "Resource": "$ARN_PREFIX:ecs:$REGION:$ACCOUNT_ID:task/$CLUSTER/*",
+   "Condition": {"ArnEquals": {"ecs:cluster": "$CLUSTER_ARN"}}},
+  {"Sid": "SweeperRelaunch", "Effect": "Allow", "Action": "ecs:RunTask",
+   "Resource": ["$TASKDEF_ARN_PREFIX", "$TASKDEF_ARN_PREFIX:*"],
+   "Condition": {"ArnEquals": {"ecs:cluster": "$CLUSTER_ARN"}}},
+  {"Sid": "SweeperPassRoles", "Effect": "Allow", "Action": "iam:PassRole",
+   "Resource": ["$TASK_ROLE_ARN_WANTED", "$EXECUTION_ROLE_ARN_WANTED"],
+   "Condition": {"StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}}},
   {"Sid": "BucketList", "Effect": "Allow", "Action": "s3:ListBucket",
    "Resource": "$ARN_PREFIX:s3:::$PRIMARY_BUCKET"},
   {"Sid": "BucketObjects", "Effect": "Allow",
@@ -427,6 +451,123 @@ else
     TASK_DEFINITION_ARN="$(awst ecs register-task-definition --cli-input-json "file://$WORK/taskdef.json" \
         --query taskDefinition.taskDefinitionArn)"
     changed "registered task definition $TASK_DEFINITION_ARN"
+fi
+
+# ---- the sweeper's schedule ------------------------------------------------------------------
+# EventBridge Scheduler starts one RUN_MODE=SWEEP task a minute (README "Lifecycle"): the worker's
+# task definition with a container override, on Fargate, in the worker's network. Its role may
+# only run that task definition on this cluster and pass the two task roles to ECS.
+cat >"$WORK/scheduler-trust.json" <<EOF
+{"Version": "2012-10-17", "Statement": [
+  {"Effect": "Allow", "Principal": {"Service": "scheduler.amazonaws.com"}, "Action": "sts:AssumeRole",
+   "Condition": {"StringEquals": {"aws:SourceAccount": "$ACCOUNT_ID"}}}
+]}
+EOF
+cat >"$WORK/scheduler-policy.json" <<EOF
+{"Version": "2012-10-17", "Statement": [
+  {"Sid": "RunSweeper", "Effect": "Allow", "Action": "ecs:RunTask",
+   "Resource": ["$TASKDEF_ARN_PREFIX", "$TASKDEF_ARN_PREFIX:*"],
+   "Condition": {"ArnEquals": {"ecs:cluster": "$CLUSTER_ARN"}}},
+  {"Sid": "PassTaskRoles", "Effect": "Allow", "Action": "iam:PassRole",
+   "Resource": ["$TASK_ROLE_ARN", "$EXECUTION_ROLE_ARN"],
+   "Condition": {"StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}}}
+]}
+EOF
+before_role=$CHANGES
+ensure_role "$SCHEDULER_ROLE" "$WORK/scheduler-trust.json" plus-worker-sweeper-schedule "$WORK/scheduler-policy.json"
+SCHEDULER_ROLE_ARN="$ROLE_ARN"
+
+export SCHEDULE_NAME SCHEDULER_ROLE_ARN CLUSTER CLUSTER_ARN TASKDEF_ARN_PREFIX SUBNETS SECURITY_GROUPS \
+       ASSIGN_PUBLIC_IP
+python3 - "$WORK/schedule.json" <<'EOF'
+import json
+import os
+import sys
+
+env = os.environ
+# What the sweeper reads (feaas.settings.SweepSettings) beyond the task definition's own variables.
+sweeper_env = {
+    "RUN_MODE": "SWEEP",
+    "CLUSTER": env["CLUSTER"],
+    "TASK_FAMILY": env["TASK_FAMILY"],
+    "SUBNETS": env["SUBNETS"],
+    "SECURITY_GROUPS": env["SECURITY_GROUPS"],
+    "ASSIGN_PUBLIC_IP": env["ASSIGN_PUBLIC_IP"],
+    "CONTAINER_NAME": "worker",
+    "MAX_ATTEMPTS": "3",
+}
+overrides = {"containerOverrides": [
+    {"name": "worker", "environment": [{"name": k, "value": v} for k, v in sorted(sweeper_env.items())]},
+]}
+schedule = {
+    "Name": env["SCHEDULE_NAME"],
+    "GroupName": "default",
+    "Description": f"plus-worker ({env['TASK_FAMILY']}): RUN_MODE=SWEEP records or relaunches the jobs of dead tasks",
+    "ScheduleExpression": "rate(1 minute)",
+    "FlexibleTimeWindow": {"Mode": "OFF"},
+    "State": "ENABLED",
+    "Target": {
+        "Arn": env["CLUSTER_ARN"],
+        "RoleArn": env["SCHEDULER_ROLE_ARN"],
+        # For an ECS target, Input is the task's overrides.
+        "Input": json.dumps(overrides, sort_keys=True),
+        # A sweep that could not start is not worth retrying: the next minute's sweep does it.
+        "RetryPolicy": {"MaximumEventAgeInSeconds": 60, "MaximumRetryAttempts": 0},
+        "EcsParameters": {
+            "TaskDefinitionArn": env["TASKDEF_ARN_PREFIX"],
+            "TaskCount": 1,
+            "LaunchType": "FARGATE",
+            "NetworkConfiguration": {"awsvpcConfiguration": {
+                "Subnets": [s for s in env["SUBNETS"].split(",") if s],
+                "SecurityGroups": [g for g in env["SECURITY_GROUPS"].split(",") if g],
+                "AssignPublicIp": env["ASSIGN_PUBLIC_IP"],
+            }},
+        },
+    },
+}
+with open(sys.argv[1], "w", encoding="utf-8") as f:
+    json.dump(schedule, f, indent=2)
+EOF
+
+current_schedule="$WORK/current-schedule.json"
+if awsr scheduler get-schedule --name "$SCHEDULE_NAME" --group-name default >"$current_schedule" 2>"$WORK/schedule.err"; then
+    schedule_verb=update
+elif grep -q ResourceNotFoundException "$WORK/schedule.err"; then
+    schedule_verb=create
+else
+    cat "$WORK/schedule.err" >&2
+    die "$EX_AWS" "could not read schedule $SCHEDULE_NAME (EventBridge Scheduler)"
+fi
+if [[ $schedule_verb == update ]] && python3 - "$WORK/schedule.json" "$current_schedule" <<'EOF'
+import json
+import sys
+
+want, have = (json.load(open(p, encoding="utf-8")) for p in sys.argv[1:3])
+have_input = json.loads(have.get("Target", {}).pop("Input", "null") or "null")
+want_input = json.loads(want["Target"].pop("Input"))
+
+
+def contains(have, want):
+    if isinstance(want, dict):
+        return isinstance(have, dict) and all(contains(have.get(k), v) for k, v in want.items())
+    if isinstance(want, list):
+        return isinstance(have, list) and len(have) == len(want) and all(map(contains, have, want))
+    return str(have) == str(want)
+
+
+sys.exit(0 if contains(have, want) and have_input == want_input else 1)
+EOF
+then
+    say "schedule $SCHEDULE_NAME: unchanged"
+else
+    # A role created a moment ago may not be assumable by the scheduler yet: try again a while.
+    tries=1
+    until awsr scheduler "$schedule_verb-schedule" --cli-input-json "file://$WORK/schedule.json" >/dev/null; do
+        [[ $CHANGES -gt $before_role && $tries -lt 6 ]] || die "$EX_AWS" "could not $schedule_verb schedule $SCHEDULE_NAME"
+        tries=$((tries + 1))
+        sleep 10
+    done
+    changed "${schedule_verb}d schedule $SCHEDULE_NAME (RUN_MODE=SWEEP every minute)"
 fi
 
 # ---- settings file ---------------------------------------------------------------------------

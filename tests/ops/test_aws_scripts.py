@@ -68,7 +68,7 @@ def latest_taskdef(c: Any) -> dict[str, Any]:
 def snapshot(c: Any, env_file: Path) -> dict[str, Any]:
     """Everything setup.sh manages, as the emulator reports it."""
     roles = {}
-    for role in (f"{FAMILY}-execution", f"{FAMILY}-task"):
+    for role in (f"{FAMILY}-execution", f"{FAMILY}-task", f"{FAMILY}-scheduler"):
         roles[role] = {
             "role": c("iam").get_role(RoleName=role)["Role"]["AssumeRolePolicyDocument"],
             "policies": [
@@ -83,6 +83,8 @@ def snapshot(c: Any, env_file: Path) -> dict[str, Any]:
         "lifecycle": c("ecr").get_lifecycle_policy(repositoryName=FAMILY)["lifecyclePolicyText"],
         "log_groups": c("logs").describe_log_groups(logGroupNamePrefix=f"/ecs/{FAMILY}")["logGroups"],
         "roles": roles,
+        "schedule": {k: v for k, v in c("scheduler").get_schedule(Name=f"{FAMILY}-sweeper").items()
+                     if k != "ResponseMetadata"},
         "env_file": env_file.read_text(),
     }
 
@@ -91,7 +93,7 @@ def test_setup_creates_the_resources_the_worker_needs(
     deployed: dict[str, Any], aws_env: dict[str, str], client: Any
 ) -> None:
     c = client
-    assert "done: 11 change(s)" in deployed["first"].stdout
+    assert "done: 14 change(s)" in deployed["first"].stdout
 
     clusters = c("ecs").describe_clusters(clusters=[CLUSTER])["clusters"]
     assert [c["status"] for c in clusters] == ["ACTIVE"]
@@ -127,15 +129,96 @@ def test_task_role_policy_is_least_privilege(
         resources.update([st["Resource"]] if isinstance(st["Resource"], str) else st["Resource"])
         actions.update([st["Action"]] if isinstance(st["Action"], str) else st["Action"])
     prefix = f"arn:aws:dynamodb:{REGION}:123456789012:table"
+    ecs = f"arn:aws:ecs:{REGION}:123456789012"
     assert resources == {
         f"{prefix}/{TABLE}",
         f"{prefix}/{TABLE}/index/ownerIndex",
         f"{prefix}/{STREAMS_TABLE}",
         f"arn:aws:s3:::{BUCKET}",
         f"arn:aws:s3:::{BUCKET}/*",
+        # the sweeper: why a task of this cluster stopped, relaunch with the family, pass its roles
+        f"{ecs}:task/{CLUSTER}/*",
+        f"{ecs}:task-definition/{FAMILY}",
+        f"{ecs}:task-definition/{FAMILY}:*",
+        f"arn:aws:iam::123456789012:role/{FAMILY}-task",
+        f"arn:aws:iam::123456789012:role/{FAMILY}-execution",
     }
     assert not any("*" in a for a in actions)
-    assert not {"dynamodb:Scan", "dynamodb:DeleteItem", "dynamodb:DeleteTable", "s3:DeleteObject"} & actions
+    assert not {"dynamodb:Scan", "dynamodb:DeleteTable", "s3:DeleteObject", "ecs:StopTask"} & actions
+    assert {"ecs:DescribeTasks", "ecs:RunTask", "iam:PassRole"} <= actions
+    by_action: dict[str, list[dict[str, Any]]] = {}
+    for st in policy["PolicyDocument"]["Statement"]:
+        for a in [st["Action"]] if isinstance(st["Action"], str) else st["Action"]:
+            by_action.setdefault(a, []).append(st)
+    # DeleteItem only for the index of held jobs, never a user's stream or a document
+    [delete] = by_action["dynamodb:DeleteItem"]
+    assert delete["Resource"] == f"{prefix}/{STREAMS_TABLE}"
+    assert delete["Condition"] == {
+        "ForAllValues:StringEquals": {"dynamodb:LeadingKeys": ["sys/plus-worker/running"]}
+    }
+    for action in ("ecs:DescribeTasks", "ecs:RunTask"):
+        [st] = by_action[action]
+        assert st["Condition"] == {"ArnEquals": {"ecs:cluster": f"{ecs}:cluster/{CLUSTER}"}}
+    [passrole] = by_action["iam:PassRole"]
+    assert passrole["Condition"] == {"StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}}
+
+
+def test_setup_schedules_the_sweeper_every_minute(
+    deployed: dict[str, Any], aws_env: dict[str, str], client: Any
+) -> None:
+    c = client
+    ecs = f"arn:aws:ecs:{REGION}:123456789012"
+    schedule = c("scheduler").get_schedule(Name=f"{FAMILY}-sweeper")
+    assert schedule["ScheduleExpression"] == "rate(1 minute)" and schedule["State"] == "ENABLED"
+    target = schedule["Target"]
+    assert target["Arn"] == f"{ecs}:cluster/{CLUSTER}"
+    params = target["EcsParameters"]
+    assert params["TaskDefinitionArn"] == f"{ecs}:task-definition/{FAMILY}"  # latest revision
+    assert params["LaunchType"] == "FARGATE" and params["TaskCount"] == 1
+    settings = deployed["settings"]
+    assert params["NetworkConfiguration"]["awsvpcConfiguration"] == {
+        "Subnets": settings["SUBNETS"].split(","),
+        "SecurityGroups": settings["SECURITY_GROUPS"].split(","),
+        "AssignPublicIp": "ENABLED",
+    }
+    [override] = json.loads(target["Input"])["containerOverrides"]
+    assert override["name"] == latest_taskdef(c)["containerDefinitions"][0]["name"]
+    env = {e["name"]: e["value"] for e in override["environment"]}
+    assert env == {
+        "RUN_MODE": "SWEEP",
+        "CLUSTER": CLUSTER,
+        "TASK_FAMILY": FAMILY,
+        "SUBNETS": settings["SUBNETS"],
+        "SECURITY_GROUPS": settings["SECURITY_GROUPS"],
+        "ASSIGN_PUBLIC_IP": "ENABLED",
+        "CONTAINER_NAME": "worker",
+        "MAX_ATTEMPTS": "3",
+    }
+    # What the task definition does not give, the override does: the sweeper's settings load.
+    from feaas.settings import load_sweep_settings
+
+    td_env = {e["name"]: e["value"] for e in latest_taskdef(c)["containerDefinitions"][0]["environment"]}
+    sweep = load_sweep_settings({**td_env, **env})
+    assert (sweep.cluster, sweep.task_family, sweep.max_attempts) == (CLUSTER, FAMILY, 3)
+
+    # The scheduler's role: assumed by EventBridge Scheduler of this account, may run only the
+    # worker's family on this cluster and pass only the task's two roles.
+    role = c("iam").get_role(RoleName=f"{FAMILY}-scheduler")["Role"]
+    assert target["RoleArn"] == role["Arn"]
+    [trust] = role["AssumeRolePolicyDocument"]["Statement"]
+    assert trust["Principal"] == {"Service": "scheduler.amazonaws.com"}
+    assert trust["Condition"] == {"StringEquals": {"aws:SourceAccount": "123456789012"}}
+    [name] = c("iam").list_role_policies(RoleName=f"{FAMILY}-scheduler")["PolicyNames"]
+    statements = c("iam").get_role_policy(RoleName=f"{FAMILY}-scheduler", PolicyName=name)["PolicyDocument"][
+        "Statement"
+    ]
+    granted = {(st["Action"], tuple(st["Resource"])) for st in statements}
+    assert granted == {
+        ("ecs:RunTask", (f"{ecs}:task-definition/{FAMILY}", f"{ecs}:task-definition/{FAMILY}:*")),
+        ("iam:PassRole", (settings["TASK_ROLE_ARN"], settings["EXECUTION_ROLE_ARN"])),
+    }
+    run = next(st for st in statements if st["Action"] == "ecs:RunTask")
+    assert run["Condition"] == {"ArnEquals": {"ecs:cluster": f"{ecs}:cluster/{CLUSTER}"}}
 
 
 def test_task_definition(deployed: dict[str, Any], aws_env: dict[str, str], client: Any) -> None:
@@ -384,6 +467,25 @@ def test_show_logs_by_job_and_task(deployed: dict[str, Any], aws_env: dict[str, 
         check=False,
     )
     assert bad.returncode == EX_USAGE and "--since" in bad.stderr
+
+
+def test_setup_updates_the_schedule_when_the_network_changes(
+    deployed: dict[str, Any], aws_env: dict[str, str], client: Any
+) -> None:
+    c = client
+    env_file = str(deployed["env_file"])
+    try:
+        out = run_script(["./setup.sh", "--yes", "--env-file", env_file, "--assign-public-ip", "DISABLED"],
+                         aws_env).stdout
+        assert f"updated schedule {FAMILY}-sweeper" in out and "done: 2 change(s)" in out  # + the env file
+        target = c("scheduler").get_schedule(Name=f"{FAMILY}-sweeper")["Target"]
+        network = target["EcsParameters"]["NetworkConfiguration"]["awsvpcConfiguration"]
+        assert network["AssignPublicIp"] == "DISABLED"
+        [override] = json.loads(target["Input"])["containerOverrides"]
+        env = {e["name"]: e["value"] for e in override["environment"]}
+        assert env["ASSIGN_PUBLIC_IP"] == "DISABLED"  # the sweeper's relaunches use the same network
+    finally:
+        run_script(["./setup.sh", "--yes", "--env-file", env_file, "--assign-public-ip", "ENABLED"], aws_env)
 
 
 def test_setup_applies_a_changed_setting(
