@@ -6,6 +6,10 @@ the server, or forwarded and then cut by a reset *after* the server handled it (
 the client must not double-apply its retry), or forwarded and its reply cut by a reset half-way
 through the body (a download that breaks mid-stream). Otherwise it is forwarded unchanged. One request per
 connection (``Connection: close``), which every HTTP client handles.
+
+``lose_first_reply_of`` targets one kind of request: the first time a request whose body it accepts
+is seen, the request is forwarded and its reply cut (the client's retry, the same body, goes
+through), e.g. the final writes of a job (see tests/reliability/test_known_gaps.py).
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import random
 import socket
 import struct
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 THROTTLE_BODY = b'{"__type":"com.amazonaws.dynamodb.v20120810#ThrottlingException","message":"Rate exceeded"}'
@@ -28,6 +33,7 @@ class FaultCounts:
     resets_before: int = 0
     resets_after: int = 0
     cut_bodies: int = 0
+    lost_replies: int = 0  # of requests matching lose_first_reply_of
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
@@ -38,8 +44,11 @@ class FaultCounts:
 class FaultProxy:
     def __init__(self, upstream_port: int, *, throttle: float = 0.0, error: float = 0.0,
                  reset_before: float = 0.0,
-                 reset_after: float = 0.0, cut_body: float = 0.0, seed: int = 0) -> None:
+                 reset_after: float = 0.0, cut_body: float = 0.0, seed: int = 0,
+                 lose_first_reply_of: Callable[[bytes], bool] | None = None) -> None:
         self.upstream_port = upstream_port
+        self.lose_first_reply_of = lose_first_reply_of
+        self._seen_bodies: set[bytes] = set()
         self.rates = (throttle, error, reset_before, reset_after, cut_body)
         self.random = random.Random(seed)
         self.counts = FaultCounts()
@@ -87,6 +96,12 @@ class FaultProxy:
             request = _read_message(conn)
             if request is None:
                 return
+            if self._first_of_target(request):
+                self._forward(request)
+                with self.counts.lock:
+                    self.counts.lost_replies += 1
+                _reset(conn)
+                return
             fault = self._choose()
             if fault == "throttled":
                 conn.sendall(_response(400, "Bad Request", THROTTLE_BODY))
@@ -104,6 +119,18 @@ class FaultProxy:
                     _reset(conn)
                 else:
                     conn.sendall(reply)
+
+    def _first_of_target(self, request: bytes) -> bool:
+        """Whether ``request`` is the first sending of a body ``lose_first_reply_of`` accepts."""
+        if self.lose_first_reply_of is None:
+            return False
+        body = request.partition(b"\r\n\r\n")[2]
+        if not self.lose_first_reply_of(body):
+            return False
+        with self.counts.lock:
+            first = body not in self._seen_bodies
+            self._seen_bodies.add(body)
+        return first
 
     def _forward(self, request: bytes) -> bytes | None:
         head, _, body = request.partition(b"\r\n\r\n")

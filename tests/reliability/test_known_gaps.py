@@ -1,0 +1,191 @@
+"""The known gaps of issue 13 §7 on the real local stack: a DynamoDB outage during the final write is
+waited out; SIGTERM while DynamoDB is down keeps the 20 s budget (exit 75, the job left RUNNING with
+its lease to expire, then taken by the sweeper); a final write whose reply is lost is recognised as
+the worker's own (exit 0 / 1, never 3), for a whole job and for a split run's shards."""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any
+
+import pytest
+
+from feaas.dao import RunningIndex
+from tests.conftest import ROOT, STREAMS_TABLE, worker_env
+from tests.support import localstack
+from tests.support.collections import new_owner, seed_collection, tag_script
+from tests.support.fakeecs import FakeEcs
+from tests.support.faultproxy import FaultProxy
+from tests.support.scripts import USERNAME, add_and_nap_script, job_item
+
+
+@pytest.fixture
+def ecs() -> Iterator[FakeEcs]:
+    fake = FakeEcs()
+    yield fake
+    fake.close()
+
+
+@pytest.fixture
+def dynamodb_outage(stack: Any) -> Iterator[Any]:
+    """``stop()`` stops DynamoDB Local (its data stays); it runs again when the test ends, whatever
+    happens."""
+
+    class Outage:
+        def stop(self) -> None:
+            localstack.stop_dynamodb(stack)
+
+        def start(self) -> None:
+            localstack.start_dynamodb(stack)
+
+    yield Outage()
+    localstack.start_dynamodb(stack)  # a no-op when it already runs
+
+
+def wait_for(predicate: Any, timeout: float = 30.0) -> None:
+    end = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < end, "timed out waiting"
+        time.sleep(0.05)
+
+
+def _epoch(ts: str) -> float:
+    return datetime.fromisoformat(ts).timestamp()
+
+
+def events(stdout: str) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in stdout.splitlines() if line.startswith("{")]
+
+
+def test_dynamodb_down_at_the_final_write_is_waited_out(dao, put_job, start_worker, dynamodb_outage, report):
+    # Given a job whose nap ends while DynamoDB is stopped, and a lease far longer than the outage
+    job_id = put_job(job_item(add_and_nap_script(2), input_data={"a": 1, "b": 2}))
+    proc = start_worker(job_id, LEASE_SECONDS=40, HEARTBEAT_SECONDS=1)
+    index = RunningIndex(dao.docs.client, STREAMS_TABLE)
+    # claimed and indexed: what is left before the final write is the script (the nap)
+    wait_for(lambda: any(row["job_id"] == job_id for row in index.rows()))
+    # When DynamoDB stops during the nap and comes back (with its data) well after the nap ended.
+    # (botocore's own retries, ~100 s for DynamoDB, cover this outage; finish_in_time's loop
+    # beyond them is what the SIGTERM test below exercises.)
+    dynamodb_outage.stop()
+    time.sleep(12)
+    back = time.time()
+    dynamodb_outage.start()
+    report.add(trials=1, faults_injected=1)
+    out, err = proc.communicate(timeout=60)
+    # Then the final write, due while DynamoDB was down, went through once it was back
+    assert proc.returncode == 0, out[-3000:] + err[-2000:]
+    logged = events(out)
+    [done] = [e for e in logged if e.get("event") == "script_finished"]
+    assert _epoch(done["ts"]) < back
+    assert [e["status"] for e in logged if e.get("event") == "job_finished"] == ["SUCCEEDED"]
+    job = dao.docs.get(job_id)
+    if job["status"] == "RUNNING":
+        report.add(stuck_jobs=1)
+    assert job["status"] == "SUCCEEDED" and "lease_owner" not in job
+
+
+def test_sigterm_while_dynamodb_is_down_exits_75_and_the_sweeper_takes_the_job(
+        stack, dao, put_job, start_worker, dynamodb_outage, ecs, report):
+    # Given a job held by a worker (its task ARN from the ECS emulator's metadata endpoint)
+    job_id = put_job(job_item(add_and_nap_script(120), input_data={"a": 1, "b": 2}))
+    arn = "arn:aws:ecs:us-east-1:000000000000:task/c/sigterm-outage"
+    proc = start_worker(job_id, LEASE_SECONDS=25, HEARTBEAT_SECONDS=1,
+                        ECS_CONTAINER_METADATA_URI_V4=ecs.metadata_uri(arn))
+    wait_for(lambda: (dao.docs.get(job_id) or {}).get("fargate_task_arn") == arn)
+    held = dao.docs.get(job_id)
+    # When DynamoDB stops and then ECS sends SIGTERM
+    dynamodb_outage.stop()
+    sent = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=40)
+    took = time.monotonic() - sent
+    report.add(trials=1, faults_injected=2)
+    report.worst(took)
+    # Then the worker gives up within the SIGTERM budget (SPEC: 20 s) and says so with exit 75
+    assert proc.returncode == 75, out[-3000:] + err[-2000:]
+    assert took < 25, took
+    assert any(e.get("event") == "job_finish_failed" for e in events(out)), out[-3000:]
+    # and the job is left as it was: RUNNING, its lease (to expire), no final status half-written
+    dynamodb_outage.start()
+    left = dao.docs.get(job_id)
+    assert left["status"] == "RUNNING" and left["lease_owner"] == held["lease_owner"]
+    assert int(left["lease_expires_at"]) >= int(held["lease_expires_at"])
+    assert not {"completed_at", "finished_by", "resumable"} & set(left)
+    # When the lease has run out and the sweeper runs (ECS says the task exited 75 after SIGTERM)
+    ecs.stopped(arn, stop_code="EssentialContainerExited", reason="Essential container in task exited",
+                container_reason="", exit_code=75,
+                environment={"RUN_MODE": "RUN_SCRIPT", "JOB_ID": job_id, "USERNAME": USERNAME})
+    wait_for(lambda: time.time() > int(left["lease_expires_at"]) + 1, timeout=40)
+    settings = {"RUN_MODE": "SWEEP", "JOB_ID": None, "USERNAME": None, "PRIMARY_BUCKET": None,
+                "AWS_ENDPOINT_URL_ECS": ecs.url, "CLUSTER": "plus-worker", "TASK_FAMILY": "plus-worker",
+                "SUBNETS": "subnet-1", "SECURITY_GROUPS": "sg-1", "MAX_ATTEMPTS": "1"}
+    run = subprocess.run([sys.executable, "-m", "src.worker"], cwd=ROOT,
+                         env=worker_env(stack, "", **settings), capture_output=True, text=True, timeout=120)
+    # Then it records the job FAILED, resumable, with what ECS says
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
+    after = dao.docs.get(job_id)
+    if after["status"] == "RUNNING":
+        report.add(stuck_jobs=1)
+    assert after["status"] == "FAILED" and after["resumable"] is True, after
+    assert "EssentialContainerExited" in after["error_message"] and "(exit code 75)" in after["error_message"]
+    assert "lease_owner" not in after
+    report.add(tasks_killed=1, tasks_swept=1)
+
+
+def _placeholder_in(expression: str, placeholder: str) -> bool:
+    return re.search(re.escape(placeholder) + r"(?![0-9A-Za-z_])", expression) is not None
+
+
+def is_final_write(body: bytes) -> bool:
+    """An UpdateItem that sets ``finished_by``: a job's, a shard's or a split run's final write
+    (a claim only removes it)."""
+    try:
+        request = json.loads(body)
+    except ValueError:
+        return False
+    if not isinstance(request, dict) or "UpdateExpression" not in request:
+        return False
+    marks = [k for k, v in (request.get("ExpressionAttributeNames") or {}).items() if v == "finished_by"]
+    sets = str(request["UpdateExpression"]).split(" REMOVE ", 1)[0]
+    return sets.startswith("SET ") and any(_placeholder_in(sets, m) for m in marks)
+
+
+def test_a_lost_reply_of_the_final_write_is_our_own_write(stack, dao, put_job, run_worker, report):
+    job_id = put_job(job_item(add_and_nap_script(0.01), input_data={"a": 1, "b": 2}))
+    with FaultProxy(stack.dynamodb_port, lose_first_reply_of=is_final_write) as proxy:
+        run = run_worker(job_id, AWS_ENDPOINT_URL_DYNAMODB=proxy.url)
+    report.add(trials=1, faults_injected=proxy.counts.lost_replies)
+    assert proxy.counts.lost_replies == 1
+    assert run.code == 0, run.stdout[-3000:] + run.stderr[-2000:]
+    assert dao.docs.get(job_id)["status"] == "SUCCEEDED"
+
+
+@pytest.mark.parametrize(("failing", "codes", "status"),
+                         [(False, [0, 0], "SUCCEEDED"), (True, [0, 1], "FAILED")])
+def test_shards_whose_final_write_replies_are_lost_exit_0_or_1_not_3(
+        stack, dao, put_job, start_worker, report, failing, codes, status):
+    # Given a collection split over two shards, every final write's first reply lost (each shard's
+    # own end, and the aggregated final status the last shard writes)
+    owner = new_owner()
+    make = (lambda i: {"n": "x" if i % 3 == 0 else i}) if failing else (lambda i: {"n": i})
+    seed_collection(dao, owner, 40, make=make)
+    job_id = put_job(job_item(tag_script(), collection_owner=owner, tolerated_failure_percent=10))
+    with FaultProxy(stack.dynamodb_port, lose_first_reply_of=is_final_write) as proxy:
+        procs = [start_worker(job_id, RUN_MODE="RUN_COLLECTION", SHARD_INDEX=i, SHARD_COUNT=2,
+                              AWS_ENDPOINT_URL_DYNAMODB=proxy.url) for i in range(2)]
+        outs = [p.communicate(timeout=120) for p in procs]
+    report.add(trials=1, faults_injected=proxy.counts.lost_replies)
+    # Then each shard recognises its own write: the first to end exits 0, the last the job's code
+    assert proxy.counts.lost_replies == 3  # two shard ends and the final status
+    assert sorted(p.returncode for p in procs) == codes, [o[0][-1500:] + o[1][-1500:] for o in outs]
+    job = dao.docs.get(job_id)
+    assert job["status"] == status
+    assert {k: v["state"] for k, v in job["shards"].items()} == {"s0": "DONE", "s1": "DONE"}
