@@ -16,8 +16,9 @@ Required:
   PRIMARY_BUCKET           S3 bucket holding every user's files
 Per run mode:
   SWEEP                    no JOB_ID/USERNAME/PRIMARY_BUCKET: records or relaunches the jobs of dead
-                           tasks; reads CLUSTER, TASK_FAMILY, SUBNETS, SECURITY_GROUPS,
-                           ASSIGN_PUBLIC_IP (for relaunches) and MAX_ATTEMPTS (default 3)
+                           tasks; reads CLUSTER (required), TASK_FAMILY, SUBNETS, SECURITY_GROUPS,
+                           ASSIGN_PUBLIC_IP, CONTAINER_NAME (for relaunches) and MAX_ATTEMPTS
+                           (default 3); setup.sh schedules it every minute
   ACTION_ID, ACTION_INPUT_JSON   RUN_ACTION: the action and its inputs (JSON object, default {{}});
                            RUN_PLUSSCRIPT: a stored script's document id (in USERNAME's namespace)
                            and its inputs

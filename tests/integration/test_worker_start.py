@@ -29,6 +29,12 @@ def test_help_prints_variables_run_modes_and_exit_codes() -> None:
     for word in ("RUN_MODE", "JOB_ID", "USERNAME", "DYNAMO_STREAMS_TABLE", "ACTION_INPUT_JSON",
                  "RUN_COLLECTION", "RUN_FILES", "AWS_ENDPOINT_URL_S3"):
         assert word in proc.stdout
+    # the sweeper's run mode and every setting it reads (feaas.settings.SweepSettings)
+    run_modes = next(line for line in proc.stdout.splitlines() if line.strip().startswith("RUN_MODE"))
+    assert "SWEEP" in run_modes
+    for word in ("CLUSTER", "TASK_FAMILY", "SUBNETS", "SECURITY_GROUPS", "ASSIGN_PUBLIC_IP",
+                 "CONTAINER_NAME", "MAX_ATTEMPTS"):
+        assert word in proc.stdout.split("\n  SWEEP ", 1)[1], word
     for code in ExitCode:
         assert f"\n  {int(code):<3} {code.meaning}\n" in proc.stdout
     assert "invalid configuration" not in proc.stdout + proc.stderr
