@@ -207,8 +207,11 @@ class ShardedJobRecord(JobRecord):
 
     def _finalise(
         self, item: Mapping[str, Any], any_interrupted: bool, attrs: Mapping[str, Any]
-    ) -> JobStatus:
-        """Every shard has ended: write the job's final status (only this task can get here)."""
+    ) -> JobStatus | None:
+        """Every shard has ended: write the job's final status. Normally only this task gets here;
+        when the reply of a shard's own end was lost, the item it then reads may already show the
+        other shards' ends too, so two shards may both get here: the one whose write lands records
+        the job, the other returns None as a shard whose share is done."""
         now = self._now()
         shards = item.get("shards") or {}
         success = sum(
@@ -248,6 +251,13 @@ class ShardedJobRecord(JobRecord):
         except ConditionFailed as exc:
             old = exc.old or {}
             if old.get("finished_by") != self.lease_owner or status_of(old) is not status:
+                old_shards = old.get("shards") or {}
+                ended = all(str((old_shards.get(f"s{i}") or {}).get("state")) in ENDED
+                            for i in range(self.shard_count))
+                if ended and status_of(old) in (JobStatus.SUCCEEDED, JobStatus.FAILED):
+                    event(logger, "job_finalised_by_other_shard", shard=self.shard_index,
+                          status=status_of(old).value)
+                    return None  # another shard that saw every shard ended recorded the job
                 raise LeaseLost(f"job {self.job_id} was finished by another task") from None
             # our final write landed and its reply was lost; botocore retried it
         self._unindex(any_holder=True)
