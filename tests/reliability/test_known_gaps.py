@@ -100,6 +100,10 @@ def test_sigterm_while_dynamodb_is_down_exits_75_and_the_sweeper_takes_the_job(
     proc = start_worker(job_id, LEASE_SECONDS=25, HEARTBEAT_SECONDS=1,
                         ECS_CONTAINER_METADATA_URI_V4=ecs.metadata_uri(arn))
     wait_for(lambda: (dao.docs.get(job_id) or {}).get("fargate_task_arn") == arn)
+    # claimed and indexed, so the run is under way (a SIGTERM during the claim's own writes is
+    # another case: those calls are not bounded by the 20 s budget yet)
+    index = RunningIndex(dao.docs.client, STREAMS_TABLE)
+    wait_for(lambda: any(row["job_id"] == job_id for row in index.rows()))
     held = dao.docs.get(job_id)
     # When DynamoDB stops and then ECS sends SIGTERM
     dynamodb_outage.stop()
