@@ -47,6 +47,9 @@ def start_held_job(dao: Any, put_job: Any, start_worker: Any, ecs: FakeEcs, name
     proc = start_worker(job_id, LEASE_SECONDS=lease_seconds, HEARTBEAT_SECONDS=0.5,
                         ECS_CONTAINER_METADATA_URI_V4=ecs.metadata_uri(arn))
     wait_for(lambda: (dao.docs.get(job_id) or {}).get("fargate_task_arn") == arn)
+    # the index row follows the claim: a kill before it lands leaves a job the sweeper cannot find
+    index = RunningIndex(dao.docs.client, STREAMS_TABLE)
+    wait_for(lambda: any(row["job_id"] == job_id for row in index.rows()))
     return job_id, arn, proc
 
 
