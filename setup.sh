@@ -155,6 +155,30 @@ json_canon() { python3 -c 'import json, sys; print(json.dumps(json.load(sys.stdi
 
 WORK="$(mktemp -d)"
 trap 'rm -rf "$WORK"' EXIT
+# contains.py WANT HAVE: exit 0 when AWS already has everything setup.sh wants (a resource is only
+# written when it differs); --target-input also compares a schedule's Target.Input JSON as a value.
+cat >"$WORK/contains.py" <<'EOF'
+import json
+import sys
+
+
+def contains(have, want):
+    if isinstance(want, dict):
+        return isinstance(have, dict) and all(contains(have.get(k), v) for k, v in want.items())
+    if isinstance(want, list):
+        return isinstance(have, list) and len(have) == len(want) and all(map(contains, have, want))
+    return str(have) == str(want)
+
+
+args = sys.argv[1:]
+target_input = args[0] == "--target-input"
+want, have = (json.load(open(p, encoding="utf-8")) for p in args[target_input:])
+same_input = True
+if target_input:
+    have_input = json.loads(have.get("Target", {}).pop("Input", "null") or "null")
+    same_input = have_input == json.loads(want["Target"].pop("Input"))
+sys.exit(0 if same_input and contains(have, want) else 1)
+EOF
 
 # ---- identity and network --------------------------------------------------------------------
 require_aws "$REGION"
@@ -428,23 +452,7 @@ with open(sys.argv[1], "w", encoding="utf-8") as f:
 EOF
 
 # Register only when the wanted definition is not already the latest revision.
-if python3 - "$WORK/taskdef.json" "$current" <<'EOF'
-import json
-import sys
-
-
-def contains(have, want):
-    if isinstance(want, dict):
-        return isinstance(have, dict) and all(contains(have.get(k), v) for k, v in want.items())
-    if isinstance(want, list):
-        return isinstance(have, list) and len(have) == len(want) and all(map(contains, have, want))
-    return str(have) == str(want)
-
-
-want, have = (json.load(open(p, encoding="utf-8")) for p in sys.argv[1:3])
-sys.exit(0 if contains(have, want) else 1)
-EOF
-then
+if python3 "$WORK/contains.py" "$WORK/taskdef.json" "$current"; then
     TASK_DEFINITION_ARN="$(python3 -c 'import json, sys; print(json.load(sys.stdin)["taskDefinitionArn"])' <"$current")"
     say "task definition $TASK_DEFINITION_ARN: unchanged"
 else
@@ -538,26 +546,8 @@ else
     cat "$WORK/schedule.err" >&2
     die "$EX_AWS" "could not read schedule $SCHEDULE_NAME (EventBridge Scheduler)"
 fi
-if [[ $schedule_verb == update ]] && python3 - "$WORK/schedule.json" "$current_schedule" <<'EOF'
-import json
-import sys
-
-want, have = (json.load(open(p, encoding="utf-8")) for p in sys.argv[1:3])
-have_input = json.loads(have.get("Target", {}).pop("Input", "null") or "null")
-want_input = json.loads(want["Target"].pop("Input"))
-
-
-def contains(have, want):
-    if isinstance(want, dict):
-        return isinstance(have, dict) and all(contains(have.get(k), v) for k, v in want.items())
-    if isinstance(want, list):
-        return isinstance(have, list) and len(have) == len(want) and all(map(contains, have, want))
-    return str(have) == str(want)
-
-
-sys.exit(0 if contains(have, want) and have_input == want_input else 1)
-EOF
-then
+if [[ $schedule_verb == update ]] && python3 "$WORK/contains.py" --target-input "$WORK/schedule.json" \
+    "$current_schedule"; then
     say "schedule $SCHEDULE_NAME: unchanged"
 else
     # A role created a moment ago may not be assumable by the scheduler yet: try again a while.

@@ -69,6 +69,13 @@ _REQUIRED_FOR_MODE: dict[RunMode, tuple[str, ...]] = {
 }
 
 
+def log_format_for(log_format: LogFormat | None) -> LogFormat:
+    """The log format asked for, else text on a terminal and JSON elsewhere."""
+    if log_format is not None:
+        return log_format
+    return LogFormat.TEXT if sys.stdout.isatty() else LogFormat.JSON
+
+
 class Settings(BaseSettings):
     """The worker's configuration. Tests build it with keyword arguments."""
 
@@ -134,9 +141,7 @@ class Settings(BaseSettings):
 
     @property
     def effective_log_format(self) -> LogFormat:
-        if self.log_format is not None:
-            return self.log_format
-        return LogFormat.TEXT if sys.stdout.isatty() else LogFormat.JSON
+        return log_format_for(self.log_format)
 
 
 class SweepSettings(BaseSettings):
@@ -162,12 +167,6 @@ class SweepSettings(BaseSettings):
     max_attempts: int = Field(default=3, ge=1, le=100)
     log_format: LogFormat | None = None
     log_level: str = "INFO"
-
-    @property
-    def effective_log_format(self) -> LogFormat:
-        if self.log_format is not None:
-            return self.log_format
-        return LogFormat.TEXT if sys.stdout.isatty() else LogFormat.JSON
 
 
 def load_sweep_settings(environ: Mapping[str, str] | None = None) -> SweepSettings:
@@ -242,12 +241,6 @@ class RegisterSettings(BaseModel):
         if problems:
             raise ValueError("; ".join(problems))
         return self
-
-    @property
-    def effective_log_format(self) -> LogFormat:
-        if self.log_format is not None:
-            return self.log_format
-        return LogFormat.TEXT if sys.stdout.isatty() else LogFormat.JSON
 
 
 def load_register_settings(environ: Mapping[str, str] | None = None) -> RegisterSettings:

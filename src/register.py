@@ -16,12 +16,12 @@ from feaas import logs
 from feaas.actions.base import Action
 from feaas.actions.legacy import LegacyAction, parameter_json
 from feaas.actions.registry import Registry
-from feaas.dao import Blobs, Documents, make_clients
-from feaas.dao.preflight import check_storage
-from feaas.errors import ConfigError, StorageError, StorageUnreachable
+from feaas.dao import Blobs, Documents, checked_clients
+from feaas.errors import StorageError
 from feaas.exitcodes import ExitCode
 from feaas.logs import event
-from feaas.settings import RegisterSettings
+from feaas.settings import RegisterSettings, log_format_for
+from src.startup import storage_or_exit
 
 logger = logging.getLogger("src.register")
 
@@ -121,29 +121,18 @@ def publish(
 
 
 def configure_logging(settings: RegisterSettings) -> None:
-    logs.configure(settings.effective_log_format.value, settings.log_level)
+    logs.configure(log_format_for(settings.log_format).value, settings.log_level)
     logs.bind(run_mode=settings.run_mode.value)
 
 
 def run_register(settings: RegisterSettings) -> int:
     from src.actions import default_registry
 
-    key, secret = settings.access_key, settings.secret_key
-    clients = make_clients(
-        settings.region,
-        access_key=key.get_secret_value() if key else None,
-        secret_key=secret.get_secret_value() if secret else None,
-    )
-    try:
-        check_storage(
-            clients.session, table=settings.dynamo_table, streams_table=None, bucket=settings.primary_bucket
-        )
-    except ConfigError as exc:
-        event(logger, "storage_missing", level=logging.ERROR, error=str(exc))
-        return ExitCode.CONFIG
-    except StorageUnreachable as exc:
-        event(logger, "storage_unreachable", level=logging.ERROR, error=str(exc))
-        return ExitCode.UNREACHABLE
+    clients = storage_or_exit(lambda: checked_clients(
+        settings.region, settings.access_key, settings.secret_key, table=settings.dynamo_table,
+        streams_table=None, bucket=settings.primary_bucket))
+    if isinstance(clients, ExitCode):
+        return clients
     docs = Documents(
         clients.dynamodb, settings.dynamo_table, settings.dynamo_key_attribute, settings.dynamo_owner_index
     )

@@ -14,14 +14,14 @@ from typing import Any
 from botocore.config import Config
 
 from feaas import logs
-from feaas.dao import Documents, RunningIndex, make_clients
-from feaas.dao.preflight import check_storage
-from feaas.errors import ConfigError, StorageError, StorageUnreachable
+from feaas.dao import Documents, RunningIndex, checked_clients
+from feaas.errors import StorageError
 from feaas.exitcodes import ExitCode
 from feaas.jobs.sweep import StoppedTask, Sweeper
 from feaas.launch import relaunch_request
 from feaas.logs import event
-from feaas.settings import SweepSettings
+from feaas.settings import SweepSettings, log_format_for
+from src.startup import storage_or_exit
 
 logger = logging.getLogger("src.sweep")
 
@@ -49,25 +49,18 @@ def request_builder(settings: SweepSettings) -> Any:
 
 
 def run_sweep(settings: SweepSettings) -> int:
-    key, secret = settings.access_key, settings.secret_key
-    clients = make_clients(settings.region, access_key=key.get_secret_value() if key else None,
-                           secret_key=secret.get_secret_value() if secret else None)
-    try:
-        check_storage(clients.session, table=settings.dynamo_table,
-                      streams_table=settings.dynamo_streams_table, bucket=None)
-    except ConfigError as exc:
-        event(logger, "storage_missing", level=logging.ERROR, error=str(exc))
-        return ExitCode.CONFIG
-    except StorageUnreachable as exc:
-        event(logger, "storage_unreachable", level=logging.ERROR, error=str(exc))
-        return ExitCode.UNREACHABLE
+    clients = storage_or_exit(lambda: checked_clients(
+        settings.region, settings.access_key, settings.secret_key, table=settings.dynamo_table,
+        streams_table=settings.dynamo_streams_table, bucket=None))
+    if isinstance(clients, ExitCode):
+        return clients
     ecs: Any = clients.session.client("ecs", config=Config(retries={"mode": "standard", "max_attempts": 5},
                                                       connect_timeout=5, read_timeout=30))
     sweeper = Sweeper(
-        Documents(clients.dynamodb, settings.dynamo_table, settings.dynamo_key_attribute,
-                  settings.dynamo_owner_index),
-        RunningIndex(clients.dynamodb, settings.dynamo_streams_table),
-        ecs, cluster=settings.cluster, build_request=request_builder(settings),
+        docs=Documents(clients.dynamodb, settings.dynamo_table, settings.dynamo_key_attribute,
+                       settings.dynamo_owner_index),
+        index=RunningIndex(clients.dynamodb, settings.dynamo_streams_table),
+        ecs=ecs, cluster=settings.cluster, build_request=request_builder(settings),
         max_attempts=settings.max_attempts, name=f"sweeper:{os.uname().nodename}:{os.getpid()}",
     )
     try:
@@ -80,5 +73,5 @@ def run_sweep(settings: SweepSettings) -> int:
 
 
 def configure_logging(settings: SweepSettings) -> None:
-    logs.configure(settings.effective_log_format.value, settings.log_level)
+    logs.configure(log_format_for(settings.log_format).value, settings.log_level)
     logs.bind(run_mode=settings.run_mode.value)

@@ -15,7 +15,8 @@ import os
 import shutil
 import sys
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from feaas import logs, metrics
 from feaas.dao import Dao
@@ -28,7 +29,6 @@ from feaas.errors import (
     LeaseLost,
     NamespaceViolation,
     StorageError,
-    StorageUnreachable,
 )
 from feaas.exitcodes import ExitCode
 from feaas.jobs import Heartbeat, JobRecord, JobStatus, Progress, record_for
@@ -38,8 +38,10 @@ from feaas.runners.context import Outcome, RunContext, make_tmp_root
 from feaas.settings import RunMode, Settings, load_register_settings, load_settings, load_sweep_settings
 from feaas.stopping import SIGTERM_BUDGET_S, StopSignal
 from feaas.usage import worker_usage
+from src.startup import storage_or_exit
 
 logger = logging.getLogger("src.worker")
+S = TypeVar("S")  # the settings of a run mode without a job
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -73,39 +75,33 @@ def _register_actions() -> int:
     """``RUN_MODE=REGISTER_ACTIONS``: no job of its own (LEGACY_ACTIONS.md §3)."""
     from src.register import configure_logging, run_register
 
-    try:
-        settings = load_register_settings()
-    except ConfigError as exc:
-        sys.stderr.write(f"plus-worker: {exc}\n")
-        return ExitCode.CONFIG
-    configure_logging(settings)
-    return run_register(settings)
+    return _without_job(load_register_settings, configure_logging, run_register)
 
 
 def _sweep() -> int:
     """``RUN_MODE=SWEEP``: no job of its own (SPEC §8.3)."""
     from src.sweep import configure_logging, run_sweep
 
+    return _without_job(load_sweep_settings, configure_logging, run_sweep)
+
+
+def _without_job(load: Callable[[], S], configure: Callable[[S], None], run_mode: Callable[[S], int]) -> int:
+    """A run mode with settings of its own and no job: settings → logging → run → exit code."""
     try:
-        settings = load_sweep_settings()
+        settings = load()
     except ConfigError as exc:
         sys.stderr.write(f"plus-worker: {exc}\n")
         return ExitCode.CONFIG
-    configure_logging(settings)
-    return run_sweep(settings)
+    configure(settings)
+    return run_mode(settings)
 
 
 def run(settings: Settings, stop: StopSignal) -> int:
     """Claim the job, run it, record the outcome; returns the exit code."""
     started = time.monotonic()
-    try:
-        dao = Dao.connect(settings)
-    except ConfigError as exc:  # a table or the bucket does not exist
-        event(logger, "storage_missing", level=logging.ERROR, error=str(exc))
-        return ExitCode.CONFIG
-    except StorageUnreachable as exc:
-        event(logger, "storage_unreachable", level=logging.ERROR, error=str(exc))
-        return ExitCode.UNREACHABLE
+    dao = storage_or_exit(lambda: Dao.connect(settings))
+    if isinstance(dao, ExitCode):
+        return dao
     record = record_for(dao.docs, settings.job_id, lease_seconds=settings.lease_seconds,
                         shard_index=settings.shard_index, shard_count=settings.shard_count,
                         metadata_uri=settings.ecs_container_metadata_uri_v4, index=dao.running)

@@ -14,6 +14,8 @@ from feaas.dao.running import RunningIndex
 from feaas.dao.streams import Streams
 
 if TYPE_CHECKING:
+    from pydantic import SecretStr
+
     from feaas.settings import Settings
 
 __all__ = [
@@ -26,6 +28,7 @@ __all__ = [
     "RunningIndex",
     "Streams",
     "Update",
+    "checked_clients",
     "make_clients",
 ]
 
@@ -44,21 +47,27 @@ class Dao:
 
         Raises :class:`StorageUnreachable` (exit 69) or :class:`ConfigError` (a missing table or bucket).
         """
-        key, secret = settings.access_key, settings.secret_key
-        clients = make_clients(settings.region, access_key=key.get_secret_value() if key else None,
-                               secret_key=secret.get_secret_value() if secret else None,
-                               max_pool=settings.concurrency * 2 + 8)
+        clients = checked_clients(settings.region, settings.access_key, settings.secret_key,
+                                  table=settings.dynamo_table, streams_table=settings.dynamo_streams_table,
+                                  bucket=settings.primary_bucket, max_pool=settings.concurrency * 2 + 8)
         docs = Documents(clients.dynamodb, settings.dynamo_table, settings.dynamo_key_attribute,
                          settings.dynamo_owner_index)
-        check_storage(
-            clients.session,
-            table=settings.dynamo_table,
-            streams_table=settings.dynamo_streams_table,
-            bucket=settings.primary_bucket,
-        )
         return cls(
             docs=docs,
             streams=Streams(clients.dynamodb, settings.dynamo_streams_table),
             blobs=Blobs(clients.s3, settings.primary_bucket),
             running=RunningIndex(clients.dynamodb, settings.dynamo_streams_table),
         )
+
+
+def checked_clients(region: str, access_key: SecretStr | None, secret_key: SecretStr | None, *, table: str,
+                    streams_table: str | None, bucket: str | None, max_pool: int = 32) -> AwsClients:
+    """Clients (explicit keys only when given) once the named tables and bucket answer.
+
+    Raises :class:`StorageUnreachable` (exit 69) or :class:`ConfigError` (a missing table or bucket).
+    """
+    clients = make_clients(region, access_key=access_key.get_secret_value() if access_key else None,
+                           secret_key=secret_key.get_secret_value() if secret_key else None,
+                           max_pool=max_pool)
+    check_storage(clients.session, table=table, streams_table=streams_table, bucket=bucket)
+    return clients

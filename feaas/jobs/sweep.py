@@ -137,18 +137,18 @@ def describe_stop(ecs: Ecs, cluster: str, task_arn: str | None) -> StoppedTask:
     return StoppedTask(bounded(reason, 1000), _text(task.get("taskDefinitionArn")), env)
 
 
+@dataclass(kw_only=True)
 class Sweeper:
-    def __init__(self, docs: Documents, index: RunningIndex, ecs: Ecs, *, cluster: str,
-                 build_request: RequestBuilder, max_attempts: int = 3,
-                 clock: Callable[[], float] = time.time, name: str = "sweeper") -> None:
-        self.docs = docs
-        self.index = index
-        self.ecs = ecs
-        self.cluster = cluster
-        self.build_request = build_request
-        self.max_attempts = max_attempts
-        self.clock = clock
-        self.name = name
+    """Looks at every job in the index of held jobs once (:meth:`sweep`)."""
+
+    docs: Documents
+    index: RunningIndex
+    ecs: Ecs
+    cluster: str
+    build_request: RequestBuilder
+    max_attempts: int = 3
+    clock: Callable[[], float] = time.time
+    name: str = "sweeper"
 
     def sweep(self) -> SweepCounts:
         counts = SweepCounts()
