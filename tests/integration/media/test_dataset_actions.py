@@ -14,6 +14,7 @@ import pytest
 from feaas.actions.base import ActionCancelled, ActionFailed
 from src.actions.dataset import ACTIONS
 from src.actions.dataset.prefetch import PART_SIZE
+from tests.support.media import runner
 
 duckdb = pytest.importorskip("duckdb")
 
@@ -26,11 +27,7 @@ TARGETS_JSONL = "".join(json.dumps(r) + "\n" for r in [
 ])
 
 
-def run(ctx: Any, action_id: str, **inputs: Any) -> dict[str, Any]:
-    action = BY_ID[action_id]
-    full = {p.name: p.default for p in action.inputs if p.optional}
-    full.update(inputs)
-    return action.run(ctx, full)
+run = runner(BY_ID.values())
 
 
 @pytest.fixture

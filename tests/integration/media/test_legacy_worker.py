@@ -28,6 +28,7 @@ from feaas.actions.context import UserStorage
 from feaas.objects import AnyType, Parameter
 from feaas.objects import ParameterType as PT
 from feaas.psee.values import from_any
+from tests.support.media import ffprobe
 from tests.support.scripts import NAMESPACE, action, job_item, script, static
 
 pytestmark = pytest.mark.skipif(shutil.which("ffmpeg") is None,
@@ -39,12 +40,6 @@ SECONDS = 3
 def _ffmpeg(*args: str) -> None:
     subprocess.run(["ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "error", "-y", *args],
                    check=True, timeout=120, stdin=subprocess.DEVNULL)
-
-
-def ffprobe(path: Path) -> dict[str, Any]:
-    out = subprocess.run(["ffprobe", "-v", "error", "-print_format", "json", "-show_format", "-show_streams",
-                          str(path)], capture_output=True, check=True, timeout=60)
-    return json.loads(out.stdout)  # type: ignore[no-any-return]
 
 
 def codecs(info: dict[str, Any]) -> list[str]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import shutil
 import subprocess
 import threading
@@ -15,6 +14,7 @@ import pytest
 from feaas.actions.base import ActionCancelled, ActionFailed
 from src.actions.ffmpeg import ACTIONS
 from src.actions.ffmpeg.audio import parse_loudnorm
+from tests.support.media import ffprobe, runner
 
 NAMESPACE = "plus_example_com/alice@example.com/"
 pytestmark = pytest.mark.skipif(shutil.which("ffmpeg") is None,
@@ -23,19 +23,7 @@ pytestmark = pytest.mark.skipif(shutil.which("ffmpeg") is None,
 BY_ID = {a.id: a for a in ACTIONS}
 
 
-def run(ctx: Any, action_id: str, **inputs: Any) -> dict[str, Any]:
-    action = BY_ID[action_id]
-    full = {p.name: p.default for p in action.inputs if p.optional}
-    full.update(inputs)
-    return action.run(ctx, full)
-
-
-def ffprobe(path: Path) -> dict[str, Any]:
-    out = subprocess.run(
-        ["ffprobe", "-v", "error", "-print_format", "json", "-show_format", "-show_streams", str(path)],
-        capture_output=True, check=True, timeout=60,
-    )
-    return json.loads(out.stdout)
+run = runner(BY_ID.values())
 
 
 def streams(info: dict[str, Any], kind: str) -> list[dict[str, Any]]:

@@ -7,7 +7,6 @@ video."""
 
 from __future__ import annotations
 
-import json
 import re
 import shutil
 import subprocess
@@ -19,6 +18,7 @@ import pytest
 from feaas.actions.base import ActionFailed
 from src.actions.ffmpeg import ACTIONS
 from src.actions.ffmpeg.audio import MAX_FOLDER_FILES, folder_audio_keys
+from tests.support.media import ffprobe, runner
 
 pytestmark = pytest.mark.skipif(shutil.which("ffmpeg") is None,
                                 reason="ffmpeg not installed; run test_scripts/ensure_ffmpeg.sh")
@@ -26,17 +26,7 @@ pytestmark = pytest.mark.skipif(shutil.which("ffmpeg") is None,
 BY_ID = {a.id: a for a in ACTIONS}
 
 
-def run(ctx: Any, action_id: str, **inputs: Any) -> dict[str, Any]:
-    action = BY_ID[action_id]
-    full = {p.name: p.default for p in action.inputs if p.optional}
-    full.update(inputs)
-    return action.run(ctx, full)
-
-
-def ffprobe(path: Path) -> dict[str, Any]:
-    out = subprocess.run(["ffprobe", "-v", "error", "-print_format", "json", "-show_format", "-show_streams",
-                          str(path)], capture_output=True, check=True, timeout=60)
-    return json.loads(out.stdout)  # type: ignore[no-any-return]
+run = runner(BY_ID.values())
 
 
 def kinds(info: dict[str, Any]) -> list[str]:

@@ -26,6 +26,7 @@ from feaas.dao import Update
 from feaas.objects import AnyType
 from feaas.psee.values import from_any
 from src.actions import default_registry
+from tests.support.media import ffprobe
 from tests.support.scripts import NAMESPACE, action, job_item, script, static
 
 pytestmark = pytest.mark.skipif(shutil.which("ffmpeg") is None,
@@ -37,12 +38,6 @@ SIZE, RATE, SECONDS = "320x240", 25, 3
 def _ffmpeg(*args: str) -> None:
     subprocess.run(["ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "error", "-y", *args],
                    check=True, timeout=120, stdin=subprocess.DEVNULL)
-
-
-def ffprobe(path: Path) -> dict[str, Any]:
-    out = subprocess.run(["ffprobe", "-v", "error", "-print_format", "json", "-show_format", "-show_streams",
-                          str(path)], capture_output=True, check=True, timeout=60)
-    return json.loads(out.stdout)
 
 
 def codecs(info: dict[str, Any], kind: str) -> list[str]:
