@@ -57,8 +57,13 @@ class JobRecord:
         return {Guard.OWN_LEASE: equals(LEASE_OWNER, self.lease_owner)}
 
     def claim(self) -> dict[str, Any]:
-        """Take the job (SPEC §4.1) and return it as now stored. Raises :class:`JobNotClaimable`."""
+        """Take the job (SPEC §4.1) and return it as now stored. Raises :class:`JobNotClaimable`.
+
+        This claim's row in the index of held jobs is written first (a failed index write leaves
+        the job untouched: :class:`StorageError`), so a task killed at any point after the claim
+        leaves a job the sweeper finds; a claim that is refused removes its row again."""
         now = self._now()
+        self._index_claim(now)
         upd = Update.setting(
             {"status": JobStatus.RUNNING.value, "updated_at": now, LEASE_OWNER: self.lease_owner,
              LEASE_EXPIRES_AT: now + int(self.lease_seconds)},
@@ -75,33 +80,28 @@ class JobRecord:
             if exc.old is not None and exc.old.get(LEASE_OWNER) == self.lease_owner:
                 item = exc.old  # our own claim landed and its reply was lost; botocore retried it
             else:
+                self._unindex()
                 raise JobNotClaimable(self._why_not(exc.old, now)) from None
         assert item is not None
         self.lease_until = now + int(self.lease_seconds)
-        self._index_claim(now)
         return item
 
     def _index_claim(self, now: int) -> None:
-        """Add this claim to the index of held jobs, so the sweeper finds the job if this task dies.
-        A failed index write does not stop the run (the job still ends recorded if this task lives)."""
+        """Add this claim attempt's row to the index of held jobs (before the claim itself)."""
         if self.index is None:
             return
-        row = {**self.index_row, LEASE_OWNER: self.lease_owner, "claimed_at": now,
-               LEASE_EXPIRES_AT: now + int(self.lease_seconds)}
+        row = {**self.index_row, "indexed_at": now}
         if self.task_arn:
             row["task_arn"] = self.task_arn
-        try:
-            self.index.add(self.job_id, row)
-        except StorageError as exc:
-            event(logger, "running_index_failed", level=logging.WARNING, error=str(exc))
+        self.index.add(self.job_id, self.lease_owner, row)
 
-    def _unindex(self, *, any_holder: bool = False) -> None:
-        """Remove the job from the index of held jobs once its final status is written (only this
-        claim's row, unless ``any_holder``); a failure leaves a stale row the sweeper removes."""
+    def _unindex(self) -> None:
+        """Remove this claim's row from the index of held jobs (its final status written, or its
+        claim refused); a failure leaves a stale row the sweeper removes."""
         if self.index is None:
             return
         try:
-            self.index.remove(self.job_id, lease_owner=None if any_holder else self.lease_owner)
+            self.index.remove(self.job_id, self.lease_owner)
         except StorageError as exc:
             event(logger, "running_unindex_failed", level=logging.WARNING, error=str(exc))
 

@@ -92,17 +92,18 @@ class ShardedJobRecord(JobRecord):
         upd.set[self._path()] = shard
         upd.set_if_absent["started_at"] = now
         upd.add["attempt"] = 1
+        self.index_row.update(shard_index=self.shard_index, shard_count=self.shard_count)
+        self._index_claim(now)  # before the claim, as JobRecord.claim does
         try:
             item = self.docs.update(self.job_id, upd, returns="ALL_NEW")
         except ConditionFailed as exc:
             mine = self._shard(exc.old)
             if mine.get(LEASE_OWNER) != self.lease_owner:
+                self._unindex()
                 raise JobNotClaimable(self._why_not_shard(exc.old, now)) from None
             item = exc.old  # our claim landed; its reply was lost
         assert item is not None
         self.lease_until = now + int(self.lease_seconds)
-        self.index_row["shard_count"] = self.shard_count
-        self._index_claim(now)
         self._remember_others(item)
         return {**item, "attempt": self._shard(item).get("attempt")}
 
@@ -197,12 +198,15 @@ class ShardedJobRecord(JobRecord):
             item = exc.old  # our write landed and its reply was lost; botocore retried it
         assert item is not None
         if ends_job:
-            self._unindex(any_holder=True)
+            self._unindex()  # this shard's row; the other shards remove theirs (or the sweeper does)
             return status
         shards = item.get("shards") or {}
         states = [str((shards.get(f"s{i}") or {}).get("state")) for i in range(self.shard_count)]
         if any(s not in ENDED for s in states):
+            self._unindex()
             return None  # others still running
+        # the row stays until the job is recorded: a task dying here leaves every shard ended and
+        # the job RUNNING, which the sweeper finds through this row
         return self._finalise(item, ShardState.INTERRUPTED.value in states, attrs)
 
     def _finalise(
@@ -257,10 +261,11 @@ class ShardedJobRecord(JobRecord):
                 if ended and status_of(old) in (JobStatus.SUCCEEDED, JobStatus.FAILED):
                     event(logger, "job_finalised_by_other_shard", shard=self.shard_index,
                           status=status_of(old).value)
+                    self._unindex()
                     return None  # another shard that saw every shard ended recorded the job
                 raise LeaseLost(f"job {self.job_id} was finished by another task") from None
             # our final write landed and its reply was lost; botocore retried it
-        self._unindex(any_holder=True)
+        self._unindex()
         event(
             logger,
             "job_finalised_by_shard",

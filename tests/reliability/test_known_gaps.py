@@ -6,7 +6,6 @@ the worker's own (exit 0 / 1, never 3), for a whole job and for a split run's sh
 from __future__ import annotations
 
 import json
-import re
 import signal
 import subprocess
 import sys
@@ -17,10 +16,10 @@ from typing import Any
 
 import pytest
 
-from feaas.dao import RunningIndex
-from tests.conftest import ROOT, STREAMS_TABLE, worker_env
+from tests.conftest import ROOT, worker_env
 from tests.support import localstack
 from tests.support.collections import new_owner, seed_collection, tag_script
+from tests.support.dynamo_requests import is_final_write
 from tests.support.fakeecs import FakeEcs
 from tests.support.faultproxy import FaultProxy
 from tests.support.scripts import USERNAME, add_and_nap_script, job_item
@@ -68,9 +67,8 @@ def test_dynamodb_down_at_the_final_write_is_waited_out(dao, put_job, start_work
     # Given a job whose nap ends while DynamoDB is stopped, and a lease far longer than the outage
     job_id = put_job(job_item(add_and_nap_script(2), input_data={"a": 1, "b": 2}))
     proc = start_worker(job_id, LEASE_SECONDS=40, HEARTBEAT_SECONDS=1)
-    index = RunningIndex(dao.docs.client, STREAMS_TABLE)
-    # claimed and indexed: what is left before the final write is the script (the nap)
-    wait_for(lambda: any(row["job_id"] == job_id for row in index.rows()))
+    # claimed: what is left before the final write is the script (the nap)
+    wait_for(lambda: (dao.docs.get(job_id) or {}).get("status") == "RUNNING")
     # When DynamoDB stops during the nap and comes back (with its data) well after the nap ended.
     # (botocore's own retries, ~100 s for DynamoDB, cover this outage; finish_in_time's loop
     # beyond them is what the SIGTERM test below exercises.)
@@ -100,10 +98,8 @@ def test_sigterm_while_dynamodb_is_down_exits_75_and_the_sweeper_takes_the_job(
     proc = start_worker(job_id, LEASE_SECONDS=25, HEARTBEAT_SECONDS=1,
                         ECS_CONTAINER_METADATA_URI_V4=ecs.metadata_uri(arn))
     wait_for(lambda: (dao.docs.get(job_id) or {}).get("fargate_task_arn") == arn)
-    # claimed and indexed, so the run is under way (a SIGTERM during the claim's own writes is
-    # another case: those calls are not bounded by the 20 s budget yet)
-    index = RunningIndex(dao.docs.client, STREAMS_TABLE)
-    wait_for(lambda: any(row["job_id"] == job_id for row in index.rows()))
+    # claimed (and indexed before that), so the run is under way (a SIGTERM during the claim's own
+    # writes is another case: those calls are not bounded by the 20 s budget yet)
     held = dao.docs.get(job_id)
     # When DynamoDB stops and then ECS sends SIGTERM
     dynamodb_outage.stop()
@@ -128,11 +124,7 @@ def test_sigterm_while_dynamodb_is_down_exits_75_and_the_sweeper_takes_the_job(
                 container_reason="", exit_code=75,
                 environment={"RUN_MODE": "RUN_SCRIPT", "JOB_ID": job_id, "USERNAME": USERNAME})
     wait_for(lambda: time.time() > int(left["lease_expires_at"]) + 1, timeout=40)
-    settings = {"RUN_MODE": "SWEEP", "JOB_ID": None, "USERNAME": None, "PRIMARY_BUCKET": None,
-                "AWS_ENDPOINT_URL_ECS": ecs.url, "CLUSTER": "plus-worker", "TASK_FAMILY": "plus-worker",
-                "SUBNETS": "subnet-1", "SECURITY_GROUPS": "sg-1", "MAX_ATTEMPTS": "1"}
-    run = subprocess.run([sys.executable, "-m", "src.worker"], cwd=ROOT,
-                         env=worker_env(stack, "", **settings), capture_output=True, text=True, timeout=120)
+    run = run_sweeper(stack, ecs)
     # Then it records the job FAILED, resumable, with what ECS says
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
     after = dao.docs.get(job_id)
@@ -144,22 +136,13 @@ def test_sigterm_while_dynamodb_is_down_exits_75_and_the_sweeper_takes_the_job(
     report.add(tasks_killed=1, tasks_swept=1)
 
 
-def _placeholder_in(expression: str, placeholder: str) -> bool:
-    return re.search(re.escape(placeholder) + r"(?![0-9A-Za-z_])", expression) is not None
-
-
-def is_final_write(body: bytes) -> bool:
-    """An UpdateItem that sets ``finished_by``: a job's, a shard's or a split run's final write
-    (a claim only removes it)."""
-    try:
-        request = json.loads(body)
-    except ValueError:
-        return False
-    if not isinstance(request, dict) or "UpdateExpression" not in request:
-        return False
-    marks = [k for k, v in (request.get("ExpressionAttributeNames") or {}).items() if v == "finished_by"]
-    sets = str(request["UpdateExpression"]).split(" REMOVE ", 1)[0]
-    return sets.startswith("SET ") and any(_placeholder_in(sets, m) for m in marks)
+def run_sweeper(stack: Any, ecs: FakeEcs) -> subprocess.CompletedProcess[str]:
+    """One pass of ``RUN_MODE=SWEEP`` against the local stack and the ECS emulator (no relaunch)."""
+    settings = {"RUN_MODE": "SWEEP", "JOB_ID": None, "USERNAME": None, "PRIMARY_BUCKET": None,
+                "AWS_ENDPOINT_URL_ECS": ecs.url, "CLUSTER": "plus-worker", "TASK_FAMILY": "plus-worker",
+                "SUBNETS": "subnet-1", "SECURITY_GROUPS": "sg-1", "MAX_ATTEMPTS": "1"}
+    return subprocess.run([sys.executable, "-m", "src.worker"], cwd=ROOT,
+                          env=worker_env(stack, "", **settings), capture_output=True, text=True, timeout=120)
 
 
 def test_a_lost_reply_of_the_final_write_is_our_own_write(stack, dao, put_job, run_worker, report):
