@@ -109,15 +109,15 @@ def run(settings: Settings, stop: StopSignal) -> int:
     if stop.stopped:  # interrupted before anything was claimed: leave the job as it is
         event(logger, "interrupted_before_claim", level=logging.WARNING)
         return ExitCode.INTERRUPTED
-    try:
-        check_identity_before_claim(dao.docs.get(settings.job_id), settings.job_id, settings.username)
-        job_doc = record.claim()
+    try:  # bounded, SIGTERM's budget too, whatever storage does (the sweeper finds what landed)
+        job_doc = record.claim_in_time(stop, before=lambda: check_identity_before_claim(
+            dao.docs.get(settings.job_id), settings.job_id, settings.username))
     except JobNotClaimable as exc:
         event(logger, "job_not_claimable", level=logging.ERROR, reason=str(exc))
         return ExitCode.NOT_CLAIMABLE
     except StorageError as exc:
         event(logger, "job_claim_failed", level=logging.ERROR, error=explain_storage_error(exc, settings))
-        return ExitCode.INTERNAL
+        return ExitCode.INTERRUPTED if stop.stopped else ExitCode.INTERNAL
     logs.bind(attempt=job_doc.get("attempt"),
               shard=settings.shard_index if settings.shard_count > 1 else None)
     event(logger, "job_claimed", status=job_doc.get("status"), task_arn=record.task_arn)

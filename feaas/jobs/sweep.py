@@ -40,7 +40,7 @@ SWEEPER_OWNER_PREFIX = "sweeper:"
 #: How long a relaunched task may take to claim its job before the sweeper gives up on it.
 RELAUNCH_GRACE_S = 600
 #: How old an index row whose owner holds no lease must be before the sweeper removes it: well
-#: beyond how long a claim can take (a claim still under way keeps its row).
+#: beyond :data:`feaas.jobs.record.CLAIM_TIMEOUT_S` (a claim still under way keeps its row).
 UNCLAIMED_ROW_S = 600
 #: The row attributes that are its key, not its content.
 ROW_KEYS = ("job_id", "stream_id", "timestamp")
