@@ -32,6 +32,7 @@ from feaas.errors import (
 )
 from feaas.exitcodes import ExitCode
 from feaas.jobs import Heartbeat, JobRecord, JobStatus, Progress, record_for
+from feaas.jobs.controls import LiveControls
 from feaas.jobs.document import check_identity_before_claim, job_identity, job_limits, parse_job
 from feaas.logs import event
 from feaas.runners.context import Outcome, RunContext, make_tmp_root
@@ -128,12 +129,14 @@ def run(settings: Settings, stop: StopSignal) -> int:
     record.tolerated_percent = settings.tolerated_failure_percent if tolerated is None else tolerated
     timeout_s = timeout_s or settings.max_runtime_seconds
     progress = Progress()
+    controls = LiveControls(concurrency=settings.concurrency, tolerated_failure_percent=tolerated,
+                            publish=progress.update)
     heartbeat = Heartbeat(record, progress, stop, period_s=settings.heartbeat_seconds, timeout_s=timeout_s,
-                          deadline_at=started + float(timeout_s) if timeout_s else None)
+                          deadline_at=started + float(timeout_s) if timeout_s else None, controls=controls)
     heartbeat.check_job_doc(job_doc)
     heartbeat.start()
     try:
-        outcome = _run_job(settings, dao, job_doc, progress, stop)
+        outcome = _run_job(settings, dao, job_doc, progress, stop, controls)
     except (JobFailed, NamespaceViolation) as exc:  # NamespaceViolation: a run over another user's items
         outcome = Outcome.failed(str(exc))
     except StorageError as exc:  # retried by botocore already; a missing table or bucket ends here
@@ -143,11 +146,13 @@ def run(settings: Settings, stop: StopSignal) -> int:
         outcome = Outcome.failed(f"internal error: {type(exc).__name__}: {exc}")
     finally:
         heartbeat.close()
+    if controls.tolerated_failure_percent is not None:  # changed while it ran (shards judge with it)
+        record.tolerated_percent = controls.tolerated_failure_percent
     return _finish(settings, record, outcome, progress, started, stop)
 
 
 def _run_job(settings: Settings, dao: Dao, job_doc: dict[str, Any], progress: Progress,
-             stop: StopSignal) -> Outcome:
+             stop: StopSignal, controls: LiveControls) -> Outcome:
     # Imported after the claim: the runners, the engine and the action catalogue are not needed to
     # claim the job, so the job is RUNNING sooner (issue 14); the heavy action modules (DuckDB,
     # ffmpeg) load only when an action runs.
@@ -161,7 +166,7 @@ def _run_job(settings: Settings, dao: Dao, job_doc: dict[str, Any], progress: Pr
     ctx = RunContext(settings=settings, dao=dao, registry=default_registry(), job_doc=job_doc, job=job,
                      hostname=hostname, namespace=namespace, progress=progress, stop=stop,
                      storage=UserStorage(dao.blobs, dao.docs, namespace, cancel=stop.event),
-                     tmp_root=make_tmp_root())
+                     tmp_root=make_tmp_root(), controls=controls)
     try:
         return runner(ctx)
     finally:

@@ -18,6 +18,7 @@ from feaas.dao import Dao
 from feaas.dao.offload import INLINE_BUDGET_BYTES, JobValues, document_budget
 from feaas.errors import Cancelled, Interrupted, JobFailed
 from feaas.jobs import JobStatus, Progress
+from feaas.jobs.controls import LiveControls
 from feaas.namespace import check_stream_id
 from feaas.netpolicy import NetworkPolicy
 from feaas.objects import PlusScriptJob
@@ -74,6 +75,8 @@ class RunContext:
     tmp_root: Path
     #: set by a runner that shows actions' own progress (node id, fraction 0–1)
     action_progress: Callable[[str, float], None] | None = None
+    #: the live controls the heartbeat reads from the record (runs over many items follow them)
+    controls: LiveControls | None = None
 
     @property
     def job_uuid(self) -> str:

@@ -24,12 +24,14 @@ from feaas.dao.codec import message_to_plain, to_dynamo_value
 from feaas.dao.offload import LARGE_VALUE_BYTES, offload, plain_size
 from feaas.errors import InvalidScript, JobFailed, NamespaceViolation, StorageError, WorkerError
 from feaas.jobs import JobStatus, outcome_for_counts
+from feaas.jobs.controls import LiveControls
 from feaas.jobs.document import input_data, job_limits
 from feaas.logs import event
 from feaas.namespace import check_id, protected_attributes
 from feaas.psee.engine import USERNAME_REGISTER, Engine, main_input_registers, supplied_inputs
 from feaas.psee.values import from_any_map, parameter_default, to_any, to_json_value
 from feaas.runners.context import Outcome, RunContext
+from feaas.runners.inflight import InFlightLimit
 from feaas.runners.progressbar import ProgressReporter
 from feaas.runners.sources import (
     CollectionSource,
@@ -106,6 +108,12 @@ class ItemRun:
         self.progress = ProgressReporter(ctx.settings, report)
         self._lock = threading.Lock()
         self.emf = metrics.is_enabled(ctx.settings.metrics)
+        self.controls = ctx.controls or LiveControls(
+            concurrency=ctx.settings.concurrency, tolerated_failure_percent=None
+        )
+        self.limit = InFlightLimit(self.controls.concurrency, ctx.stop)
+        self.paused = False  # as last shown on the record
+        self._pending_batches = 0  # receipt batches submitted and not yet written
 
     # --- stages -------------------------------------------------------------------------------
 
@@ -117,8 +125,7 @@ class ItemRun:
                 lambda: self._feed(work, done_keys),
             )
         finally:
-            for _ in range(self.settings.concurrency):
-                work.put(_END)
+            work.put(_END)  # passed on by each item thread that takes it (their number changes)
 
     def _feed(self, work: queue.Queue[Any], done_keys: set[str]) -> None:
         shard, shards = self.settings.shard_index, self.settings.shard_count
@@ -157,8 +164,9 @@ class ItemRun:
             while True:
                 item = work.get()
                 if item is _END:
+                    work.put(_END)
                     return
-                if self.ctx.stop.stopped:
+                if self.ctx.stop.stopped or not self.limit.enter():
                     continue  # drain without starting anything new
                 try:
                     result = self._process(item)
@@ -168,7 +176,10 @@ class ItemRun:
                     result = self._result(
                         item, False, f"{type(exc).__name__}: {exc}", {}, {}, time.perf_counter()
                     )
-                done.put(result)
+                try:
+                    done.put(result)
+                finally:  # only once its result is queued: a pause shows only when nothing is unsaved
+                    self.limit.leave()
         finally:
             done.put(_END)
 
@@ -298,35 +309,40 @@ class ItemRun:
             source=self.source.description,
             item_count=self.total,
             already_done=len(done_keys),
-            concurrency=self.settings.concurrency,
+            concurrency=self.controls.concurrency,
             shard=f"{self.settings.shard_index}/{self.settings.shard_count}",
             receipts_stream=self.stream_id,
         )
+        self.ctx.progress.update(**self.controls.progress_attributes(), paused=False)
         self._report()
-        concurrency = self.settings.concurrency
+        concurrency = self.controls.concurrency
         work: queue.Queue[Any] = queue.Queue(maxsize=concurrency * 2)
         done: queue.Queue[Any] = queue.Queue(maxsize=concurrency * 2 + FLUSH_ITEMS)
-        threads = [threading.Thread(target=self._read, args=(work, done_keys), name="reader", daemon=True)]
-        threads += [
-            threading.Thread(target=self._work, args=(work, done), name=f"item-{i}", daemon=True)
-            for i in range(concurrency)
-        ]
-        for thread in threads:
-            thread.start()
+        reader = threading.Thread(target=self._read, args=(work, done_keys), name="reader", daemon=True)
+        reader.start()
+        workers: list[threading.Thread] = []
         started = time.monotonic()
         # Receipt batches are written by a few threads at once (each write waits on the server);
         # the semaphore keeps at most WRITERS batches in memory beyond the one being filled.
         writers = ThreadPoolExecutor(WRITERS, thread_name_prefix="receipts")
         slots = threading.Semaphore(WRITERS)
 
+        def written(_: Any) -> None:
+            with self._lock:
+                self._pending_batches -= 1
+            slots.release()
+
         def submit(ready: list[ItemResult]) -> None:
             slots.acquire()
-            writers.submit(self._flush, ready).add_done_callback(lambda _: slots.release())
+            with self._lock:
+                self._pending_batches += 1
+            writers.submit(self._flush, ready).add_done_callback(written)
 
         batch: list[ItemResult] = []
         first_at = 0.0
         ended = 0
-        while ended < concurrency:
+        self._follow_controls(workers, work, done)
+        while ended < len(workers):
             try:
                 got = done.get(timeout=FLUSH_SECONDS)
             except queue.Empty:
@@ -340,12 +356,35 @@ class ItemRun:
             if batch and (len(batch) >= FLUSH_ITEMS or time.monotonic() - first_at >= FLUSH_SECONDS or ended):
                 submit(batch)
                 batch = []
-        for thread in threads:
+            self._follow_controls(workers, work, done, saved=not batch and done.empty())
+        self.limit.wake()
+        for thread in (reader, *workers):
             thread.join()
         if batch:
             submit(batch)
         writers.shutdown(wait=True)
         return self._outcome(time.monotonic() - started)
+
+    def _follow_controls(self, workers: list[threading.Thread], work: queue.Queue[Any],
+                         done: queue.Queue[Any], *, saved: bool = False) -> None:
+        """Apply the live controls (issue 17 item 4): the in-flight limit, one item thread per
+        item allowed in flight (started as the limit grows, never stopped before the end), and
+        ``paused`` on the record once a requested pause has finished and saved every item in flight."""
+        limit, pause = self.controls.concurrency, self.controls.pause_requested
+        self.limit.set(limit, paused=pause)
+        while len(workers) < limit:
+            worker = threading.Thread(target=self._work, args=(work, done), name=f"item-{len(workers)}",
+                                      daemon=True)
+            workers.append(worker)
+            worker.start()
+        with self._lock:
+            idle = saved and self._pending_batches == 0 and self.limit.in_flight == 0
+        paused = pause and idle
+        if paused != self.paused and (paused or not pause):
+            self.paused = paused
+            self.ctx.progress.update(paused=paused)
+            event(logger, "items_paused" if paused else "items_resumed",
+                  success_count=self.success + self.skipped, error_count=self.error)
 
     def _outcome(self, duration_s: float) -> Outcome:
         success, error = self.success + self.skipped, self.error
@@ -370,7 +409,9 @@ class ItemRun:
             return Outcome(JobStatus.FAILED, "", attrs, stopped=self.ctx.stop.reason)
         if self.settings.shard_count > 1:  # the shard that finishes last judges the whole job
             return Outcome(JobStatus.SUCCEEDED, "", attrs)
-        _, tolerated = job_limits(self.ctx.job_doc)  # the one place that reads and checks it
+        tolerated = self.controls.tolerated_failure_percent  # the live control, else as claimed
+        if tolerated is None:
+            _, tolerated = job_limits(self.ctx.job_doc)  # the one place that reads and checks it
         if tolerated is None:
             tolerated = self.settings.tolerated_failure_percent
         status, message, extra = outcome_for_counts(success, error, tolerated)
