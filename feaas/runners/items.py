@@ -26,12 +26,14 @@ from feaas.errors import InvalidScript, JobFailed, NamespaceViolation, StorageEr
 from feaas.jobs import JobStatus, outcome_for_counts
 from feaas.jobs.controls import LiveControls
 from feaas.jobs.document import input_data, job_limits
+from feaas.jobs.redrive import ITEM_SOURCE, latest_outcomes
 from feaas.logs import event
-from feaas.namespace import check_id, protected_attributes
+from feaas.namespace import check_id, protected_attributes, receipts_stream_for
 from feaas.psee.engine import USERNAME_REGISTER, Engine, main_input_registers, supplied_inputs
 from feaas.psee.values import from_any_map, parameter_default, to_any, to_json_value
 from feaas.runners.context import Outcome, RunContext
 from feaas.runners.inflight import InFlightLimit
+from feaas.runners.listed import ListedDocuments, ListedRows, listed_keys
 from feaas.runners.progressbar import ProgressReporter
 from feaas.runners.sources import (
     CollectionSource,
@@ -41,6 +43,7 @@ from feaas.runners.sources import (
     WorkItem,
     shard_of,
 )
+from feaas.settings import JobType
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -71,15 +74,12 @@ def storable_attribute(value: Any) -> Any:
 
 
 def run_all_stream_id(ctx: RunContext) -> str:
-    return f"{ctx.namespace}stream-run-all.{ctx.job_uuid}"
+    return receipts_stream_for(ctx.namespace, ctx.settings.job_id)
 
 
 def latest_successes(ctx: RunContext, stream_id: str) -> set[str]:
     """Item keys whose latest receipt in the run-all stream succeeded (resume: not run again)."""
-    latest: dict[str, bool] = {}
-    for row in ctx.dao.streams.rows(stream_id):
-        latest[str(row.get("object_id"))] = bool(row.get("success"))
-    return {key for key, ok in latest.items() if ok}
+    return {key for key, ok in latest_outcomes(ctx.dao.streams.rows(stream_id)).items() if ok}
 
 
 class ItemRun:
@@ -431,22 +431,39 @@ def _named_source(ctx: RunContext, setting: str | None, attribute: str, missing:
     return value
 
 
+def _record_source(ctx: RunContext, job_type: JobType, **attributes: Any) -> None:
+    """Show on the job what this run goes over (a redrive of it reads it, :mod:`feaas.jobs.redrive`)."""
+    ctx.progress.update(**{ITEM_SOURCE: {"job_type": job_type.value, **attributes}})
+
+
 def run_collection(ctx: RunContext) -> Outcome:
     owner = _named_source(
         ctx, ctx.settings.collection_owner, "collection_owner", "collection owner", "collection"
     )
-    return ItemRun(ctx, CollectionSource(ctx.dao.docs, owner), write_back=True).run()
+    _record_source(ctx, JobType.RUN_ON_COLLECTION, collection_owner=owner)
+    keys = listed_keys(ctx)
+    source: ItemSource = (CollectionSource(ctx.dao.docs, owner) if keys is None
+                          else ListedDocuments(ctx.dao.docs, owner, keys))
+    return ItemRun(ctx, source, write_back=True).run()
 
 
 def run_stream(ctx: RunContext) -> Outcome:
     stream_id = _named_source(ctx, ctx.settings.stream_id, "stream_id", "stream", "stream")
     if stream_id == run_all_stream_id(ctx):
         raise JobFailed("a job cannot run over its own receipts stream")
-    return ItemRun(ctx, StreamSource(ctx.dao.streams, stream_id), write_back=False).run()
+    _record_source(ctx, JobType.RUN_ON_STREAM, stream_id=stream_id)
+    keys = listed_keys(ctx)
+    source: ItemSource = (StreamSource(ctx.dao.streams, stream_id) if keys is None
+                          else ListedRows(ctx.dao.streams, stream_id, keys))
+    return ItemRun(ctx, source, write_back=False).run()
 
 
 def run_files(ctx: RunContext) -> Outcome:
+    _record_source(ctx, JobType.RUN_ON_FILES)
+    listed = listed_keys(ctx)  # a redrive: exactly these files
     file_keys, prefix = ctx.job_doc.get("file_keys"), ctx.job_doc.get("prefix")
+    if listed is not None:
+        file_keys, prefix = listed, None
     if file_keys is not None and (
         not isinstance(file_keys, list) or not all(isinstance(k, str) for k in file_keys)
     ):
