@@ -384,6 +384,11 @@ def redrive_job(dao: Dao, job_id: str, username: str) -> str:
                         collection_owner=plan.source.get("collection_owner"),
                         key_attribute=dao.docs.key_attribute)
     item.update({name: old[name] for name in REDRIVE_COPIES if name in old})
+    offloaded = old.get("offloaded")  # where large register values went (SPEC §4), with the registers
+    if isinstance(offloaded, dict) and "registers" in item:
+        kept = {k: v for k, v in offloaded.items() if k == "registers" or k.startswith("registers.")}
+        if kept:
+            item["offloaded"] = kept
     item[PARENT_JOB_ID] = job_id
     item[ITEM_KEYS_OBJECT] = keys_object_for(plan.namespace, item["object_id"])
     return create_redrive(dao, plan, item, dao.docs.key_attribute)

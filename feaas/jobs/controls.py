@@ -19,13 +19,13 @@ from decimal import Decimal
 from typing import Any
 
 from feaas.logs import event
+from feaas.settings import MAX_CONCURRENCY
 from feaas.text import describe
 
 logger = logging.getLogger(__name__)
 
 #: The controls' attribute names on the job record (written by others, never by the worker).
 CONCURRENCY, TOLERATED, PAUSE = "concurrency", "tolerated_failure_percent", "request_pause"
-MAX_CONCURRENCY = 256
 
 
 def _whole_number(value: Any) -> int | None:

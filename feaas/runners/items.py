@@ -360,6 +360,8 @@ class ItemRun:
         self.limit.wake()
         for thread in (reader, *workers):
             thread.join()
+        if self.paused:  # stopped while paused (cancel, SIGTERM, deadline): not paused any more
+            self.ctx.progress.update(paused=False)
         if batch:
             submit(batch)
         writers.shutdown(wait=True)

@@ -111,7 +111,7 @@ def test_bad_control_keeps_the_previous_setting_and_says_why(dao, beat, caplog, 
 def test_collection_run_pauses_grows_to_16_in_flight_and_resumes(dao, put_job, start_worker):
     # Given a collection of nap items running with 4 in flight
     owner = new_owner()
-    ids = seed_collection(dao, owner, 400)
+    ids = seed_collection(dao, owner, 1200)  # 15 s at 4 in flight: far longer than a pause takes to be seen
     job_id = put_job(job_item(nap_script(0.05), collection_owner=owner))
     proc = start_worker(job_id, RUN_MODE="RUN_COLLECTION", CONCURRENCY=4)
     wait_for(lambda: len(receipts(dao, run_all(job_id))) >= 20)
@@ -145,3 +145,20 @@ def test_collection_run_pauses_grows_to_16_in_flight_and_resumes(dao, put_job, s
     changes = [(e["control"], e["old"], e["new"]) for e in events if e["event"] == "control_changed"]
     assert changes == [("request_pause", False, True), ("concurrency", 4, 16), ("request_pause", True, False)]
     assert names.index("items_paused") < names.index("items_resumed") < names.index("items_finished")
+
+
+def test_a_paused_run_lowered_to_one_in_flight_can_still_be_cancelled(dao, put_job, start_worker):
+    owner = new_owner()
+    seed_collection(dao, owner, 3000)  # 19 s at 8 in flight: far longer than a pause takes to be seen
+    job_id = put_job(job_item(nap_script(0.05), collection_owner=owner))
+    proc = start_worker(job_id, RUN_MODE="RUN_COLLECTION", CONCURRENCY=8)
+    wait_for(lambda: len(receipts(dao, run_all(job_id))) >= 20)
+    set_controls(dao, job_id, concurrency=1, request_pause=True)
+    wait_for(lambda: dao.docs.get(job_id).get("paused") is True)
+    assert dao.docs.get(job_id)["active_concurrency"] == 1
+    set_controls(dao, job_id, request_cancel=True)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 1, out[-3000:] + err[-3000:]
+    job = dao.docs.get(job_id)
+    assert job["status"] == "FAILED" and job["error_message"] == "Job was cancelled by user"
+    assert job["paused"] is False and job["success_count"] == len(receipts(dao, run_all(job_id)))
