@@ -150,6 +150,11 @@ def test_redrive_of_another_users_job_is_refused(dao, put_job):
     done = launch_redrive(job_id, username="mallory@example.com")
     assert done.returncode == 64 and "cannot be redriven by mallory@example.com" in done.stderr
     assert "username mismatch" in done.stderr and dao.docs.get(job_id) == before
-    # the owner may
+    # the owner may, and show-job shows the link both ways
     new_id = launch_redrive(job_id).stdout.strip()
     assert dao.docs.get(new_id)["parent_job_id"] == job_id
+    env = {**os.environ, "DYNAMO_TABLE": TABLE, "REGION": "us-east-1"}
+    for shown, link, other in ((job_id, "redriven_by", new_id), (new_id, "parent_job_id", job_id)):
+        out = subprocess.run([sys.executable, "-m", "feaas.launch", "show-job", shown], cwd=ROOT, env=env,
+                             capture_output=True, text=True, timeout=60, check=True).stdout
+        assert json.loads(out)[link] == other
