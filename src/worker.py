@@ -120,7 +120,7 @@ def run(settings: Settings, stop: StopSignal) -> int:
         return ExitCode.INTERRUPTED
     try:  # bounded, SIGTERM's budget too, whatever storage does (the sweeper finds what landed)
         job_doc = record.claim_in_time(stop, before=lambda: check_identity_before_claim(
-            dao.docs.get(settings.job_id), settings.job_id, settings.username))
+            lambda: dao.docs.get(settings.job_id), settings.job_id, settings.username))
     except JobNotClaimable as exc:
         event(logger, "job_not_claimable", level=logging.ERROR, reason=str(exc))
         return ExitCode.NOT_CLAIMABLE

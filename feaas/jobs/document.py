@@ -6,7 +6,7 @@ that fails a check is a recorded FAILED (:class:`JobFailed`), or, before the cla
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from feaas.dao.codec import CodecError, parse_message, plain
@@ -40,22 +40,27 @@ def _names_a_user(job_doc: Mapping[str, Any]) -> bool:
     )
 
 
-def check_identity_before_claim(job_doc: Mapping[str, Any] | None, job_id: str, username: str) -> None:
+def check_identity_before_claim(read_job: Callable[[], Mapping[str, Any] | None], job_id: str,
+                                username: str) -> None:
     """Refuse, before anything is written, a job that names no user outside the task's namespace.
 
     A job with neither ``username`` nor a parseable ``owner`` belongs to whoever its id names
     (``{hostname}/{username}/job.{uuid}``); a task for another user must not claim it, run it in its
-    own namespace, or even record it FAILED (issue 13 §6, SPEC §8.3). A missing job passes: the
-    claim reports it. Raises :class:`JobNotClaimable`.
+    own namespace, or even record it FAILED (issue 13 §6, SPEC §8.3). A job whose id is in the task's
+    namespace passes whatever its document says, so ``read_job`` (the stored document, ``None`` when
+    missing) is called only for other ids: the usual job is claimed without a read first (issue 14).
+    A missing job passes: the claim reports it. Raises :class:`JobNotClaimable`.
     """
+    parts = job_id_parts(job_id)
+    if parts is not None and parts[1] == username:
+        return
+    job_doc = read_job()
     if job_doc is None or _names_a_user(job_doc):
         return
-    parts = job_id_parts(job_id)
-    if parts is None or parts[1] != username:
-        raise JobNotClaimable(
-            f"job {job_id} names no user (neither username nor owner) and its id is not in the namespace of "
-            f"{describe(username)}; it was left unchanged"
-        )
+    raise JobNotClaimable(
+        f"job {job_id} names no user (neither username nor owner) and its id is not in the namespace of "
+        f"{describe(username)}; it was left unchanged"
+    )
 
 
 def job_identity(
