@@ -151,7 +151,8 @@ class SweepSettings(BaseSettings):
     """``RUN_MODE=SWEEP``: no job, user or bucket; the tables, and what a relaunch needs (the
     cluster, task definition and network settings run-task.sh uses, named as in ``.env.deploy``)."""
 
-    model_config = SettingsConfigDict(case_sensitive=False, extra="ignore", populate_by_name=True)
+    model_config = SettingsConfigDict(case_sensitive=False, extra="ignore", populate_by_name=True,
+                                      defer_build=True)  # validators built on first use
 
     run_mode: Literal[RunMode.SWEEP]
     region: str = Field(min_length=1)
@@ -223,7 +224,7 @@ class RegisterSettings(BaseModel):
     to the container's own name, so a deployment sets ``PLUS_HOSTNAME``). Read only by
     :func:`load_register_settings`, which alone decides which variables count."""
 
-    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+    model_config = ConfigDict(extra="ignore", populate_by_name=True, defer_build=True)
 
     run_mode: Literal[RunMode.REGISTER_ACTIONS]
     region: str = Field(min_length=1)
