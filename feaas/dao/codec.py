@@ -12,15 +12,18 @@ import json
 import math
 from collections.abc import Mapping
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from boto3.dynamodb.types import Binary, TypeDeserializer, TypeSerializer
-from google.protobuf import json_format
-from google.protobuf.message import Message
 
 from feaas.errors import InvalidValue
 
-M = TypeVar("M", bound=Message)
+if TYPE_CHECKING:
+    from google.protobuf.message import Message
+
+# protobuf is imported by the functions that use it: the storage layer loads with every start, and
+# claiming a job needs no message (issue 14).
+M = TypeVar("M", bound="Message")
 
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
@@ -99,6 +102,8 @@ def parse_message(data: Mapping[str, Any], message: M) -> M:
 
     Raises :class:`CodecError` with the offending field when a value has the wrong shape.
     """
+    from google.protobuf import json_format
+
     data = _upstream_forms(data, message.DESCRIPTOR)
     _check_shapes(data, message.DESCRIPTOR, message.DESCRIPTOR.name)
     try:
@@ -190,4 +195,6 @@ def _check_value(value: Any, field: Any, where: str) -> None:
 
 def message_to_plain(message: Message) -> dict[str, Any]:
     """A message in plus-engine's JSON form (snake_case, enum names, int64 as strings)."""
+    from google.protobuf import json_format
+
     return json_format.MessageToDict(message, preserving_proto_field_name=True)

@@ -7,17 +7,21 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from feaas.dao.codec import CodecError, parse_message, plain
 from feaas.errors import JobFailed, JobNotClaimable
 from feaas.namespace import job_id_parts, namespace_for
-from feaas.objects import PlusScriptJob
 from feaas.text import describe
+
+if TYPE_CHECKING:
+    from feaas.objects import PlusScriptJob
 
 
 def parse_job(job_doc: Mapping[str, Any]) -> PlusScriptJob:
     """The job document as a message; a malformed document is a recorded FAILED."""
+    from feaas.objects import PlusScriptJob  # protobuf loads after the claim (issue 14)
+
     try:
         return parse_message(job_doc, PlusScriptJob())
     except CodecError as exc:
