@@ -111,6 +111,8 @@ class Settings(BaseSettings):
     shard_count: int = Field(default=1, ge=1, le=10000)
     max_runtime_seconds: float | None = Field(default=None, gt=0)
     tolerated_failure_percent: float = Field(default=100.0, ge=0, le=100)
+    #: how item receipts are written (feaas/dao/batch.py): "transaction" or "batch" (half the write units)
+    receipt_mode: Literal["transaction", "batch"] = "transaction"
     log_format: LogFormat | None = None
     log_level: str = "INFO"
     #: the whole task's memory budget, shared by the worker and its children (default: the

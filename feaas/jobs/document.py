@@ -9,6 +9,7 @@ import math
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from feaas.dao.batch import RECEIPT_MODES, ReceiptMode
 from feaas.dao.codec import CodecError, parse_message, plain
 from feaas.errors import JobFailed, JobNotClaimable
 from feaas.namespace import job_id_parts, namespace_for
@@ -122,6 +123,19 @@ def _number(job_doc: Mapping[str, Any], name: str) -> float | None:
     if isinstance(value, bool) or not math.isfinite(number):
         raise JobFailed(f"the job's {name} must be a number, got {describe(value)}")
     return number
+
+
+def receipt_mode(job_doc: Mapping[str, Any], default: ReceiptMode) -> ReceiptMode:
+    """The job's ``receipt_mode`` (``transaction`` or ``batch``), else ``default`` (``RECEIPT_MODE``)."""
+    value = job_doc.get("receipt_mode")
+    if value is None or value == "":
+        return default
+    for mode in RECEIPT_MODES:
+        if value == mode:
+            return mode
+    raise JobFailed(
+        f"the job's receipt_mode must be one of {', '.join(RECEIPT_MODES)}, got {describe(value)}"
+    )
 
 
 def job_limits(job_doc: Mapping[str, Any]) -> tuple[float | None, float | None]:

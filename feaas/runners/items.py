@@ -25,7 +25,7 @@ from feaas.dao.offload import LARGE_VALUE_BYTES, offload, plain_size
 from feaas.errors import InvalidScript, JobFailed, NamespaceViolation, StorageError, WorkerError
 from feaas.jobs import JobStatus, outcome_for_counts
 from feaas.jobs.controls import LiveControls
-from feaas.jobs.document import input_data, job_limits
+from feaas.jobs.document import input_data, job_limits, receipt_mode
 from feaas.jobs.redrive import ITEM_SOURCE, latest_outcomes
 from feaas.logs import event
 from feaas.namespace import check_id, protected_attributes, receipts_stream_for
@@ -100,8 +100,11 @@ class ItemRun:
         # the registers plus-engine wrote before the launch
         self.prefilled = from_any_map(ctx.job_values().decode(ctx.job_doc, ctx.job)[0])
         self.env = ctx.node_environment()
-        self.writer = BatchWriter(ctx.dao.streams, ctx.dao.docs)
         self.attempt = int(ctx.job_doc.get("attempt") or 1)
+        self.receipt_mode = receipt_mode(ctx.job_doc, ctx.settings.receipt_mode)
+        self.writer = BatchWriter(ctx.dao.streams, ctx.dao.docs, mode=self.receipt_mode,
+                                  shard=ctx.settings.shard_index, shard_count=ctx.settings.shard_count,
+                                  attempt=self.attempt)
         self.success = self.error = self.skipped = 0
         self.total = 0
         self.failures_logged = 0
@@ -310,6 +313,7 @@ class ItemRun:
             item_count=self.total,
             already_done=len(done_keys),
             concurrency=self.controls.concurrency,
+            receipt_mode=self.receipt_mode,
             shard=f"{self.settings.shard_index}/{self.settings.shard_count}",
             receipts_stream=self.stream_id,
         )
