@@ -23,9 +23,11 @@ date still writing (it stops at its first heartbeat after losing its lease).
 from __future__ import annotations
 
 import logging
+import threading
 import time
 import uuid
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -45,6 +47,7 @@ if TYPE_CHECKING:  # the stubs are a dev dependency
 logger = logging.getLogger(__name__)
 MAX_TRANSACTION_ACTIONS = 100  # DynamoDB's limit of actions per transaction
 MAX_BYTES = 3_500_000  # below the 4 MB transaction limit
+WRITE_BACK_THREADS = 8  # batch mode: UpdateItem requests in flight per writer
 MAX_BATCH_PUTS = 25  # DynamoDB's limit of requests per BatchWriteItem
 ReceiptMode = Literal["transaction", "batch"]
 RECEIPT_MODES: tuple[ReceiptMode, ...] = ("transaction", "batch")
@@ -67,6 +70,13 @@ class BatchWriter:
         self.mode = mode
         self.modulus = 2 * shard_count  # batch mode: this writer's keys (see the module's docstring)
         self.residue = shard + shard_count * (attempt % 2)
+        self._pool: ThreadPoolExecutor | None = None  # batch mode: write-backs run side by side
+        self._lock = threading.Lock()
+
+    def close(self) -> None:
+        """Let the write-back threads (batch mode) end."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
 
     def write(self, writes: Sequence[ItemWrite]) -> list[str | None]:
         """Write every item's receipt (and write-back). Returns, per item, None or the reason its
@@ -155,7 +165,10 @@ class BatchWriter:
     # --- batch mode --------------------------------------------------------------------------
 
     def _write_batch(self, writes: Sequence[ItemWrite]) -> list[str | None]:
-        results = [self._write_back(write) for write in writes]
+        with self._lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(WRITE_BACK_THREADS, thread_name_prefix="write-back")
+        results = list(self._pool.map(self._write_back, writes))
         puts = []
         for write, problem in zip(writes, results, strict=True):
             if write.timestamp is None:  # chosen once: a second write of this receipt reuses its key

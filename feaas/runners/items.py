@@ -369,6 +369,7 @@ class ItemRun:
         if batch:
             submit(batch)
         writers.shutdown(wait=True)
+        self.writer.close()
         return self._outcome(time.monotonic() - started)
 
     def _follow_controls(self, workers: list[threading.Thread], work: queue.Queue[Any],
