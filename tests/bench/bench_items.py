@@ -980,10 +980,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--only", default=",".join(PARTS), help=f"comma-separated parts of {', '.join(PARTS)}"
     )
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=N",
+                        help="override one size, e.g. --set io=640 (see sizes())")
     args = parser.parse_args(argv)
     quick = quick_mode(argv) or args.quick
     parts = set(args.only.split(","))
     size = sizes(quick)
+    for override in args.set:
+        key, _, value = override.partition("=")
+        size[key] = int(value)
     results = Results("bench_items", "Runs over many items", quick)
     began = time.perf_counter()
     with bench_stack() as stack:
