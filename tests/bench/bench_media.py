@@ -112,14 +112,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small clip and table (also BENCH_QUICK=1)")
     parser.add_argument("--repeat", type=int, default=0, help="rounds after a warm-up (default 5, quick 2)")
-    parser.add_argument("--seconds", type=int, default=0, help="test clip length (default 20, quick 3)")
+    parser.add_argument("--seconds", type=int, default=0, help="test clip length (default 10, quick 3)")
     parser.add_argument(
         "--rows", type=int, default=0, help="rows of the CSV (default 2,000,000, quick 200,000)"
     )
     args = parser.parse_args(argv)
     quick = quick_mode(argv) or args.quick
     repeat = args.repeat or (2 if quick else 5)
-    seconds = args.seconds or (3 if quick else 20)
+    seconds = args.seconds or (3 if quick else 10)
     rows = args.rows or (200_000 if quick else 2_000_000)
     logging.basicConfig(level=logging.WARNING)
     results = Results("bench_media", "Media and dataset actions", quick)
