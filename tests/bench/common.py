@@ -183,6 +183,7 @@ class Meter:
     wcu: float = 0.0
     rcu: float = 0.0
     job_wcu: float = 0.0  # the job record's own writes (claim, progress, finish, running index)
+    split_job_writes: bool = True  # False: a job document written per item is an item's cost
     by_operation: dict[str, int] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -229,7 +230,11 @@ class Meter:
                     units += 2 * _update_units(action["Update"])
                 elif "Delete" in action:
                     units += 2
-        if name in ("PutItem", "UpdateItem", "DeleteItem") and _is_job_write(params):
+        if (
+            self.split_job_writes
+            and name in ("PutItem", "UpdateItem", "DeleteItem")
+            and _is_job_write(params)
+        ):
             units, job_units = 0, max(units, 1)
         with self.lock:
             self.wcu += units
