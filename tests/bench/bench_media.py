@@ -30,7 +30,7 @@ from pathlib import Path
 from feaas.actions.base import ActionContext
 from feaas.actions.context import UserStorage
 from feaas.dao import make_clients
-from src.actions.dataset import ACTIONS as DATASET_ACTIONS
+from src.actions.dataset.query import ACTIONS as DATASET_ACTIONS
 from src.actions.ffmpeg import ACTIONS as FFMPEG_ACTIONS
 from src.actions.ffmpeg import demuxers
 from src.actions.ffmpeg.probing import probe
