@@ -14,6 +14,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable
+from collections.abc import Set as AbstractSet
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -26,7 +27,7 @@ from feaas.errors import InvalidScript, JobFailed, NamespaceViolation, StorageEr
 from feaas.jobs import JobStatus, outcome_for_counts
 from feaas.jobs.controls import LiveControls
 from feaas.jobs.document import input_data, job_limits, receipt_mode
-from feaas.jobs.redrive import ITEM_SOURCE, latest_outcomes
+from feaas.jobs.redrive import ITEM_SOURCE, keys_whose_latest_receipt
 from feaas.logs import event
 from feaas.namespace import check_id, protected_attributes, receipts_stream_for
 from feaas.psee.engine import USERNAME_REGISTER, Engine, main_input_registers, supplied_inputs
@@ -77,9 +78,9 @@ def run_all_stream_id(ctx: RunContext) -> str:
     return receipts_stream_for(ctx.namespace, ctx.settings.job_id)
 
 
-def latest_successes(ctx: RunContext, stream_id: str) -> set[str]:
+def latest_successes(ctx: RunContext, stream_id: str) -> AbstractSet[str]:
     """Item keys whose latest receipt in the run-all stream succeeded (resume: not run again)."""
-    return {key for key, ok in latest_outcomes(ctx.dao.streams.rows(stream_id)).items() if ok}
+    return keys_whose_latest_receipt(ctx.dao.streams.rows(stream_id), succeeded=True).keys()
 
 
 class ItemRun:
@@ -120,7 +121,7 @@ class ItemRun:
 
     # --- stages -------------------------------------------------------------------------------
 
-    def _read(self, work: queue.Queue[Any], done_keys: set[str]) -> None:
+    def _read(self, work: queue.Queue[Any], done_keys: AbstractSet[str]) -> None:
         try:
             self._guarded(
                 "item_reader_crashed",
@@ -130,7 +131,7 @@ class ItemRun:
         finally:
             work.put(_END)  # passed on by each item thread that takes it (their number changes)
 
-    def _feed(self, work: queue.Queue[Any], done_keys: set[str]) -> None:
+    def _feed(self, work: queue.Queue[Any], done_keys: AbstractSet[str]) -> None:
         shard, shards = self.settings.shard_index, self.settings.shard_count
         stop = self.ctx.stop
         for page in self.source.pages():
@@ -299,7 +300,7 @@ class ItemRun:
         ctx = self.ctx
         streams = ctx.dao.streams
         streams.start_after_newest(self.stream_id)
-        done_keys = latest_successes(ctx, self.stream_id) if self.attempt > 1 else set()
+        done_keys: AbstractSet[str] = latest_successes(ctx, self.stream_id) if self.attempt > 1 else set()
         shard, shards = self.settings.shard_index, self.settings.shard_count
         if shards > 1:
             done_keys = {key for key in done_keys if shard_of(key, shards) == shard}
