@@ -46,6 +46,7 @@ class FaultCounts:
     cut_bodies: int = 0
     lost_replies: int = 0  # of requests matching lose_first_reply_of
     in_outage: int = 0  # requests held or cut once outage_from matched
+    connections: int = 0  # client connections accepted
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
@@ -59,11 +60,12 @@ class FaultProxy:
                  reset_after: float = 0.0, cut_body: float = 0.0, seed: int = 0,
                  lose_first_reply_of: Callable[[bytes], bool] | None = None,
                  outage_from: Callable[[bytes], bool] | None = None, outage: str = "blackhole",
-                 outage_after_server: bool = False, latency: float = 0.0) -> None:
+                 outage_after_server: bool = False, latency: float = 0.0, keep_alive: bool = False) -> None:
         if outage not in ("blackhole", "reset"):
             raise ValueError(f"outage must be 'blackhole' or 'reset', not {outage!r}")
         self.upstream_port = upstream_port
         self.latency = latency
+        self.keep_alive = keep_alive
         self.lose_first_reply_of = lose_first_reply_of
         self.outage_from = outage_from
         self.outage = outage
@@ -98,6 +100,8 @@ class FaultProxy:
                 conn, _ = self.server.accept()
             except OSError:
                 return
+            with self.counts.lock:
+                self.counts.connections += 1
             threading.Thread(target=self._handle, args=(conn,), daemon=True).start()
 
     def _choose(self) -> str:
@@ -114,41 +118,55 @@ class FaultProxy:
         return "forward"
 
     def _handle(self, conn: socket.socket) -> None:
+        upstream = _Upstream(self.upstream_port) if self.keep_alive else None
         with conn:
             conn.settimeout(30)
-            request = _read_message(conn)
-            if request is None:
-                return
-            if self._in_outage(request):
-                if self.outage == "blackhole":
-                    self._stopped.wait()  # never answered: held until the proxy closes
+            try:
+                while self._answer(conn, upstream):
+                    pass
+            except OSError:  # the client went away, or stayed idle past the timeout
+                pass
+            finally:
+                if upstream is not None:
+                    upstream.close()
+
+    def _answer(self, conn: socket.socket, upstream: _Upstream | None) -> bool:
+        """Answer one request on ``conn``; whether the connection stays open for another."""
+        request = _read_message(conn)
+        if request is None:
+            return False
+        if self._in_outage(request):
+            if self.outage == "blackhole":
+                self._stopped.wait()  # never answered: held until the proxy closes
+            _reset(conn)
+            return False
+        if self.latency:
+            time.sleep(self.latency)
+        if self._first_of_target(request):
+            self._forward(request)
+            with self.counts.lock:
+                self.counts.lost_replies += 1
+            _reset(conn)
+            return False
+        fault = self._choose()
+        if fault == "throttled":
+            conn.sendall(_response(400, "Bad Request", THROTTLE_BODY))
+        elif fault == "errors":
+            conn.sendall(_response(500, "Internal Server Error", ERROR_BODY))
+        elif fault == "resets_before":
+            _reset(conn)
+        else:
+            reply = self._forward(request) if upstream is None else upstream.exchange(request)
+            if fault == "resets_after" or reply is None:
                 _reset(conn)
-                return
-            if self.latency:
-                time.sleep(self.latency)
-            if self._first_of_target(request):
-                self._forward(request)
-                with self.counts.lock:
-                    self.counts.lost_replies += 1
-                _reset(conn)
-                return
-            fault = self._choose()
-            if fault == "throttled":
-                conn.sendall(_response(400, "Bad Request", THROTTLE_BODY))
-            elif fault == "errors":
-                conn.sendall(_response(500, "Internal Server Error", ERROR_BODY))
-            elif fault == "resets_before":
+            elif fault == "cut_bodies":
+                head, _, body = reply.partition(b"\r\n\r\n")
+                conn.sendall(head + b"\r\n\r\n" + body[: len(body) // 2])
                 _reset(conn)
             else:
-                reply = self._forward(request)
-                if fault == "resets_after" or reply is None:
-                    _reset(conn)
-                elif fault == "cut_bodies":
-                    head, _, body = reply.partition(b"\r\n\r\n")
-                    conn.sendall(head + b"\r\n\r\n" + body[: len(body) // 2])
-                    _reset(conn)
-                else:
-                    conn.sendall(reply)
+                conn.sendall(reply)
+                return upstream is not None and fault == "forward" and not _closes(reply)
+        return False
 
     def _in_outage(self, request: bytes) -> bool:
         """Whether ``request`` falls in the outage (forwarding it first when it starts the outage
@@ -197,6 +215,38 @@ class FaultProxy:
         return b"\r\n".join([*lines, b"Connection: close"]) + b"\r\n\r\n" + body
 
 
+class _Upstream:
+    """One kept-alive connection to the server, opened when first needed (and again after the
+    server closed it)."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.sock: socket.socket | None = None
+
+    def exchange(self, request: bytes) -> bytes | None:
+        try:
+            if self.sock is None:
+                self.sock = socket.create_connection(("127.0.0.1", self.port), timeout=30)
+            self.sock.sendall(request)
+            reply = _read_message(self.sock, no_body=request.startswith(b"HEAD "))
+        except OSError:
+            reply = None
+        if reply is None or _closes(reply):
+            self.close()
+        return reply
+
+    def close(self) -> None:
+        if self.sock is not None:
+            self.sock.close()
+            self.sock = None
+
+
+def _closes(message: bytes) -> bool:
+    """Whether an HTTP message says its connection closes after it."""
+    head = message.partition(b"\r\n\r\n")[0].lower()
+    return b"\r\nconnection: close" in head
+
+
 def _reset(conn: socket.socket) -> None:
     conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
 
@@ -206,8 +256,9 @@ def _response(code: int, reason: str, body: bytes) -> bytes:
             f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n").encode() + body
 
 
-def _read_message(sock: socket.socket) -> bytes | None:
-    """One HTTP message with a Content-Length body (or chunked, for completeness)."""
+def _read_message(sock: socket.socket, *, no_body: bool = False) -> bytes | None:
+    """One HTTP message with a Content-Length body (or chunked, for completeness); ``no_body``
+    for the reply to a HEAD request (its Content-Length describes a body it does not carry)."""
     data = b""
     while b"\r\n\r\n" not in data:
         chunk = sock.recv(65536)
@@ -215,6 +266,8 @@ def _read_message(sock: socket.socket) -> bytes | None:
             return data or None
         data += chunk
     head, _, body = data.partition(b"\r\n\r\n")
+    if no_body:
+        return head + b"\r\n\r\n"
     headers = {k.strip().lower(): v.strip() for k, _, v in
                (line.partition(b":") for line in head.split(b"\r\n")[1:])}
     if headers.get(b"transfer-encoding", b"").lower() == b"chunked":
