@@ -1,5 +1,5 @@
 """This task's identity on the job: its Fargate task ARN from the ECS task metadata endpoint (v4),
-and the record it writes through (its own lease, or its shard's)."""
+and the record it writes through (its own lease, or its share of a many-item run)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import logging
 import urllib.request
 
 from feaas.dao import Documents, RunningIndex
+from feaas.jobs.chunks import ChunkedJobRecord
 from feaas.jobs.record import JobRecord
-from feaas.jobs.shards import ShardedJobRecord
 from feaas.logs import event
 
 logger = logging.getLogger(__name__)
@@ -33,21 +33,12 @@ def record_for(
     job_id: str,
     *,
     lease_seconds: float,
-    shard_index: int = 0,
-    shard_count: int = 1,
+    many_items: bool = False,
     metadata_uri: str | None = None,
     index: RunningIndex | None = None,
 ) -> JobRecord:
-    """The job record this task writes through: its own lease, or its shard's."""
+    """The job record this task writes through: its own lease, or (``many_items``) its share of a
+    run any number of tasks work on together (SPEC §8.5)."""
     task_arn = ecs_task_arn(metadata_uri)
-    if shard_count > 1:
-        return ShardedJobRecord(
-            docs,
-            job_id,
-            shard_index=shard_index,
-            shard_count=shard_count,
-            lease_seconds=lease_seconds,
-            task_arn=task_arn,
-            index=index,
-        )
-    return JobRecord(docs, job_id, lease_seconds=lease_seconds, task_arn=task_arn, index=index)
+    kind = ChunkedJobRecord if many_items else JobRecord
+    return kind(docs, job_id, lease_seconds=lease_seconds, task_arn=task_arn, index=index)

@@ -17,7 +17,7 @@ from feaas.actions.registry import Registry
 from feaas.dao import Dao
 from feaas.dao.offload import INLINE_BUDGET_BYTES, JobValues, document_budget
 from feaas.errors import Cancelled, Interrupted, JobFailed
-from feaas.jobs import JobStatus, Progress
+from feaas.jobs import ChunkedJobRecord, JobStatus, Progress
 from feaas.namespace import check_stream_id
 from feaas.netpolicy import NetworkPolicy
 from feaas.objects import PlusScriptJob
@@ -74,6 +74,8 @@ class RunContext:
     tmp_root: Path
     #: set by a runner that shows actions' own progress (node id, fraction 0–1)
     action_progress: Callable[[str, float], None] | None = None
+    #: this task's share of a many-item run (SPEC §8.5); None for single runs
+    chunks: ChunkedJobRecord | None = None
 
     @property
     def job_uuid(self) -> str:
