@@ -439,15 +439,35 @@ class ChunkedJobRecord(JobRecord):
         return attrs
 
     def heartbeat(self, progress: Mapping[str, Any]) -> dict[str, Any]:
-        """Renew this task's lease and its chunks' in one write, with its progress and the job's."""
+        """Renew this task's lease and its chunks' in one write, with its progress and the job's.
+        A chunk done (or taken over) since the write was built makes it fail: built again without it."""
         now = self._now()
         rate = self._rate(_int(progress.get("items_done")))
         inflight = _int(progress.get("inflight"))
+        for _ in range(3):
+            with self._lock:
+                held = sorted(self.held)
+                doc = self.doc
+            try:
+                item = self.docs.update(
+                    self.job_id, self._beat(held, doc, rate, inflight, now), returns="ALL_NEW"
+                )
+            except ConditionFailed as exc:
+                old = self._seen(exc.old)
+                if self.job_ended is not None and self._mine(old):
+                    return old  # another task ended the job; this task's run stops on its own
+                if not self._mine(old) or status_of(old) is not JobStatus.RUNNING:
+                    raise LeaseLost(f"lease of this task on job {self.job_id} lost") from None
+                self._drop_lost_chunks(old)
+                continue
+            assert item is not None
+            self.lease_until = now + int(self.lease_seconds)
+            return self._seen(item)
+        raise LeaseLost(f"lease of this task on job {self.job_id} could not be renewed")
+
+    def _beat(self, held: list[int], doc: Mapping[str, Any], rate: float, inflight: int, now: int) -> Update:
         condition = self._running_own()
         upd = Update()
-        with self._lock:
-            held = sorted(self.held)
-            doc = self.doc
         for index in held:
             condition = condition & equals(self._chunk(index, "by"), self.key)
             upd.set[self._chunk(index, "exp")] = now + int(self.lease_seconds)
@@ -459,16 +479,19 @@ class ChunkedJobRecord(JobRecord):
         for name, value in self.progress_attrs(doc, rate, inflight, now).items():
             if name != CHUNKS_DONE:  # counted by the chunks' own writes
                 upd.set[name] = value
-        try:
-            item = self.docs.update(self.job_id, upd, returns="ALL_NEW")
-        except ConditionFailed as exc:
-            old = self._seen(exc.old)
-            if self.job_ended is not None and self._mine(old):
-                return old  # another task ended the job; this task's run stops on its own
-            raise LeaseLost(f"lease of this task on job {self.job_id} lost") from None
-        assert item is not None
-        self.lease_until = now + int(self.lease_seconds)
-        return self._seen(item)
+        return upd
+
+    def _drop_lost_chunks(self, doc: Mapping[str, Any]) -> None:
+        """Forget held chunks the job no longer shows as this task's (done meanwhile, or taken over
+        after this task's lease ran out: the taker counts those)."""
+        chunks = doc.get(CHUNKS) or {}
+        with self._lock:
+            for index in list(self.held):
+                entry = chunks.get(chunk_name(index))
+                if not isinstance(entry, dict) or entry.get("by") != self.key:
+                    self.held.pop(index)
+                    if isinstance(entry, dict):
+                        event(logger, "chunk_lost", level=logging.WARNING, chunk=index)
 
     # --- leaving ------------------------------------------------------------------------------------
 
