@@ -352,8 +352,9 @@ class ChunkedJobRecord(JobRecord):
             return chunk
         return NoChunk.HELD
 
-    def complete_chunk(self, index: int, success: int, error: int) -> None:
-        """Chunk ``index`` is done: its counts join the job's in the same write that drops it."""
+    def complete_chunk(self, index: int, success: int, error: int, inflight: int = 0) -> None:
+        """Chunk ``index`` is done: its counts join the job's in the same write that drops it and
+        sets this task's ``inflight`` (items counted in its chunks not done) without them."""
         now = self._now()
         with self._lock:
             self.held.pop(index, None)
@@ -362,6 +363,7 @@ class ChunkedJobRecord(JobRecord):
             & equals(self._chunk(index, "st"), ChunkState.RUNNING.value),
             remove=[self._chunk(index)],
         )
+        upd.set[self._task("inflight")] = inflight
         upd.add[CHUNKS_DONE] = 1
         upd.add["success_count"] = success
         upd.add["error_count"] = error
@@ -444,14 +446,13 @@ class ChunkedJobRecord(JobRecord):
         now = self._now()
         rate = self._rate(_int(progress.get("items_done")))
         inflight = _int(progress.get("inflight"))
-        for _ in range(3):
+        for attempt in range(3):
             with self._lock:
                 held = sorted(self.held)
                 doc = self.doc
+            beat = self._beat(held, doc, rate, inflight, now, percent_may_drop=attempt == 2)
             try:
-                item = self.docs.update(
-                    self.job_id, self._beat(held, doc, rate, inflight, now), returns="ALL_NEW"
-                )
+                item = self.docs.update(self.job_id, beat, returns="ALL_NEW")
             except ConditionFailed as exc:
                 old = self._seen(exc.old)
                 if self.job_ended is not None and self._mine(old):
@@ -465,20 +466,35 @@ class ChunkedJobRecord(JobRecord):
             return self._seen(item)
         raise LeaseLost(f"lease of this task on job {self.job_id} could not be renewed")
 
-    def _beat(self, held: list[int], doc: Mapping[str, Any], rate: float, inflight: int, now: int) -> Update:
+    def _beat(
+        self,
+        held: list[int],
+        doc: Mapping[str, Any],
+        rate: float,
+        inflight: int,
+        now: int,
+        *,
+        percent_may_drop: bool,
+    ) -> Update:
+        """The heartbeat's write. The job's percent, worked out from this task's view of the others,
+        only ever grows: a lower one fails the write, which is built again from the job as it is."""
         condition = self._running_own()
         upd = Update()
         for index in held:
             condition = condition & equals(self._chunk(index, "by"), self.key)
             upd.set[self._chunk(index, "exp")] = now + int(self.lease_seconds)
-        upd.condition = condition
         upd.set[self._task(LEASE_EXPIRES_AT)] = now + int(self.lease_seconds)
         upd.set[self._task("items_per_s")] = rate
         upd.set[self._task("inflight")] = inflight
         upd.set["updated_at"] = now
         for name, value in self.progress_attrs(doc, rate, inflight, now).items():
+            if name == "percent" and percent_may_drop:
+                continue
+            if name == "percent":
+                condition = condition & (missing("percent") | below("percent", value + 0.01))
             if name != CHUNKS_DONE:  # counted by the chunks' own writes
                 upd.set[name] = value
+        upd.condition = condition
         return upd
 
     def _drop_lost_chunks(self, doc: Mapping[str, Any]) -> None:

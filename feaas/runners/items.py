@@ -166,7 +166,7 @@ class ItemRun:
                 return
         counts = self.tally.fed(chunk.index)
         if counts is not None:
-            self.record.complete_chunk(chunk.index, *counts)
+            self.record.complete_chunk(chunk.index, *counts, inflight=self.tally.inflight())
 
     def _guarded(self, crash_event: str, failure: str, stage: Callable[[], T]) -> T | None:
         """Run a stage whose failure must not let the run end "complete": whatever it raises stops the
@@ -305,7 +305,8 @@ class ItemRun:
             self._report()
         for index, counts in completed:
             self._guarded("chunk_write_crashed", f"could not record chunk {index} done",
-                          functools.partial(self.record.complete_chunk, index, *counts))
+                          functools.partial(self.record.complete_chunk, index, *counts,
+                                            inflight=self.tally.inflight()))
 
     def _report(self) -> None:
         """This task's progress for its heartbeat (the job's is worked out there, SPEC §8.5), and

@@ -63,7 +63,7 @@ def test_the_failure_threshold_is_judged_on_the_whole_job(dao, put_job, start_wo
 
 def test_a_task_that_finds_no_free_chunk_leaves_at_once(dao, put_job, start_worker, run_worker):
     owner = new_owner()
-    seed_collection(dao, owner, 40)  # one chunk
+    seed_collection(dao, owner, 300)  # one chunk, some 8 s of work
     job_id = put_job(job_item(nap_script(0.05), collection_owner=owner))
     first = start_worker(job_id, RUN_MODE="RUN_COLLECTION", CONCURRENCY=2)
     wait_for(lambda: receipts(dao, run_all(job_id)))
@@ -113,3 +113,25 @@ def test_the_last_task_interrupted_leaves_the_job_resumable(dao, put_job, start_
     assert job["status"] == "SUCCEEDED" and (job["success_count"], job["error_count"]) == (700, 0)
     assert job["attempt"] == 2
     once_each(dao, job_id, ids)
+
+
+def test_the_job_shows_chunks_tasks_rate_and_eta_while_it_runs(dao, put_job, start_worker):
+    owner = new_owner()
+    seed_collection(dao, owner, 2000)  # 4 chunks
+    job_id = put_job(job_item(nap_script(0.02), collection_owner=owner))
+    procs = [start_worker(job_id, RUN_MODE="RUN_COLLECTION", CONCURRENCY=4) for _ in range(2)]
+    seen: list[dict[str, Any]] = []
+    while any(p.poll() is None for p in procs):
+        job = dao.docs.get(job_id)
+        if job and job.get("status") == "RUNNING" and "eta_seconds" in job:
+            seen.append(job)
+        time.sleep(0.2)
+    assert [p.wait() for p in procs] == [0, 0]
+    assert seen, "no progress with an ETA was seen"
+    assert max(j["tasks_active"] for j in seen) == 2
+    assert {j["chunks_total"] for j in seen} == {4}
+    assert all(0 <= j["chunks_done"] <= 4 and j["items_per_s"] > 0 and j["eta_seconds"] >= 0 for j in seen)
+    assert [j["percent"] for j in seen] == sorted(j["percent"] for j in seen)  # never goes back
+    final = dao.docs.get(job_id)
+    assert (final["chunks_done"], final["tasks_active"], final["eta_seconds"]) == (4, 0, 0)
+    assert final["percent"] == 100
