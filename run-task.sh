@@ -11,6 +11,7 @@ source "$SCRIPT_DIR/test_scripts/ops_common.sh"
 usage() {
     cat <<'USAGE'
 Usage: ./run-task.sh --job-id JOB_ID --username USER [options]
+       ./run-task.sh --redrive JOB_ID --username USER [options]
        ./run-task.sh --run-mode REGISTER_ACTIONS [--env PLUS_HOSTNAME=host] [options]
 
   --run-mode MODE            RUN_JOB (default), RUN_SCRIPT, RUN_COLLECTION, RUN_ACTION,
@@ -19,6 +20,15 @@ Usage: ./run-task.sh --job-id JOB_ID --username USER [options]
   --job-id JOB_ID            job document id ({hostname}/{username}/job.{uuid}); required
                              except for REGISTER_ACTIONS
   --username USER            user who started the job; required except for REGISTER_ACTIONS
+  --redrive JOB_ID           create a new job over only the items whose latest receipt failed in
+                             the finished run JOB_ID (same script and settings; the new job gets
+                             parent_job_id, the old one redriven_by) and launch it with RUN_JOB.
+                             Refused (exit 64, nothing created) when JOB_ID is still running or
+                             was interrupted (relaunch it to resume instead), belongs to another
+                             user, was already redriven, or has no failed items. Needs
+                             DYNAMO_TABLE, DYNAMO_STREAMS_TABLE and PRIMARY_BUCKET in the env file
+                             and access to them (python -m feaas.launch redrive does the same
+                             without launching)
   --collection-owner OWNER   owner of the collection's documents (RUN_COLLECTION)
   --stream-id ID             stream to process (RUN_STREAM)
   --action-id ID             action to run (RUN_ACTION), stored script's document id
@@ -39,6 +49,14 @@ Usage: ./run-task.sh --job-id JOB_ID --username USER [options]
   --no-wait                  print the task ARNs and exit 0 without waiting
   --help                     show this help
 
+Live controls: while a run over many items goes on, these attributes of its job record are
+read by the heartbeat within one HEARTBEAT_SECONDS: concurrency (1..256 items in flight),
+tolerated_failure_percent (0..100), request_pause (true: finish the items in flight and wait,
+RUNNING with paused = true; false: go on). An invalid value is refused and logged; the previous
+setting stays. For example:
+  aws dynamodb update-item --table-name TABLE --key '{"object_id": {"S": "JOB_ID"}}' \
+    --update-expression 'SET concurrency = :c' --expression-attribute-values '{":c": {"N": "16"}}'
+
 Exit code: the worker container's exit code (the first non-zero one across tasks:
 0 SUCCEEDED, 1 FAILED, 2 bad configuration, 3 not claimable, 69 storage unreachable,
 70 internal error, 75 interrupted); 70 also when a task stopped without one (e.g. the image could not be
@@ -52,11 +70,13 @@ USAGE
 
 RUN_MODE=RUN_JOB; JOB_ID=""; USERNAME=""; COLLECTION_OWNER=""; STREAM_ID=""; ACTION_ID=""
 ACTION_INPUT_JSON=""; SHARDS=1; ADD_TASKS=""; TASK_DEFINITION=""; CLUSTER_OPT=""; REGION_OPT=""; WAIT=1
+REDRIVE=""
 EXTRA_ENV=()
 while [[ $# -gt 0 ]]; do
     case "$1" in
         --run-mode) need_value "$@"; RUN_MODE="$2"; shift 2 ;;
         --job-id) need_value "$@"; JOB_ID="$2"; shift 2 ;;
+        --redrive) need_value "$@"; REDRIVE="$2"; shift 2 ;;
         --username) need_value "$@"; USERNAME="$2"; shift 2 ;;
         --collection-owner) need_value "$@"; COLLECTION_OWNER="$2"; shift 2 ;;
         --stream-id) need_value "$@"; STREAM_ID="$2"; shift 2 ;;
@@ -74,6 +94,12 @@ while [[ $# -gt 0 ]]; do
         *) usage >&2; die "$EX_USAGE" "unknown option: $1" ;;
     esac
 done
+if [[ -n "$REDRIVE" ]]; then  # the job to launch is the redrive, created below
+    [[ -z "$JOB_ID" ]] || die "$EX_USAGE" "--redrive creates the job: it takes no --job-id"
+    [[ "$RUN_MODE" == RUN_JOB ]] || die "$EX_USAGE" "--redrive launches its new job with RUN_JOB: no --run-mode"
+    [[ -n "$USERNAME" ]] || die "$EX_USAGE" "--redrive needs --username"
+    JOB_ID="$REDRIVE"  # checked as a job id now; replaced by the new job's id once it exists
+fi
 if [[ "$RUN_MODE" != REGISTER_ACTIONS ]]; then  # the one run mode without a job
     [[ -n "$JOB_ID" && -n "$USERNAME" ]] || { usage >&2; die "$EX_USAGE" "--job-id and --username are required"; }
 fi
@@ -82,17 +108,21 @@ fi
 # the worker's environment and the client token), run with the project's Python.
 PYTHON="$SCRIPT_DIR/.venv/bin/python"
 [[ -x "$PYTHON" ]] || PYTHON=python3
-JOB_ARGS=(--run-mode "$RUN_MODE" --shards "$SHARDS")
-[[ -z "$ADD_TASKS" ]] || JOB_ARGS+=(--add-tasks "$ADD_TASKS")
-[[ -z "$JOB_ID" ]] || JOB_ARGS+=(--job-id "$JOB_ID")
-[[ -z "$USERNAME" ]] || JOB_ARGS+=(--username "$USERNAME")
-[[ -z "$COLLECTION_OWNER" ]] || JOB_ARGS+=(--collection-owner "$COLLECTION_OWNER")
-[[ -z "$STREAM_ID" ]] || JOB_ARGS+=(--stream-id "$STREAM_ID")
-[[ -z "$ACTION_ID" ]] || JOB_ARGS+=(--action-id "$ACTION_ID")
-[[ -z "$ACTION_INPUT_JSON" ]] || JOB_ARGS+=(--action-input-json "$ACTION_INPUT_JSON")
-for pair in "${EXTRA_ENV[@]}"; do
-    JOB_ARGS+=(--env "$pair")
-done
+job_args() {
+    JOB_ARGS=(--run-mode "$RUN_MODE" --shards "$SHARDS")
+    [[ -z "$ADD_TASKS" ]] || JOB_ARGS+=(--add-tasks "$ADD_TASKS")
+    [[ -z "$JOB_ID" ]] || JOB_ARGS+=(--job-id "$JOB_ID")
+    [[ -z "$USERNAME" ]] || JOB_ARGS+=(--username "$USERNAME")
+    [[ -z "$COLLECTION_OWNER" ]] || JOB_ARGS+=(--collection-owner "$COLLECTION_OWNER")
+    [[ -z "$STREAM_ID" ]] || JOB_ARGS+=(--stream-id "$STREAM_ID")
+    [[ -z "$ACTION_ID" ]] || JOB_ARGS+=(--action-id "$ACTION_ID")
+    [[ -z "$ACTION_INPUT_JSON" ]] || JOB_ARGS+=(--action-input-json "$ACTION_INPUT_JSON")
+    local pair
+    for pair in "${EXTRA_ENV[@]}"; do
+        JOB_ARGS+=(--env "$pair")
+    done
+}
+job_args
 
 # launcher ARGS...: print what `python -m feaas.launch run-task-requests ARGS...` prints; its
 # refusal of an option is a usage error, anything else means the project's Python is missing.
@@ -126,6 +156,25 @@ done
 [[ -n "${CFG[SUBNETS]:-}" && -n "${CFG[SECURITY_GROUPS]:-}" ]] \
     || die "$EX_CONFIG" "SUBNETS and SECURITY_GROUPS missing from $ENV_FILE: run ./setup.sh"
 require_aws "$REGION"
+
+if [[ -n "$REDRIVE" ]]; then
+    for name in DYNAMO_TABLE DYNAMO_STREAMS_TABLE PRIMARY_BUCKET; do
+        [[ -n "${CFG[$name]:-}" ]] || die "$EX_CONFIG" "$name missing from $ENV_FILE: run ./setup.sh"
+    done
+    err="$(mktemp)"
+    code=0
+    JOB_ID="$(PYTHONPATH="$SCRIPT_DIR${PYTHONPATH:+:$PYTHONPATH}" "$PYTHON" -m feaas.launch redrive "$REDRIVE" \
+        --username "$USERNAME" --table "${CFG[DYNAMO_TABLE]}" --streams-table "${CFG[DYNAMO_STREAMS_TABLE]}" \
+        --bucket "${CFG[PRIMARY_BUCKET]}" --region "$REGION" 2>"$err")" || code=$?
+    message="$(grep -v '^[[:space:]]*$' "$err" | tail -n 1)" || true
+    rm -f "$err"
+    case "$code" in
+        0) say "redrive of $REDRIVE: new job $JOB_ID" ;;
+        64) die "$EX_USAGE" "${message#error: }" ;;
+        *) die "$EX_AWS" "could not create the redrive of $REDRIVE: ${message#error: }" ;;
+    esac
+    job_args
+fi
 
 awst() { aws_cli --region "$REGION" --output text "$@"; }
 

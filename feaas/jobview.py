@@ -24,7 +24,8 @@ def job_summary(item: Mapping[str, Any]) -> dict[str, Any]:
     doc = plain(dict(item))
     view: dict[str, Any] = {"object_id": doc.get("object_id"), "label": doc.get("label") or None,
                             "status": doc.get("status") or "INITIALIZING"}
-    for name in ("outcome", "error_message", "resumable"):
+    for name in ("outcome", "error_message", "resumable", "paused", "last_control_change", "parent_job_id",
+                 "redriven_by"):
         if doc.get(name) not in (None, ""):
             view[name] = doc[name]
     view.update({name: _number(doc[name]) for name in _COUNTS if name in doc})

@@ -8,8 +8,10 @@ the small, documented version of that contract, for plus-engine and for the oper
 - :func:`run_task_request` / :func:`run_task_requests` build the keyword arguments of
   ``ecs_client.run_task`` (one request per shard: each shard's environment differs).
 - :func:`launch_job` writes the document (only if it does not exist yet) and starts the task(s).
-- ``python -m feaas.launch``: ``create-job`` / ``show-job`` for people, ``run-task-requests`` for
-  ``run-task.sh`` (the one place a RunTask request and its client token are made).
+- :func:`redrive_job` writes a new job over only the failed items of a finished run (issue 17).
+- ``python -m feaas.launch``: ``create-job`` / ``show-job`` / ``redrive`` for people,
+  ``run-task-requests`` for ``run-task.sh`` (the one place a RunTask request and its client token
+  are made).
 
 Example::
 
@@ -36,11 +38,19 @@ from typing import Any, Protocol
 from botocore.exceptions import BotoCoreError, ClientError
 from google.protobuf.json_format import MessageToDict, ParseDict
 
-from feaas.dao import ConditionFailed, Update
+from feaas.dao import ConditionFailed, Dao, Update
 from feaas.dao.codec import storable
 from feaas.dao.docs import TableResource, put_new_in_table, update_in_table
 from feaas.dao.expressions import missing
-from feaas.errors import WorkerError
+from feaas.errors import StorageError, WorkerError
+from feaas.jobs.redrive import (
+    ITEM_KEYS_OBJECT,
+    PARENT_JOB_ID,
+    RedriveRefused,
+    create_redrive,
+    keys_object_for,
+    plan_redrive,
+)
 from feaas.jobs.status import Guard, JobStatus, may_become
 from feaas.namespace import namespace_for
 from feaas.objects import PlusScript, PlusScriptJob
@@ -399,8 +409,40 @@ def _mark_failed(table: TableResource, job_id: str, key_attribute: str, message:
         raise LaunchError(f"could not record the launch failure on {job_id}: {exc}") from exc
 
 
-#: ``run-task-requests`` refuses its command line with this exit code (run-task.sh's own EX_USAGE).
+#: Copied from the job a redrive repeats, as stored (the script, its inputs and limits, the controls).
+REDRIVE_COPIES = ("script", "input_data", "registers", "timeout_seconds", "tolerated_failure_percent",
+                  "concurrency")
+
+
+def redrive_job(dao: Dao, job_id: str, username: str) -> str:
+    """Create a redrive of the finished job ``job_id`` (:mod:`feaas.jobs.redrive`) for ``username``
+    and return the new job's id (INITIALIZING: launch it with RUN_JOB). The new job has the same
+    script and settings, ``job_type`` and source as the run it repeats, ``parent_job_id``, and an
+    ``item_keys_object`` listing the items whose latest receipt failed; the old job gets
+    ``redriven_by``. Raises :class:`RedriveRefused` (nothing written) or :class:`StorageError`."""
+    plan = plan_redrive(dao, job_id, username)
+    old = plan.job_doc
+    label = old.get("label") if isinstance(old.get("label"), str) else ""
+    item = new_job_item(hostname=plan.hostname, username=username, label=f"{label} (redrive)".strip(),
+                        job_type=plan.source["job_type"], stream_id=plan.source.get("stream_id"),
+                        collection_owner=plan.source.get("collection_owner"),
+                        key_attribute=dao.docs.key_attribute)
+    item.update({name: old[name] for name in REDRIVE_COPIES if name in old})
+    offloaded = old.get("offloaded")  # where large register values went (SPEC §4), with the registers
+    if isinstance(offloaded, dict) and "registers" in item:
+        kept = {k: v for k, v in offloaded.items() if k == "registers" or k.startswith("registers.")}
+        if kept:
+            item["offloaded"] = kept
+    item[PARENT_JOB_ID] = job_id
+    item[ITEM_KEYS_OBJECT] = keys_object_for(plan.namespace, item["object_id"])
+    return create_redrive(dao, plan, item, dao.docs.key_attribute)
+
+
+#: ``run-task-requests`` refuses its command line with this exit code (run-task.sh's own EX_USAGE);
+#: ``redrive`` refuses a job with it too.
 EX_USAGE = 64
+#: ``redrive`` could not read or write storage.
+EX_STORAGE = 74
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -424,9 +466,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     create = sub.add_parser("create-job", help="write a new INITIALIZING job document; print its id")
     show = sub.add_parser("show-job", help="print a job document readably (status, output, receipts)")
+    redrive = sub.add_parser(
+        "redrive", help="create a new job over the items whose latest receipt failed in a finished job "
+        "(same script; parent_job_id / redriven_by link them); print its id. Refused (exit 64, nothing "
+        "written): a job still running or interrupted, another user's job, a job already redriven or "
+        "with no failed items")
     requests = sub.add_parser("run-task-requests",
                               help="print the RunTask request of each shard (run-task.sh)")
-    for p in (create, show):
+    for p in (create, show, redrive):
         p.add_argument(
             "--table",
             default=env.get("DYNAMO_TABLE"),
@@ -435,12 +482,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         region = env.get("REGION") or env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION")
         p.add_argument("--region", default=region, required=region is None, help="default: $REGION")
-    create.add_argument(
-        "--username",
-        default=env.get("USERNAME"),
-        required="USERNAME" not in env,
-        help="the job's user (default: $USERNAME)",
-    )
+    for p in (create, redrive):
+        p.add_argument(
+            "--username",
+            default=env.get("USERNAME"),
+            required="USERNAME" not in env,
+            help="the job's user (default: $USERNAME)",
+        )
+    redrive.add_argument("job_id", help="the finished job whose failed items run again")
+    redrive.add_argument("--streams-table", default=env.get("DYNAMO_STREAMS_TABLE"),
+                         required="DYNAMO_STREAMS_TABLE" not in env,
+                         help="the table of item receipts (default: $DYNAMO_STREAMS_TABLE)")
+    redrive.add_argument("--bucket", default=env.get("PRIMARY_BUCKET"), required="PRIMARY_BUCKET" not in env,
+                         help="where the new job's item key list goes (default: $PRIMARY_BUCKET)")
     create.add_argument(
         "--hostname",
         default=env.get("PLUS_HOSTNAME", "plus_example_com"),
@@ -463,6 +517,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             sys.stderr.write(f"error: {exc}\n")
             return EX_USAGE
         sys.stdout.writelines(json.dumps(request) + "\n" for request in built)
+        return 0
+    if args.command == "redrive":
+        try:
+            new_id = redrive_job(_dao(args.table, args.streams_table, args.bucket, args.region), args.job_id,
+                                 args.username)
+        except RedriveRefused as exc:
+            sys.stderr.write(f"error: redrive refused: {exc}\n")
+            return EX_USAGE
+        except StorageError as exc:
+            sys.stderr.write(f"error: redrive failed: {exc}\n")
+            return EX_STORAGE
+        sys.stdout.write(f"{new_id}\n")
         return 0
     docs = _documents(args.table, args.region)
     if args.command == "show-job":
@@ -497,6 +563,15 @@ def _documents(table: str, region: str) -> Any:
     from feaas.dao import Documents, make_clients
 
     return Documents(make_clients(region).dynamodb, table, "object_id", "ownerIndex")
+
+
+def _dao(table: str, streams_table: str, bucket: str, region: str) -> Dao:
+    """Documents, streams and bucket through :mod:`feaas.dao` (endpoints and keys from the boto3 chain)."""
+    from feaas.dao import Blobs, Documents, Streams, make_clients
+
+    clients = make_clients(region)
+    return Dao(docs=Documents(clients.dynamodb, table, "object_id", "ownerIndex"),
+               streams=Streams(clients.dynamodb, streams_table), blobs=Blobs(clients.s3, bucket))
 
 
 def _request_options(parser: Any) -> None:

@@ -34,6 +34,21 @@ def job_id_parts(job_id: str) -> tuple[str, str] | None:
     return parts[0], parts[1]
 
 
+def job_uuid_of(job_id: str) -> str:
+    """The part of a job id after ``job.``, usable in a key or stream id (``/`` replaced)."""
+    return job_id.rsplit("job.", 1)[-1].replace("/", "_") or "job"
+
+
+def job_prefix_for(namespace: str, job_id: str) -> str:
+    """Where a job's own objects go (large values and outputs, a redrive's item keys)."""
+    return f"{namespace}.plus-worker/jobs/{job_uuid_of(job_id)}/"
+
+
+def receipts_stream_for(namespace: str, job_id: str) -> str:
+    """The stream of a run's item receipts (SPEC §2): ``{namespace}stream-run-all.{job uuid}``."""
+    return f"{namespace}stream-run-all.{job_uuid_of(job_id)}"
+
+
 def is_job_id(object_id: str) -> bool:
     """Whether ``object_id`` names a job document."""
     return JOB_MARKER in object_id

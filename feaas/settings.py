@@ -49,6 +49,9 @@ class JobType(str, enum.Enum):
         return _JOB_TYPE_RUN_MODES[self]
 
 
+#: The most items a run may have in flight (``CONCURRENCY``, and the job's live ``concurrency``).
+MAX_CONCURRENCY = 256
+
 _JOB_TYPE_RUN_MODES = {
     JobType.SINGLETON: RunMode.RUN_SCRIPT,
     JobType.RUN_ON_COLLECTION: RunMode.RUN_COLLECTION,
@@ -115,7 +118,7 @@ class Settings(BaseSettings):
 
     dynamo_key_attribute: str = Field(default="object_id", min_length=1)
     dynamo_owner_index: str = Field(default="ownerIndex", min_length=1)
-    concurrency: int = Field(default=8, ge=1, le=256)
+    concurrency: int = Field(default=8, ge=1, le=MAX_CONCURRENCY)
     heartbeat_seconds: float = Field(default=15.0, gt=0, le=3600)
     lease_seconds: float = Field(default=90.0, gt=0, le=86400)
     shard_index: int = Field(

@@ -31,8 +31,17 @@ from feaas.errors import (
     StorageError,
 )
 from feaas.exitcodes import ExitCode
-from feaas.jobs import ChunkedJobRecord, Heartbeat, JobRecord, JobStatus, Progress, record_for
-from feaas.jobs.document import check_identity_before_claim, job_identity, job_limits, parse_job
+from feaas.jobs import (
+    ChunkedJobRecord,
+    Heartbeat,
+    JobRecord,
+    JobStatus,
+    Progress,
+    read_job_in_time,
+    record_for,
+)
+from feaas.jobs.controls import LiveControls
+from feaas.jobs.document import job_identity, job_limits, parse_job
 from feaas.logs import event
 from feaas.runners.context import Outcome, RunContext, make_tmp_root
 from feaas.settings import (
@@ -112,21 +121,20 @@ def run(settings: Settings, stop: StopSignal) -> int:
     if stop.stopped:  # interrupted before anything was claimed: leave the job as it is
         event(logger, "interrupted_before_claim", level=logging.WARNING)
         return ExitCode.INTERRUPTED
-    try:
-        stored = dao.docs.get(settings.job_id)
-        check_identity_before_claim(stored, settings.job_id, settings.username)
+    try:  # bounded, SIGTERM's budget too, whatever storage does (the sweeper finds what landed)
+        stored = read_job_in_time(dao.docs, settings.job_id, settings.username, stop)
         many_items = runs_many_items(settings.run_mode, (stored or {}).get("job_type"))
         record = record_for(dao.docs, settings.job_id, lease_seconds=settings.lease_seconds,
                             many_items=many_items, metadata_uri=settings.ecs_container_metadata_uri_v4,
                             index=dao.running)
         record.index_row.update(run_mode=settings.run_mode.value, username=settings.username)
-        job_doc = record.claim()
+        job_doc = record.claim_in_time(stop)
     except JobNotClaimable as exc:
         event(logger, "job_not_claimable", level=logging.ERROR, reason=str(exc))
         return ExitCode.NOT_CLAIMABLE
     except StorageError as exc:
         event(logger, "job_claim_failed", level=logging.ERROR, error=explain_storage_error(exc, settings))
-        return ExitCode.INTERNAL
+        return ExitCode.INTERRUPTED if stop.stopped else ExitCode.INTERNAL
     logs.bind(attempt=job_doc.get("attempt"))
     event(logger, "job_claimed", status=job_doc.get("status"), task_arn=record.task_arn)
     try:
@@ -136,12 +144,14 @@ def run(settings: Settings, stop: StopSignal) -> int:
     record.tolerated_percent = settings.tolerated_failure_percent if tolerated is None else tolerated
     timeout_s = timeout_s or settings.max_runtime_seconds
     progress = Progress()
+    controls = LiveControls(concurrency=settings.concurrency, tolerated_failure_percent=tolerated,
+                            publish=progress.update)
     heartbeat = Heartbeat(record, progress, stop, period_s=settings.heartbeat_seconds, timeout_s=timeout_s,
-                          deadline_at=started + float(timeout_s) if timeout_s else None)
+                          deadline_at=started + float(timeout_s) if timeout_s else None, controls=controls)
     heartbeat.check_job_doc(job_doc)
     heartbeat.start()
     try:
-        outcome = _run_job(settings, dao, job_doc, progress, stop, record)
+        outcome = _run_job(settings, dao, job_doc, progress, stop, controls, record)
     except (JobFailed, NamespaceViolation) as exc:  # NamespaceViolation: a run over another user's items
         outcome = Outcome.failed(str(exc))
     except StorageError as exc:  # retried by botocore already; a missing table or bucket ends here
@@ -151,11 +161,13 @@ def run(settings: Settings, stop: StopSignal) -> int:
         outcome = Outcome.failed(f"internal error: {type(exc).__name__}: {exc}")
     finally:
         heartbeat.close()
+    if controls.tolerated_failure_percent is not None:  # changed while it ran (a shared run judges with it)
+        record.tolerated_percent = controls.tolerated_failure_percent
     return _finish(settings, record, outcome, progress, started, stop)
 
 
 def _run_job(settings: Settings, dao: Dao, job_doc: dict[str, Any], progress: Progress,
-             stop: StopSignal, record: JobRecord) -> Outcome:
+             stop: StopSignal, controls: LiveControls, record: JobRecord) -> Outcome:
     # Imported after the claim: the runners, the engine and the action catalogue are not needed to
     # claim the job, so the job is RUNNING sooner (issue 14); the heavy action modules (DuckDB,
     # ffmpeg) load only when an action runs.
@@ -169,7 +181,7 @@ def _run_job(settings: Settings, dao: Dao, job_doc: dict[str, Any], progress: Pr
     ctx = RunContext(settings=settings, dao=dao, registry=default_registry(), job_doc=job_doc, job=job,
                      hostname=hostname, namespace=namespace, progress=progress, stop=stop,
                      storage=UserStorage(dao.blobs, dao.docs, namespace, cancel=stop.event),
-                     tmp_root=make_tmp_root(),
+                     tmp_root=make_tmp_root(), controls=controls,
                      chunks=record if isinstance(record, ChunkedJobRecord) else None)
     try:
         return runner(ctx)

@@ -12,6 +12,7 @@ from feaas.dao.expressions import Update
 from feaas.dao.preflight import check_storage
 from feaas.dao.running import RunningIndex
 from feaas.dao.streams import Streams
+from feaas.settings import MAX_CONCURRENCY
 
 if TYPE_CHECKING:
     from pydantic import SecretStr
@@ -46,10 +47,12 @@ class Dao:
         check that the tables and the bucket exist and answer.
 
         Raises :class:`StorageUnreachable` (exit 69) or :class:`ConfigError` (a missing table or bucket).
+        The connection pool fits the most items a live ``concurrency`` control may put in flight
+        (connections open only when used).
         """
         clients = checked_clients(settings.region, settings.access_key, settings.secret_key,
                                   table=settings.dynamo_table, streams_table=settings.dynamo_streams_table,
-                                  bucket=settings.primary_bucket, max_pool=settings.concurrency * 2 + 8)
+                                  bucket=settings.primary_bucket, max_pool=MAX_CONCURRENCY * 2 + 8)
         docs = Documents(clients.dynamodb, settings.dynamo_table, settings.dynamo_key_attribute,
                          settings.dynamo_owner_index)
         return cls(

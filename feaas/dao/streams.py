@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from feaas.dao.codec import to_dynamo
+from feaas.dao.codec import from_dynamo, to_dynamo
 from feaas.dao.errors import CONDITION_FAILED, error_code, old_item, storage_error
 from feaas.dao.query import query_count, query_pages
 
@@ -82,6 +82,18 @@ class Streams:
         }
         for page, _ in query_pages(self.client, request, f"reading stream {stream_id}"):
             yield from page
+
+    def get(self, stream_id: str, timestamp: int) -> dict[str, Any] | None:
+        """One row by its key (a redrive names stream items ``{stream_id}@{timestamp}``)."""
+        try:
+            resp = self.client.get_item(
+                TableName=self.table, ConsistentRead=True,
+                Key={"stream_id": {"S": stream_id}, "timestamp": {"N": str(timestamp)}},
+            )
+        except (ClientError, BotoCoreError) as exc:
+            raise storage_error(exc, f"reading stream {stream_id}") from exc
+        item = resp.get("Item")
+        return from_dynamo(item) if item else None
 
     def count(self, stream_id: str) -> int:
         return query_count(self.client, self._query(stream_id), f"counting stream {stream_id}")

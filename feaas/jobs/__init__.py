@@ -15,7 +15,7 @@ from feaas.jobs.status import (
     outcome_for_counts,
     status_of,
 )
-from feaas.jobs.task import ecs_task_arn, record_for
+from feaas.jobs.task import ecs_task_arn, read_job_in_time, record_for
 
 __all__ = [
     "ALLOWED_TRANSITIONS",
@@ -30,6 +30,7 @@ __all__ = [
     "Progress",
     "ecs_task_arn",
     "outcome_for_counts",
+    "read_job_in_time",
     "record_for",
     "status_of",
 ]

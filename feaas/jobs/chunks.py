@@ -45,6 +45,26 @@ CHUNKS_TOTAL, CHUNKS_DONE, CHUNK_NEXT = "chunks_total", "chunks_done", "chunk_ne
 RATE_WINDOW_S = 60.0
 #: Attributes a failing task writes on the job besides its status (the rest of its progress is its own).
 FAILURE_ATTRS = ("error_message", "cancelled_at", "receipts_stream_id", "outcome")
+#: Progress values that are this task's own or the job's as the chunks count it; any other value the
+#: run publishes (the live controls in effect, ``paused``, ``item_source``) is written on the job as is.
+OWN_PROGRESS = frozenset(
+    {
+        "items_done",
+        "inflight",
+        "inflight_error",
+        "success_count",
+        "error_count",
+        "item_count",
+        "percent",
+        "resumable",
+        *FAILURE_ATTRS,
+    }
+)
+
+
+def passed_on(values: Mapping[str, Any]) -> dict[str, Any]:
+    """The run's published values that go onto the job as they are."""
+    return {k: v for k, v in values.items() if k not in OWN_PROGRESS}
 
 
 class PlanState(str, enum.Enum):
@@ -157,6 +177,7 @@ class ChunkedJobRecord(JobRecord):
             Guard.RESUMABLE: equals("resumable", True),
             Guard.JOINABLE: missing(LEASE_OWNER),
         }
+        self._index_claim(now)  # before the claim, as JobRecord.claim does
         try:  # the maps must exist before a path inside them can be set; only on a claimable job
             self.docs.update(
                 self.job_id,
@@ -165,6 +186,7 @@ class ChunkedJobRecord(JobRecord):
                 ),
             )
         except ConditionFailed as exc:
+            self._unindex()
             raise JobNotClaimable(self._why_not(exc.old, now)) from None
         start = Update.setting(
             {"status": JobStatus.RUNNING.value, "updated_at": now},
@@ -192,9 +214,9 @@ class ChunkedJobRecord(JobRecord):
                     break
                 last = exc.old
         if item is None:
+            self._unindex()
             raise JobNotClaimable(self._why_not(last, now))
         self.lease_until = now + int(self.lease_seconds)
-        self._index_claim(now)
         self._seen(item)
         event(
             logger,
@@ -451,6 +473,8 @@ class ChunkedJobRecord(JobRecord):
                 held = sorted(self.held)
                 doc = self.doc
             beat = self._beat(held, doc, rate, inflight, now, percent_may_drop=attempt == 2)
+            for name, value in passed_on(progress).items():
+                beat.set[name] = value
             try:
                 item = self.docs.update(self.job_id, beat, returns="ALL_NEW")
             except ConditionFailed as exc:
@@ -537,10 +561,11 @@ class ChunkedJobRecord(JobRecord):
             item = self._seen(self.docs.update(self.job_id, upd, returns="ALL_NEW"))
         except ConditionFailed as exc:
             item = self._seen(exc.old)  # gone already: our removal landed and its reply was lost
-        # The job stays in the index of held jobs (other tasks may hold it); the task that ends the
-        # job removes the row, else the sweeper does once the job has ended.
         if completed and status_of(item) is JobStatus.RUNNING and self.all_done(item):
+            # this task's index row stays until the job is recorded: a task dying here leaves the
+            # job RUNNING with nobody on it, which the sweeper finds through this row
             return self._finalise(item, attrs)
+        self._unindex()  # the other tasks have rows of their own
         event(logger, "task_left_job", interrupted=interrupted, tasks_left=len(item.get(TASKS) or {}))
         return None
 
@@ -555,6 +580,12 @@ class ChunkedJobRecord(JobRecord):
         for name in (*FAILURE_ATTRS, "resumable"):
             if name in attrs:
                 upd.set[name] = attrs[name]
+        if not attrs.get("resumable"):  # ends for good: this task's items in chunks not done count too
+            error = _int(attrs.get("inflight_error"))
+            upd.add["success_count"] = max(0, _int(attrs.get("inflight")) - error)
+            upd.add["error_count"] = error
+        for name, value in passed_on(attrs).items():
+            upd.set.setdefault(name, value)
         try:
             self.docs.update(self.job_id, upd)
         except ConditionFailed as exc:
@@ -563,9 +594,10 @@ class ChunkedJobRecord(JobRecord):
                 ended = status_of(old)
                 if ended in (JobStatus.SUCCEEDED, JobStatus.FAILED):
                     event(logger, "job_ended_by_other_task", status=ended.value)
+                    self._unindex()
                     return None
                 raise LeaseLost(f"could not finish job {self.job_id}: this task's lease was lost") from None
-        self._unindex(any_holder=True)
+        self._unindex()
         return status
 
     def _finalise(self, item: Mapping[str, Any], attrs: Mapping[str, Any]) -> JobStatus | None:
@@ -599,6 +631,9 @@ class ChunkedJobRecord(JobRecord):
             upd.set["percent"] = 100
         if "receipts_stream_id" in attrs:
             upd.set["receipts_stream_id"] = attrs["receipts_stream_id"]
+        for name, value in passed_on(attrs).items():
+            if name not in upd.set:
+                upd.set[name] = value
         if "outcome" not in extra:
             upd.remove.append("outcome")
         try:
@@ -607,8 +642,9 @@ class ChunkedJobRecord(JobRecord):
             old = exc.old or {}
             if old.get("finished_by") != self.lease_owner:
                 event(logger, "job_finalised_by_other_task", status=status_of(old).value)
+                self._unindex()
                 return None
-        self._unindex(any_holder=True)
+        self._unindex()
         self.final_attrs = {
             "success_count": success,
             "error_count": error,

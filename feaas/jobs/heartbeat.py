@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from feaas.errors import Cancelled, DeadlineExceeded, LeaseLost, StorageError
+from feaas.jobs.controls import LiveControls
 from feaas.jobs.record import JobRecord
 from feaas.jobs.status import is_true
 from feaas.logs import event
@@ -38,11 +39,11 @@ class Progress:
 
 class Heartbeat(threading.Thread):
     """Renews the lease every ``period_s``, writes progress at most once a second when it changes,
-    reads ``request_cancel`` from the same write, and enforces the deadline."""
+    reads ``request_cancel`` and the live controls from the same write, and enforces the deadline."""
 
     def __init__(self, record: JobRecord, progress: Progress, stop: StopSignal, *, period_s: float,
                  deadline_at: float | None = None, timeout_s: float | None = None,
-                 min_interval_s: float = 1.0) -> None:
+                 min_interval_s: float = 1.0, controls: LiveControls | None = None) -> None:
         super().__init__(name="heartbeat", daemon=True)
         self.record = record
         self.progress = progress
@@ -51,14 +52,17 @@ class Heartbeat(threading.Thread):
         self.deadline_at = deadline_at
         self.timeout_s = timeout_s
         self.min_interval_s = min_interval_s
+        self.controls = controls
         self._done = threading.Event()
         self._written_version = -1
         self._last_write = time.monotonic()
 
     def check_job_doc(self, job_doc: Mapping[str, Any]) -> None:
-        """Stop the run when the job as stored asks to be cancelled."""
+        """Stop the run when the job as stored asks to be cancelled; apply its live controls."""
         if is_true(job_doc.get("request_cancel")):
             self.stop_signal.stop(Cancelled())
+        if self.controls is not None:
+            self.controls.apply(job_doc)
 
     def run(self) -> None:
         tick = min(self.min_interval_s, self.period_s)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import logging
 import os
-import threading
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -17,10 +16,17 @@ from feaas.dao.expressions import Condition, below, equals, missing
 from feaas.errors import JobNotClaimable, LeaseLost, StorageError
 from feaas.jobs.status import Guard, JobStatus, is_recognised, may_become, status_of
 from feaas.logs import event
+from feaas.stopping import SIGTERM_BUDGET_S, StopSignal, call_within
 
 logger = logging.getLogger(__name__)
 
 LEASE_OWNER, LEASE_EXPIRES_AT = "lease_owner", "lease_expires_at"
+#: How long a claim (with the reads before it) may take at most; the sweeper keeps an index row
+#: whose owner holds no lease for longer than that (:data:`feaas.jobs.sweep.UNCLAIMED_ROW_S`).
+CLAIM_TIMEOUT_S = 120
+#: How long a claim under way may still take once SIGTERM came: half the budget, the rest is
+#: for recording the interruption.
+CLAIM_AFTER_STOP_S = SIGTERM_BUDGET_S / 2
 
 
 class JobRecord:
@@ -59,8 +65,13 @@ class JobRecord:
         return {Guard.OWN_LEASE: equals(LEASE_OWNER, self.lease_owner)}
 
     def claim(self) -> dict[str, Any]:
-        """Take the job (SPEC §4.1) and return it as now stored. Raises :class:`JobNotClaimable`."""
+        """Take the job (SPEC §4.1) and return it as now stored. Raises :class:`JobNotClaimable`.
+
+        This claim's row in the index of held jobs is written first (a failed index write leaves
+        the job untouched: :class:`StorageError`), so a task killed at any point after the claim
+        leaves a job the sweeper finds; a claim that is refused removes its row again."""
         now = self._now()
+        self._index_claim(now)
         upd = Update.setting(
             {"status": JobStatus.RUNNING.value, "updated_at": now, LEASE_OWNER: self.lease_owner,
              LEASE_EXPIRES_AT: now + int(self.lease_seconds)},
@@ -77,33 +88,47 @@ class JobRecord:
             if exc.old is not None and exc.old.get(LEASE_OWNER) == self.lease_owner:
                 item = exc.old  # our own claim landed and its reply was lost; botocore retried it
             else:
+                self._unindex()
                 raise JobNotClaimable(self._why_not(exc.old, now)) from None
         assert item is not None
         self.lease_until = now + int(self.lease_seconds)
-        self._index_claim(now)
         return item
 
+    def claim_in_time(self, stop: StopSignal, before: Callable[[], None] = lambda: None) -> dict[str, Any]:
+        """``before()`` (checks that read the job) then :meth:`claim`, given at most
+        :data:`CLAIM_TIMEOUT_S`, and at most :data:`CLAIM_AFTER_STOP_S` once ``stop`` came (the
+        SIGTERM budget must still cover the final write). Raises :class:`StorageError` on giving
+        up: whatever landed stays (this claim's index row, maybe its lease, left to expire), so
+        the sweeper finds the job."""
+
+        def checked_claim() -> dict[str, Any]:
+            before()
+            return self.claim()
+
+        try:
+            return call_within(checked_claim, end=time.monotonic() + CLAIM_TIMEOUT_S, stop=stop,
+                               after_stop_s=CLAIM_AFTER_STOP_S)
+        except TimeoutError:
+            why = "after SIGTERM/SIGINT" if stop.stopped else f"within {CLAIM_TIMEOUT_S} s"
+            raise StorageError(f"gave up claiming job {self.job_id}: storage did not answer {why}; "
+                               "anything written is left for the sweeper") from None
+
     def _index_claim(self, now: int) -> None:
-        """Add this claim to the index of held jobs, so the sweeper finds the job if this task dies.
-        A failed index write does not stop the run (the job still ends recorded if this task lives)."""
+        """Add this claim attempt's row to the index of held jobs (before the claim itself)."""
         if self.index is None:
             return
-        row = {**self.index_row, LEASE_OWNER: self.lease_owner, "claimed_at": now,
-               LEASE_EXPIRES_AT: now + int(self.lease_seconds)}
+        row = {**self.index_row, "indexed_at": now}
         if self.task_arn:
             row["task_arn"] = self.task_arn
-        try:
-            self.index.add(self.job_id, row)
-        except StorageError as exc:
-            event(logger, "running_index_failed", level=logging.WARNING, error=str(exc))
+        self.index.add(self.job_id, self.lease_owner, row)
 
-    def _unindex(self, *, any_holder: bool = False) -> None:
-        """Remove the job from the index of held jobs once its final status is written (only this
-        claim's row, unless ``any_holder``); a failure leaves a stale row the sweeper removes."""
+    def _unindex(self) -> None:
+        """Remove this claim's row from the index of held jobs (its final status written, or its
+        claim refused); a failure leaves a stale row the sweeper removes."""
         if self.index is None:
             return
         try:
-            self.index.remove(self.job_id, lease_owner=None if any_holder else self.lease_owner)
+            self.index.remove(self.job_id, self.lease_owner)
         except StorageError as exc:
             event(logger, "running_unindex_failed", level=logging.WARNING, error=str(exc))
 
@@ -169,31 +194,19 @@ class JobRecord:
         end = time.monotonic() + max(0.0, self.lease_until - self.clock() - 1.0)
         if give_up_at is not None:
             end = min(end, give_up_at)
-        done: list[JobStatus | None] = []
-        failed: list[BaseException] = []
 
-        def attempts() -> None:
+        def attempts() -> JobStatus | None:
             while True:
                 try:
-                    done.append(self.finish(status, attrs, remove))
-                    return
+                    return self.finish(status, attrs, remove)
                 except StorageError as exc:
                     if time.monotonic() + retry_s >= end:
-                        failed.append(exc)
-                        return
+                        raise
                     event(logger, "job_finish_retry", level=logging.WARNING, error=str(exc))
                     time.sleep(retry_s)
-                except Exception as exc:  # noqa: BLE001 - LeaseLost and bugs: re-raised in the caller
-                    failed.append(exc)
-                    return
 
-        # A thread, so that one request botocore keeps retrying cannot outlast the budget.
-        thread = threading.Thread(target=attempts, name="finish", daemon=True)
-        thread.start()
-        thread.join(max(0.0, end - time.monotonic()))
-        if done:
-            return done[0]
-        if failed:
-            raise failed[0]
-        raise StorageError(f"gave up writing the final status of job {self.job_id}: storage did not answer "
-                           "in time; the lease is left to expire")
+        try:
+            return call_within(attempts, end=end)
+        except TimeoutError:
+            raise StorageError(f"gave up writing the final status of job {self.job_id}: storage did not "
+                               "answer in time; the lease is left to expire") from None

@@ -1,15 +1,18 @@
 """The sweeper (SPEC §8.3): jobs whose task died (out of memory, host loss, kill -9) still end recorded.
 
-It reads the index of held jobs (:class:`feaas.dao.RunningIndex`, written at claim, removed at
-finish) — never the documents table as a whole — and for each job whose lease ran out with no
-task holding a live one, asks ECS why its task stopped, then either relaunches the job (while
-``attempt`` < ``max_attempts``) or records it FAILED, ``resumable = true``, with that reason.
+It reads the index of held jobs (:class:`feaas.dao.RunningIndex`: one row per claim attempt,
+written before the claim, removed at finish or when the claim is refused) — never the documents
+table as a whole — and for each job whose lease ran out with no task holding a live one, asks ECS
+why its task stopped, then either relaunches the job (while ``attempt`` < ``max_attempts``) or
+records it FAILED, ``resumable = true``, with that reason. A row whose owner holds no lease on its
+job (a claim refused, never landed, or taken over since) is removed once it is older than any
+claim can take (:data:`UNCLAIMED_ROW_S`); a row of a job finished for good at once.
 
 Every write is conditional on the lease still being the expired one that was read (its owner and
 expiry unchanged), so a live task is never touched and of two sweepers only one acts: the other's
-write fails and it moves on. A relaunch first hands the lease to a sweeper marker (still expired,
-so the new task's claim takes it over as after any crash), then calls RunTask with a client token
-derived from the job id and attempt.
+write fails and it moves on. A relaunch first indexes and then hands the lease to a sweeper marker
+(still expired, so the new task's claim takes it over as after any crash), then calls RunTask with
+a client token derived from the job id and attempt.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from feaas.dao.expressions import Condition, all_of, below, equals, missing
 from feaas.errors import StorageError
 from feaas.jobs.chunks import TASKS
 from feaas.jobs.record import LEASE_EXPIRES_AT, LEASE_OWNER
-from feaas.jobs.status import Guard, JobStatus, may_become, status_of
+from feaas.jobs.status import Guard, JobStatus, is_true, may_become, status_of
 from feaas.logs import event
 from feaas.text import bounded
 
@@ -37,6 +40,11 @@ logger = logging.getLogger(__name__)
 SWEEPER_OWNER_PREFIX = "sweeper:"
 #: How long a relaunched task may take to claim its job before the sweeper gives up on it.
 RELAUNCH_GRACE_S = 600
+#: How old an index row whose owner holds no lease must be before the sweeper removes it: well
+#: beyond :data:`feaas.jobs.record.CLAIM_TIMEOUT_S` (a claim still under way keeps its row).
+UNCLAIMED_ROW_S = 600
+#: The row attributes that are its key, not its content.
+ROW_KEYS = ("job_id", "stream_id", "timestamp")
 
 
 class Ecs(Protocol):
@@ -51,6 +59,7 @@ class SweepCounts:
     relaunched: int = 0
     recorded_failed: int = 0
     skipped_live: int = 0
+    claiming: int = 0  # rows of claims that may still land
     unindexed: int = 0
     errors: int = 0
 
@@ -155,22 +164,38 @@ class Sweeper:
         for row in list(self.index.rows()):
             counts.checked += 1
             try:
-                self._sweep_one(row, counts)
+                self._sweep_row(row, counts)
             except StorageError as exc:  # the next sweep tries again
                 counts.errors += 1
                 event(logger, "sweep_job_failed", level=logging.WARNING, job_id=row.get("job_id"),
                       error=str(exc))
         return counts
 
-    def _sweep_one(self, row: Mapping[str, Any], counts: SweepCounts) -> None:
+    def _sweep_row(self, row: Mapping[str, Any], counts: SweepCounts) -> None:
+        """One claim attempt's row: the job it names is swept when this row's owner holds a lease on
+        it (or nobody does, in a shared run whose finaliser died); a row left by a claim that failed,
+        never landed, or was taken over since is removed once it is older than any claim lasts."""
         job_id = str(row["job_id"])
         doc = self.docs.get(job_id)
-        if doc is None or status_of(doc) is not JobStatus.RUNNING:  # finished; its unindex was lost
-            if self.index.remove(job_id, lease_owner=_text(row.get(LEASE_OWNER))):
-                counts.unindexed += 1
-            return
         now = int(self.clock())
-        leases = leases_of(doc)
+        if doc is None or not may_run_again(doc):  # finished for good; its unindex was lost
+            self._discard(row, counts)
+            return
+        leases = leases_of(doc) if status_of(doc) is JobStatus.RUNNING else []
+        if status_of(doc) is JobStatus.RUNNING and (
+                not leases or any(lease.owner == row.get(LEASE_OWNER) for lease in leases)):
+            self._sweep_job(job_id, doc, row, leases, now, counts)
+        elif now - indexed_at(row) > UNCLAIMED_ROW_S:
+            self._discard(row, counts)
+        else:
+            counts.claiming += 1  # its claim may still land
+
+    def _discard(self, row: Mapping[str, Any], counts: SweepCounts) -> None:
+        self.index.discard(row)
+        counts.unindexed += 1
+
+    def _sweep_job(self, job_id: str, doc: Mapping[str, Any], row: Mapping[str, Any], leases: list[Lease],
+                   now: int, counts: SweepCounts) -> None:
         if any(lease.expires_at >= now for lease in leases):
             counts.skipped_live += 1
             return
@@ -189,14 +214,14 @@ class Sweeper:
             if self._relaunch(job_id, doc, row, leases, stops, attempt, now):
                 counts.relaunched += 1
             return
-        if self._record_failed(job_id, leases, reason, now, attempt):
+        if self._record_failed(job_id, row, leases, reason, now, attempt):
             counts.recorded_failed += 1
 
     def _unchanged(self, leases: list[Lease], now: int) -> Condition:
         """The job's leases are the ones read, and every one has run out."""
         parts: list[Condition] = [lease.unchanged() & below(lease.path(LEASE_EXPIRES_AT), now)
                                   for lease in leases]
-        if not leases:  # a many-item run whose tasks all left, and the task that would finalise it died
+        if not leases:  # a shared run whose tasks all left, and the task that would finalise it died
             parts.append(missing(LEASE_OWNER))
         return all_of(parts) if len(parts) > 1 else parts[0]
 
@@ -212,11 +237,17 @@ class Sweeper:
             upd.set[lease.path(LEASE_OWNER)] = marker
         if any(lease.task for lease in leases):  # the relaunched tasks join: the relaunch is the attempt
             upd.add["attempt"] = 1
+        # The marker's own row first, as a task's claim does: it keeps the job found until the
+        # relaunched task claims it (or the sweeper records that it never did).
+        kept = {k: v for k, v in row.items() if k not in (*ROW_KEYS, LEASE_OWNER, "task_arn")}
+        self.index.add(job_id, marker, {**kept, "indexed_at": now})
         try:
             self.docs.update(job_id, upd)
         except ConditionFailed:
             event(logger, "sweep_lost_race", job_id=job_id)
+            self.index.remove(job_id, marker)
             return False
+        self._unindex(job_id, row, leases)
         failures: list[Mapping[str, Any]] = []
         arns: list[str] = []
         for stop in stops:
@@ -230,13 +261,14 @@ class Sweeper:
             why = "; ".join(str(f.get("reason", "unknown")) for f in failures) or "no task started"
             relaunched = [Lease(marker, lease.expires_at, lease.task) for lease in leases]
             why = f"{stopped.reason}; the relaunch failed: {why}"
-            self._record_failed(job_id, relaunched, why, now, attempt)
+            self._record_failed(job_id, None, relaunched, why, now, attempt)
             return False
         event(logger, "job_relaunched", job_id=job_id, attempt=attempt, reason=stopped.reason,
               task_arns=arns)
         return True
 
-    def _record_failed(self, job_id: str, leases: list[Lease], reason: str, now: int, attempt: int) -> bool:
+    def _record_failed(self, job_id: str, row: Mapping[str, Any] | None, leases: list[Lease], reason: str,
+                       now: int, attempt: int) -> bool:
         upd = Update.setting(
             {"status": JobStatus.FAILED.value, "resumable": True, "error_message": bounded(reason, 1000),
              "completed_at": now, "updated_at": now, "finished_by": self.name},
@@ -249,5 +281,30 @@ class Sweeper:
             event(logger, "sweep_lost_race", job_id=job_id)
             return False
         event(logger, "job_recorded_failed", job_id=job_id, attempt=attempt, reason=reason)
-        self.index.remove(job_id)
+        self._unindex(job_id, row, leases)
         return True
+
+    def _unindex(self, job_id: str, row: Mapping[str, Any] | None, leases: list[Lease]) -> None:
+        """Remove the rows of the leases just taken over (and the row that led here); a failure
+        leaves stale rows that a later sweep removes."""
+        try:
+            own = None
+            if row is not None:
+                self.index.discard(row)
+                own = row.get(LEASE_OWNER)
+            for owner in sorted({lease.owner for lease in leases} - {own}):
+                self.index.remove(job_id, owner)
+        except StorageError as exc:
+            event(logger, "sweep_unindex_failed", level=logging.WARNING, job_id=job_id, error=str(exc))
+
+
+def may_run_again(doc: Mapping[str, Any]) -> bool:
+    """Whether a claim can still take the job: it is not yet finished, or may be resumed."""
+    status = status_of(doc)
+    return status in (JobStatus.INITIALIZING, JobStatus.RUNNING) or (
+        status is JobStatus.FAILED and is_true(doc.get("resumable")))
+
+
+def indexed_at(row: Mapping[str, Any]) -> int:
+    """When a row was written (``claimed_at``: a row written by a worker older than ``indexed_at``)."""
+    return int(row.get("indexed_at") or row.get("claimed_at") or 0)

@@ -5,12 +5,17 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 import urllib.request
+from typing import Any
 
 from feaas.dao import Documents, RunningIndex
+from feaas.errors import StorageError
 from feaas.jobs.chunks import ChunkedJobRecord
-from feaas.jobs.record import JobRecord
+from feaas.jobs.document import check_identity_before_claim
+from feaas.jobs.record import CLAIM_AFTER_STOP_S, CLAIM_TIMEOUT_S, JobRecord
 from feaas.logs import event
+from feaas.stopping import StopSignal, call_within
 
 logger = logging.getLogger(__name__)
 
@@ -42,3 +47,21 @@ def record_for(
     task_arn = ecs_task_arn(metadata_uri)
     kind = ChunkedJobRecord if many_items else JobRecord
     return kind(docs, job_id, lease_seconds=lease_seconds, task_arn=task_arn, index=index)
+
+
+def read_job_in_time(docs: Documents, job_id: str, username: str, stop: StopSignal) -> dict[str, Any] | None:
+    """The job as stored, its identity checked before the claim (:class:`JobNotClaimable` when it is
+    not this user's), read within the claim's own budget (:data:`CLAIM_TIMEOUT_S`, less after SIGTERM);
+    :class:`StorageError` on giving up."""
+
+    def checked() -> dict[str, Any] | None:
+        stored = docs.get(job_id)
+        check_identity_before_claim(stored, job_id, username)
+        return stored
+
+    try:
+        return call_within(checked, end=time.monotonic() + CLAIM_TIMEOUT_S, stop=stop,
+                           after_stop_s=CLAIM_AFTER_STOP_S)
+    except TimeoutError:
+        why = "after SIGTERM/SIGINT" if stop.stopped else f"within {CLAIM_TIMEOUT_S} s"
+        raise StorageError(f"gave up reading job {job_id}: storage did not answer {why}") from None

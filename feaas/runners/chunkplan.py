@@ -173,6 +173,11 @@ class ChunkTally:
             return count.success, count.error
         return None
 
+    def open_counts(self) -> tuple[int, int]:
+        """Successes and failures recorded in chunks not complete yet."""
+        with self._lock:
+            return sum(c.success for c in self._chunks.values()), sum(c.error for c in self._chunks.values())
+
     def inflight(self) -> int:
         """Items recorded in chunks not complete yet."""
         with self._lock:

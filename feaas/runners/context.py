@@ -18,7 +18,8 @@ from feaas.dao import Dao
 from feaas.dao.offload import INLINE_BUDGET_BYTES, JobValues, document_budget
 from feaas.errors import Cancelled, Interrupted, JobFailed
 from feaas.jobs import ChunkedJobRecord, JobStatus, Progress
-from feaas.namespace import check_stream_id
+from feaas.jobs.controls import LiveControls
+from feaas.namespace import check_stream_id, job_prefix_for, job_uuid_of
 from feaas.netpolicy import NetworkPolicy
 from feaas.objects import PlusScriptJob
 from feaas.psee.engine import NodeEnvironment
@@ -74,17 +75,19 @@ class RunContext:
     tmp_root: Path
     #: set by a runner that shows actions' own progress (node id, fraction 0–1)
     action_progress: Callable[[str, float], None] | None = None
+    #: the live controls the heartbeat reads from the record (runs over many items follow them)
+    controls: LiveControls | None = None
     #: this task's share of a many-item run (SPEC §8.5); None for single runs
     chunks: ChunkedJobRecord | None = None
 
     @property
     def job_uuid(self) -> str:
-        return self.settings.job_id.rsplit("job.", 1)[-1].replace("/", "_") or "job"
+        return job_uuid_of(self.settings.job_id)
 
     @property
     def job_prefix(self) -> str:
         """Where this job's own objects go: large values, large item outputs."""
-        return f"{self.namespace}.plus-worker/jobs/{self.job_uuid}/"
+        return job_prefix_for(self.namespace, self.settings.job_id)
 
     def job_values(self) -> JobValues:
         """The codec of this job's registers, receipts and output; large values go under the job's prefix."""

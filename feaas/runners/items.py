@@ -30,15 +30,20 @@ from feaas.dao.codec import message_to_plain, to_dynamo_value
 from feaas.dao.offload import LARGE_VALUE_BYTES, offload, plain_size
 from feaas.errors import InvalidScript, JobFailed, LeaseLost, NamespaceViolation, StorageError, WorkerError
 from feaas.jobs import Chunk, ChunkedJobRecord, JobStatus, NoChunk
+from feaas.jobs.controls import LiveControls
 from feaas.jobs.document import input_data
+from feaas.jobs.redrive import ITEM_SOURCE
 from feaas.logs import event
-from feaas.namespace import check_id, protected_attributes
+from feaas.namespace import check_id, protected_attributes, receipts_stream_for
 from feaas.psee.engine import USERNAME_REGISTER, Engine, main_input_registers, supplied_inputs
 from feaas.psee.values import from_any_map, parameter_default, to_any, to_json_value
 from feaas.runners.chunkplan import ChunkTally, PlanWriter, chunk_key, load_chunk, successes_since
 from feaas.runners.context import Outcome, RunContext
+from feaas.runners.inflight import InFlightLimit
+from feaas.runners.listed import ListedDocuments, ListedRows, listed_keys
 from feaas.runners.progressbar import ProgressReporter
 from feaas.runners.sources import CollectionSource, FilesSource, ItemSource, StreamSource, WorkItem
+from feaas.settings import JobType
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -70,7 +75,7 @@ def storable_attribute(value: Any) -> Any:
 
 
 def run_all_stream_id(ctx: RunContext) -> str:
-    return f"{ctx.namespace}stream-run-all.{ctx.job_uuid}"
+    return receipts_stream_for(ctx.namespace, ctx.settings.job_id)
 
 
 class ItemRun:
@@ -106,6 +111,12 @@ class ItemRun:
         self.progress = ProgressReporter(ctx.settings, report)
         self._lock = threading.Lock()
         self.emf = metrics.is_enabled(ctx.settings.metrics)
+        self.controls = ctx.controls or LiveControls(
+            concurrency=ctx.settings.concurrency, tolerated_failure_percent=None
+        )
+        self.limit = InFlightLimit(self.controls.concurrency, ctx.stop)
+        self.paused = False  # as last shown on the record
+        self._pending_batches = 0  # receipt batches submitted and not yet written
 
     # --- stages -------------------------------------------------------------------------------
 
@@ -117,8 +128,7 @@ class ItemRun:
                 lambda: self._feed(work),
             )
         finally:
-            for _ in range(self.settings.concurrency):
-                work.put(_END)
+            work.put(_END)  # passed on by each item thread that takes it (their number changes)
 
     def _feed(self, work: queue.Queue[Any]) -> None:
         """Claim chunks and hand their items on until none is left. A task that finds no free chunk
@@ -192,8 +202,9 @@ class ItemRun:
             while True:
                 got = work.get()
                 if got is _END:
+                    work.put(_END)
                     return
-                if self.ctx.stop.stopped:
+                if self.ctx.stop.stopped or not self.limit.enter():
                     continue  # drain without starting anything new
                 chunk, item = got
                 try:
@@ -205,7 +216,10 @@ class ItemRun:
                         item, False, f"{type(exc).__name__}: {exc}", {}, {}, time.perf_counter()
                     )
                 result.chunk = chunk
-                done.put(result)
+                try:
+                    done.put(result)
+                finally:  # only once its result is queued: a pause shows only when nothing is unsaved
+                    self.limit.leave()
         finally:
             done.put(_END)
 
@@ -311,7 +325,9 @@ class ItemRun:
     def _report(self) -> None:
         """This task's progress for its heartbeat (the job's is worked out there, SPEC §8.5), and
         for the log and the bar once the plan's item count is known."""
-        self.ctx.progress.update(items_done=self.success + self.error, inflight=self.tally.inflight())
+        open_success, open_error = self.tally.open_counts()
+        self.ctx.progress.update(items_done=self.success + self.error, inflight=open_success + open_error,
+                                 inflight_error=open_error)
         if not self.record.plan_ready():
             return
         total = int(self.record.doc.get("item_count") or 0)
@@ -337,41 +353,46 @@ class ItemRun:
             "items_started",
             source=self.source.description,
             plan=str((self.record.doc.get("plan") or {}).get("state") or "none"),
-            concurrency=self.settings.concurrency,
+            concurrency=self.controls.concurrency,
             receipts_stream=self.stream_id,
         )
         if self.settings.shard_count > 1:
             event(logger, "shard_settings_ignored",
                   shard=f"{self.settings.shard_index}/{self.settings.shard_count}",
                   note="SHARD_INDEX/SHARD_COUNT only start several tasks now; they share the job's chunks")
+        self.ctx.progress.update(**self.controls.progress_attributes(), paused=False)
         planner = PlanWriter(self.record, self.source, ctx.dao.blobs, self.plan_prefix, ctx.stop)
         plan_thread = threading.Thread(target=planner.run, args=(self.poll_s, self._plan_failed),
                                        name="plan-writer", daemon=True)
         plan_thread.start()
-        concurrency = self.settings.concurrency
+        concurrency = self.controls.concurrency
         work: queue.Queue[Any] = queue.Queue(maxsize=concurrency * 2)
         done: queue.Queue[Any] = queue.Queue(maxsize=concurrency * 2 + FLUSH_ITEMS)
-        threads = [threading.Thread(target=self._read, args=(work,), name="reader", daemon=True)]
-        threads += [
-            threading.Thread(target=self._work, args=(work, done), name=f"item-{i}", daemon=True)
-            for i in range(concurrency)
-        ]
-        for thread in threads:
-            thread.start()
+        reader = threading.Thread(target=self._read, args=(work,), name="reader", daemon=True)
+        reader.start()
+        workers: list[threading.Thread] = []
         started = time.monotonic()
         # Receipt batches are written by a few threads at once (each write waits on the server);
         # the semaphore keeps at most WRITERS batches in memory beyond the one being filled.
         writers = ThreadPoolExecutor(WRITERS, thread_name_prefix="receipts")
         slots = threading.Semaphore(WRITERS)
 
+        def written(_: Any) -> None:
+            with self._lock:
+                self._pending_batches -= 1
+            slots.release()
+
         def submit(ready: list[ItemResult]) -> None:
             slots.acquire()
-            writers.submit(self._flush, ready).add_done_callback(lambda _: slots.release())
+            with self._lock:
+                self._pending_batches += 1
+            writers.submit(self._flush, ready).add_done_callback(written)
 
         batch: list[ItemResult] = []
         first_at = 0.0
         ended = 0
-        while ended < concurrency:
+        self._follow_controls(workers, work, done)
+        while ended < len(workers):
             try:
                 got = done.get(timeout=FLUSH_SECONDS)
             except queue.Empty:
@@ -385,13 +406,38 @@ class ItemRun:
             if batch and (len(batch) >= FLUSH_ITEMS or time.monotonic() - first_at >= FLUSH_SECONDS or ended):
                 submit(batch)
                 batch = []
-        for thread in threads:
+            self._follow_controls(workers, work, done, saved=not batch and done.empty())
+        self.limit.wake()
+        for thread in (reader, *workers):
             thread.join()
+        if self.paused:  # stopped while paused (cancel, SIGTERM, deadline): not paused any more
+            self.ctx.progress.update(paused=False)
         if batch:
             submit(batch)
         writers.shutdown(wait=True)
         plan_thread.join()
         return self._outcome(time.monotonic() - started)
+
+    def _follow_controls(self, workers: list[threading.Thread], work: queue.Queue[Any],
+                         done: queue.Queue[Any], *, saved: bool = False) -> None:
+        """Apply the live controls (issue 17 item 4): the in-flight limit, one item thread per
+        item allowed in flight (started as the limit grows, never stopped before the end), and
+        ``paused`` on the record once a requested pause has finished and saved every item in flight."""
+        limit, pause = self.controls.concurrency, self.controls.pause_requested
+        self.limit.set(limit, paused=pause)
+        while len(workers) < limit:
+            worker = threading.Thread(target=self._work, args=(work, done), name=f"item-{len(workers)}",
+                                      daemon=True)
+            workers.append(worker)
+            worker.start()
+        with self._lock:
+            idle = saved and self._pending_batches == 0 and self.limit.in_flight == 0
+        paused = pause and idle
+        if paused != self.paused and (paused or not pause):
+            self.paused = paused
+            self.ctx.progress.update(paused=paused)
+            event(logger, "items_paused" if paused else "items_resumed",
+                  success_count=self.success + self.skipped, error_count=self.error)
 
     def _outcome(self, duration_s: float) -> Outcome:
         """This task's part is over: the job's final status is written by the task that finds
@@ -421,22 +467,39 @@ def _named_source(ctx: RunContext, setting: str | None, attribute: str, missing:
     return value
 
 
+def _record_source(ctx: RunContext, job_type: JobType, **attributes: Any) -> None:
+    """Show on the job what this run goes over (a redrive of it reads it, :mod:`feaas.jobs.redrive`)."""
+    ctx.progress.update(**{ITEM_SOURCE: {"job_type": job_type.value, **attributes}})
+
+
 def run_collection(ctx: RunContext) -> Outcome:
     owner = _named_source(
         ctx, ctx.settings.collection_owner, "collection_owner", "collection owner", "collection"
     )
-    return ItemRun(ctx, CollectionSource(ctx.dao.docs, owner), write_back=True).run()
+    _record_source(ctx, JobType.RUN_ON_COLLECTION, collection_owner=owner)
+    keys = listed_keys(ctx)
+    source: ItemSource = (CollectionSource(ctx.dao.docs, owner) if keys is None
+                          else ListedDocuments(ctx.dao.docs, owner, keys))
+    return ItemRun(ctx, source, write_back=True).run()
 
 
 def run_stream(ctx: RunContext) -> Outcome:
     stream_id = _named_source(ctx, ctx.settings.stream_id, "stream_id", "stream", "stream")
     if stream_id == run_all_stream_id(ctx):
         raise JobFailed("a job cannot run over its own receipts stream")
-    return ItemRun(ctx, StreamSource(ctx.dao.streams, stream_id), write_back=False).run()
+    _record_source(ctx, JobType.RUN_ON_STREAM, stream_id=stream_id)
+    keys = listed_keys(ctx)
+    source: ItemSource = (StreamSource(ctx.dao.streams, stream_id) if keys is None
+                          else ListedRows(ctx.dao.streams, stream_id, keys))
+    return ItemRun(ctx, source, write_back=False).run()
 
 
 def run_files(ctx: RunContext) -> Outcome:
+    _record_source(ctx, JobType.RUN_ON_FILES)
+    listed = listed_keys(ctx)  # a redrive: exactly these files
     file_keys, prefix = ctx.job_doc.get("file_keys"), ctx.job_doc.get("prefix")
+    if listed is not None:
+        file_keys, prefix = listed, None
     if file_keys is not None and (
         not isinstance(file_keys, list) or not all(isinstance(k, str) for k in file_keys)
     ):

@@ -33,6 +33,18 @@ class ItemSource(Protocol):
         ...
 
 
+def collection_item(doc: dict[str, Any], key_attribute: str) -> WorkItem:
+    """A collection's document as an item: its id is its key, its attributes its inputs."""
+    object_id = doc[key_attribute]
+    return WorkItem(key=object_id, inputs={**doc, "object_id": object_id}, write_back_id=object_id)
+
+
+def stream_item(stream_id: str, row: dict[str, Any]) -> WorkItem:
+    """A stream's row as an item, keyed ``{stream_id}@{timestamp}``."""
+    return WorkItem(key=f"{stream_id}@{row['timestamp']}",
+                    inputs={**row, "stream_id": stream_id, "timestamp": row["timestamp"]})
+
+
 class CollectionSource:
     """Every document of ``owner`` through the owner index; fetches whole items when the index
     projects only keys. Job documents are never items."""
@@ -50,10 +62,7 @@ class CollectionSource:
             if page and all(set(i) <= index_keys for i in page):  # keys-only projection
                 fetched = {i[key_attr]: i for i in self.docs.batch_get([i[key_attr] for i in page])}
                 page = [fetched[i[key_attr]] for i in page if i[key_attr] in fetched]
-            yield [
-                WorkItem(key=i[key_attr], inputs={**i, "object_id": i[key_attr]}, write_back_id=i[key_attr])
-                for i in page
-            ], last_key
+            yield [collection_item(i, key_attr) for i in page], last_key
 
 
 class StreamSource:
@@ -66,13 +75,7 @@ class StreamSource:
 
     def pages(self, cursor: Any = None) -> Iterator[Page]:
         for page, last_key in self.streams.pages(self.stream_id, page_size=PAGE_SIZE, start_key=cursor):
-            yield [
-                WorkItem(
-                    key=f"{self.stream_id}@{row['timestamp']}",
-                    inputs={**row, "stream_id": self.stream_id, "timestamp": row["timestamp"]},
-                )
-                for row in page
-            ], last_key
+            yield [stream_item(self.stream_id, row) for row in page], last_key
 
 
 class FilesSource:

@@ -465,6 +465,53 @@ def test_run_task_starts_register_actions_without_a_job(
     assert env == {"RUN_MODE": "REGISTER_ACTIONS", "PLUS_HOSTNAME": "plus_example_com"}
 
 
+def test_run_task_redrive_creates_the_new_job_and_launches_it(
+    deployed: dict[str, Any], aws_env: dict[str, str], client: Any, stack: Any, dao: Any
+) -> None:
+    """--redrive (issue 17 item 3): the job documents, receipts and key list on the real local
+    stack (DynamoDB Local, SeaweedFS), RunTask on moto's ECS."""
+    from tests.support.collections import new_owner, tag_script
+    from tests.support.scripts import NAMESPACE, USERNAME, job_item
+
+    c = client
+    env = {**aws_env, **{k: v for k, v in stack.env.items() if k.startswith("AWS_")}}
+    env["AWS_ENDPOINT_URL"] = aws_env["AWS_ENDPOINT_URL"]  # everything else: moto
+    owner = new_owner()
+    finished = job_item(tag_script(), collection_owner=owner, job_type="run_on_collection",
+                        status="SUCCEEDED", outcome="PARTIAL")
+    running = job_item(tag_script(), collection_owner=owner, job_type="run_on_collection", status="RUNNING")
+    for job in (finished, running):
+        dao.docs.put_new(job)
+        stream = f"{NAMESPACE}stream-run-all.{job['object_id'].rsplit('job.', 1)[1]}"
+        for n, ok in ((1, True), (2, False), (3, True), (2, True), (3, False)):  # latest: 3 failed
+            dao.streams.append(stream, {"object_id": f"{owner}.item-{n}", "success": ok})
+    before = set(c("ecs").list_tasks(cluster=CLUSTER)["taskArns"])
+    base = ["./run-task.sh", "--env-file", str(deployed["env_file"]), "--username", USERNAME, "--no-wait"]
+    # a job still running: refused, nothing created or started
+    refused = run_script([*base, "--redrive", running["object_id"]], env, check=False)
+    assert refused.returncode == EX_USAGE and "has not finished (status RUNNING)" in refused.stderr
+    assert "redriven_by" not in dao.docs.get(running["object_id"])
+    assert set(c("ecs").list_tasks(cluster=CLUSTER)["taskArns"]) == before
+    # a finished one: the new job, linked both ways, started with RUN_JOB
+    proc = run_script([*base, "--redrive", finished["object_id"]], env, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    new_id = dao.docs.get(finished["object_id"])["redriven_by"]
+    assert f"new job {new_id}" in proc.stdout
+    new = dao.docs.get(new_id)
+    assert new["parent_job_id"] == finished["object_id"] and new["status"] == "INITIALIZING"
+    assert json.loads(dao.blobs.get_bytes(new["item_keys_object"]))["keys"] == [f"{owner}.item-3"]
+    [arn] = set(c("ecs").list_tasks(cluster=CLUSTER)["taskArns"]) - before
+    [task] = c("ecs").describe_tasks(cluster=CLUSTER, tasks=[arn])["tasks"]
+    [override] = task["overrides"]["containerOverrides"]
+    task_env = {e["name"]: e["value"] for e in override["environment"]}
+    assert task_env == {"RUN_MODE": "RUN_JOB", "JOB_ID": new_id, "USERNAME": USERNAME}
+    # the same job again: already redriven
+    again = run_script([*base, "--redrive", finished["object_id"]], env, check=False)
+    assert again.returncode == EX_USAGE and f"already redriven by {new_id}" in again.stderr
+    wrong = run_script([*base, "--redrive", finished["object_id"], "--job-id", new_id], env, check=False)
+    assert wrong.returncode == EX_USAGE and "takes no --job-id" in wrong.stderr
+
+
 def test_show_logs_by_job_and_task(deployed: dict[str, Any], aws_env: dict[str, str], client: Any) -> None:
     c = client
     job_id = "plus_example_com/bob@example.com/job.2222"

@@ -68,7 +68,7 @@ def report() -> Report:
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
     if not (REPORT.trials or REPORT.bad_inputs_tried or REPORT.attacks_tried or REPORT.tasks_killed
-            or REPORT.oom_trials or REPORT.playlist_attacks):
+            or REPORT.oom_trials or REPORT.playlist_attacks or REPORT.notes):
         return
     terminalreporter.write_sep("=", "reliability report")
     for name, value in REPORT.rows():

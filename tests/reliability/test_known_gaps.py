@@ -1,12 +1,13 @@
 """The known gaps of issue 13 §7 on the real local stack: a DynamoDB outage during the final write is
 waited out; SIGTERM while DynamoDB is down keeps the 20 s budget (exit 75, the job left RUNNING with
-its lease to expire, then taken by the sweeper); a final write whose reply is lost is recognised as
-the worker's own (exit 0 / 1, never 3), for a whole job and for a run shared by several tasks."""
+its lease to expire, then taken by the sweeper), during the run and during the claim's own writes
+(whatever landed is found through the index row written before the claim); a final write whose
+reply is lost is recognised as the worker's own (exit 0 / 1, never 3), for a whole job and for a
+run shared by several tasks."""
 
 from __future__ import annotations
 
 import json
-import re
 import signal
 import subprocess
 import sys
@@ -18,9 +19,12 @@ from typing import Any
 import pytest
 
 from feaas.dao import RunningIndex
+from feaas.jobs.status import JobStatus, status_of
+from feaas.stopping import SIGTERM_BUDGET_S
 from tests.conftest import ROOT, STREAMS_TABLE, worker_env
 from tests.support import localstack
 from tests.support.collections import new_owner, seed_collection, tag_script
+from tests.support.dynamo_requests import is_claim, is_final_write, is_index_write
 from tests.support.fakeecs import FakeEcs
 from tests.support.faultproxy import FaultProxy
 from tests.support.scripts import USERNAME, add_and_nap_script, job_item
@@ -68,9 +72,8 @@ def test_dynamodb_down_at_the_final_write_is_waited_out(dao, put_job, start_work
     # Given a job whose nap ends while DynamoDB is stopped, and a lease far longer than the outage
     job_id = put_job(job_item(add_and_nap_script(2), input_data={"a": 1, "b": 2}))
     proc = start_worker(job_id, LEASE_SECONDS=40, HEARTBEAT_SECONDS=1)
-    index = RunningIndex(dao.docs.client, STREAMS_TABLE)
-    # claimed and indexed: what is left before the final write is the script (the nap)
-    wait_for(lambda: any(row["job_id"] == job_id for row in index.rows()))
+    # claimed: what is left before the final write is the script (the nap)
+    wait_for(lambda: (dao.docs.get(job_id) or {}).get("status") == "RUNNING")
     # When DynamoDB stops during the nap and comes back (with its data) well after the nap ended.
     # (botocore's own retries, ~100 s for DynamoDB, cover this outage; finish_in_time's loop
     # beyond them is what the SIGTERM test below exercises.)
@@ -100,10 +103,8 @@ def test_sigterm_while_dynamodb_is_down_exits_75_and_the_sweeper_takes_the_job(
     proc = start_worker(job_id, LEASE_SECONDS=25, HEARTBEAT_SECONDS=1,
                         ECS_CONTAINER_METADATA_URI_V4=ecs.metadata_uri(arn))
     wait_for(lambda: (dao.docs.get(job_id) or {}).get("fargate_task_arn") == arn)
-    # claimed and indexed, so the run is under way (a SIGTERM during the claim's own writes is
-    # another case: those calls are not bounded by the 20 s budget yet)
-    index = RunningIndex(dao.docs.client, STREAMS_TABLE)
-    wait_for(lambda: any(row["job_id"] == job_id for row in index.rows()))
+    # claimed (and indexed before that), so the run is under way; a SIGTERM during the claim's own
+    # writes is the next test's case
     held = dao.docs.get(job_id)
     # When DynamoDB stops and then ECS sends SIGTERM
     dynamodb_outage.stop()
@@ -128,11 +129,7 @@ def test_sigterm_while_dynamodb_is_down_exits_75_and_the_sweeper_takes_the_job(
                 container_reason="", exit_code=75,
                 environment={"RUN_MODE": "RUN_SCRIPT", "JOB_ID": job_id, "USERNAME": USERNAME})
     wait_for(lambda: time.time() > int(left["lease_expires_at"]) + 1, timeout=40)
-    settings = {"RUN_MODE": "SWEEP", "JOB_ID": None, "USERNAME": None, "PRIMARY_BUCKET": None,
-                "AWS_ENDPOINT_URL_ECS": ecs.url, "CLUSTER": "plus-worker", "TASK_FAMILY": "plus-worker",
-                "SUBNETS": "subnet-1", "SECURITY_GROUPS": "sg-1", "MAX_ATTEMPTS": "1"}
-    run = subprocess.run([sys.executable, "-m", "src.worker"], cwd=ROOT,
-                         env=worker_env(stack, "", **settings), capture_output=True, text=True, timeout=120)
+    run = run_sweeper(stack, ecs)
     # Then it records the job FAILED, resumable, with what ECS says
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
     after = dao.docs.get(job_id)
@@ -144,22 +141,71 @@ def test_sigterm_while_dynamodb_is_down_exits_75_and_the_sweeper_takes_the_job(
     report.add(tasks_killed=1, tasks_swept=1)
 
 
-def _placeholder_in(expression: str, placeholder: str) -> bool:
-    return re.search(re.escape(placeholder) + r"(?![0-9A-Za-z_])", expression) is not None
+def run_sweeper(stack: Any, ecs: FakeEcs) -> subprocess.CompletedProcess[str]:
+    """One pass of ``RUN_MODE=SWEEP`` against the local stack and the ECS emulator (no relaunch)."""
+    settings = {"RUN_MODE": "SWEEP", "JOB_ID": None, "USERNAME": None, "PRIMARY_BUCKET": None,
+                "AWS_ENDPOINT_URL_ECS": ecs.url, "CLUSTER": "plus-worker", "TASK_FAMILY": "plus-worker",
+                "SUBNETS": "subnet-1", "SECURITY_GROUPS": "sg-1", "MAX_ATTEMPTS": "1"}
+    return subprocess.run([sys.executable, "-m", "src.worker"], cwd=ROOT,
+                          env=worker_env(stack, "", **settings), capture_output=True, text=True, timeout=120)
 
 
-def is_final_write(body: bytes) -> bool:
-    """An UpdateItem that sets ``finished_by``: a job's, a shard's or a split run's final write
-    (a claim only removes it)."""
-    try:
-        request = json.loads(body)
-    except ValueError:
-        return False
-    if not isinstance(request, dict) or "UpdateExpression" not in request:
-        return False
-    marks = [k for k, v in (request.get("ExpressionAttributeNames") or {}).items() if v == "finished_by"]
-    sets = str(request["UpdateExpression"]).split(" REMOVE ", 1)[0]
-    return sets.startswith("SET ") and any(_placeholder_in(sets, m) for m in marks)
+#: Where DynamoDB goes down during the claim (the fault proxy's outage, started by one exact request):
+#: stopped just before the index row (connections refused), no longer answering from the index row
+#: on, and no longer answering right after it applied the claim (the lease landed, its reply lost).
+CLAIM_OUTAGES = {
+    "stopped-at-index-row": (is_index_write, "reset", False),
+    "silent-from-index-row": (is_index_write, "blackhole", False),
+    "silent-after-the-claim-landed": (is_claim, "blackhole", True),
+}
+
+
+@pytest.mark.parametrize("where", list(CLAIM_OUTAGES))
+def test_sigterm_during_the_claim_while_dynamodb_is_down_exits_75_within_the_budget(
+        stack, dao, put_job, start_worker, ecs, report, where):
+    # Given a worker whose claim meets a DynamoDB outage (botocore alone would retry ~100 s)
+    outage_from, outage, after_server = CLAIM_OUTAGES[where]
+    job_id = put_job(job_item(add_and_nap_script(60), input_data={"a": 1, "b": 2}))
+    arn = f"arn:aws:ecs:us-east-1:000000000000:task/c/sigterm-claim-{where}"
+    with FaultProxy(stack.dynamodb_port, outage_from=outage_from, outage=outage,
+                    outage_after_server=after_server) as proxy:
+        proc = start_worker(job_id, LEASE_SECONDS=3, HEARTBEAT_SECONDS=1, AWS_ENDPOINT_URL_DYNAMODB=proxy.url,
+                            ECS_CONTAINER_METADATA_URI_V4=ecs.metadata_uri(arn))
+        assert proxy.outage_started.wait(60), "the worker never reached the claim"
+        # When ECS sends SIGTERM during that outage
+        sent = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=60)
+        took = time.monotonic() - sent
+    report.add(trials=1, faults_injected=1)
+    report.worst(took)
+    # Then the worker gives up cleanly within the SIGTERM budget (20 s) with exit 75
+    assert proc.returncode == 75, out[-3000:] + err[-2000:]
+    assert took < SIGTERM_BUDGET_S, took
+    [failed] = [e for e in events(out) if e.get("event") == "job_claim_failed"]
+    assert "gave up claiming" in failed["error"] and "Traceback" not in out + err
+    rows = [row for row in RunningIndex(dao.docs.client, STREAMS_TABLE).rows() if row["job_id"] == job_id]
+    job = dao.docs.get(job_id)
+    if not after_server:
+        # nothing reached DynamoDB: the job is untouched (a stop before the claim, SPEC §4.4)
+        assert status_of(job) is JobStatus.INITIALIZING and "lease_owner" not in job and rows == []
+        report.notes.append(f"SIGTERM during the claim ({where}): nothing was written; the job is "
+                            "left INITIALIZING, never claimed, as after any stop before the claim")
+        return
+    # The lease that landed is left to expire, and the row written before the claim finds it:
+    assert job["status"] == "RUNNING" and [row["lease_owner"] for row in rows] == [job["lease_owner"]]
+    ecs.stopped(arn, stop_code="EssentialContainerExited", reason="Essential container in task exited",
+                container_reason="", exit_code=75,
+                environment={"RUN_MODE": "RUN_SCRIPT", "JOB_ID": job_id, "USERNAME": USERNAME})
+    wait_for(lambda: time.time() > int(job["lease_expires_at"]) + 1, timeout=20)
+    run = run_sweeper(stack, ecs)
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
+    after = dao.docs.get(job_id)
+    if after["status"] == "RUNNING":
+        report.add(stuck_jobs=1)
+    assert after["status"] == "FAILED" and after["resumable"] is True, after
+    assert "(exit code 75)" in after["error_message"]
+    report.add(tasks_killed=1, tasks_swept=1)
 
 
 def test_a_lost_reply_of_the_final_write_is_our_own_write(stack, dao, put_job, run_worker, report):

@@ -3,91 +3,54 @@ Fargate task, and each trial asks for far more memory than the cgroup has. Every
 with the job recorded FAILED with a message and the worker exiting 1; never a killed worker and a
 job left RUNNING.
 
-The cgroup is created under this test's own memory cgroup (v1: the ``memory`` controller's
-directory, ``memory.limit_in_bytes``; v2: ``memory.max``); the worker is moved into it by a small
+The cgroup is created under this test's own memory cgroup (tests/support/cgroups.py: v1, the
+``memory`` controller's directory, ``memory.limit_in_bytes``; v2, ``memory.max``; the v2 path is
+unit-tested on fake trees in tests/unit/test_cgroups.py); the worker is moved into it by a small
 ``sh`` wrapper that writes its own pid into ``cgroup.procs`` and then ``exec``s the worker. When no
 memory cgroup can be created the trials fail with the reason: they are the only proof of §8.3.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import shutil
-import signal
 import subprocess
 import sys
-import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import OUTPUTS, ROOT, WorkerRun, worker_env
+from tests.support.cgroups import (
+    NoMemoryCgroup,
+    create_memory_cgroup,
+    oom_kills,
+    own_memory_cgroup,
+    peak_bytes,
+    remove_cgroup,
+)
 from tests.support.scripts import NT, action, job_item, node, script, static
 
 #: The whole task's memory in the trials: the worker, its children and the page cache of its files.
 CGROUP_MB = 600
-CGROUP_ROOT = Path("/sys/fs/cgroup")
-
-
-def _own_memory_cgroup() -> tuple[Path, str]:
-    """(directory of this process's memory cgroup, "v1" or "v2"); fails with the reason."""
-    try:
-        lines = Path("/proc/self/cgroup").read_text().splitlines()
-    except OSError as exc:
-        pytest.fail(f"no memory cgroup: /proc/self/cgroup unreadable ({exc})")
-    for line in lines:
-        hierarchy, controllers, path = line.split(":", 2)
-        if "memory" in controllers.split(","):
-            directory = CGROUP_ROOT / "memory" / path.lstrip("/")
-            if (directory / "memory.limit_in_bytes").exists():
-                return directory, "v1"
-    for line in lines:
-        hierarchy, controllers, path = line.split(":", 2)
-        if hierarchy == "0" and controllers == "":
-            for base in (CGROUP_ROOT, CGROUP_ROOT / "unified"):
-                directory = base / path.lstrip("/")
-                with contextlib.suppress(OSError):
-                    if "memory" in (directory / "cgroup.controllers").read_text().split():
-                        return directory, "v2"
-    pytest.fail("no memory cgroup: neither a v1 memory controller nor a v2 group with the memory "
-                f"controller was found for this process ({'; '.join(lines)})")
 
 
 @pytest.fixture
-def memory_cgroup() -> Iterator[Path]:
-    """A new cgroup limited to :data:`CGROUP_MB`, under this process's own."""
-    parent, version = _own_memory_cgroup()
-    group = parent / f"plus-oom-{uuid.uuid4().hex[:8]}"
+def memory_cgroup(request: pytest.FixtureRequest, report) -> Iterator[Path]:
+    """A new cgroup limited to :data:`CGROUP_MB`, under this process's own (v1 or v2); its peak use
+    and how many processes the kernel killed in it go to the report's notes."""
     try:
-        group.mkdir()
-        if version == "v1":
-            (group / "memory.limit_in_bytes").write_text(str(CGROUP_MB << 20))
-            with contextlib.suppress(OSError):  # swap would let the trial page out instead of failing
-                (group / "memory.memsw.limit_in_bytes").write_text(str(CGROUP_MB << 20))
-        else:
-            with contextlib.suppress(OSError):
-                (parent / "cgroup.subtree_control").write_text("+memory")
-            (group / "memory.max").write_text(str(CGROUP_MB << 20))
-            with contextlib.suppress(OSError):
-                (group / "memory.swap.max").write_text("0")
-    except OSError as exc:
-        with contextlib.suppress(OSError):
-            group.rmdir()
-        pytest.fail(f"cannot create a memory cgroup under {parent} ({version}): {exc}")
+        parent, version = own_memory_cgroup()
+        group = create_memory_cgroup(parent, version, CGROUP_MB << 20)
+    except NoMemoryCgroup as exc:
+        pytest.fail(f"no memory cgroup: {exc}")
     yield group
-    for pid in (group / "cgroup.procs").read_text().split():  # a leftover child: the group must go
-        with contextlib.suppress(OSError):
-            os.kill(int(pid), signal.SIGKILL)
-    for _ in range(50):
-        try:
-            group.rmdir()
-            break
-        except OSError:
-            time.sleep(0.1)
+    peak = peak_bytes(group, version)
+    report.notes.append(f"{request.node.name}: cgroup {version}, peak "
+                        f"{'unknown' if peak is None else f'{peak >> 20} MB'} of {CGROUP_MB} MB, "
+                        f"kernel OOM kills in it: {oom_kills(group, version)}")
+    remove_cgroup(group)
 
 
 def run_in_cgroup(group: Path, stack, dao, job_id: str, timeout: float = 180, **env: str) -> WorkerRun:

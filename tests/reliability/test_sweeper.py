@@ -17,9 +17,13 @@ import pytest
 
 from feaas.dao import RunningIndex
 from feaas.dao.running import RUNNING_STREAM, row_key
+from feaas.jobs.status import JobStatus, status_of
+from feaas.jobs.sweep import UNCLAIMED_ROW_S, Sweeper
 from tests.conftest import ROOT, STREAMS_TABLE, worker_env
 from tests.support.collections import nap_script, new_owner, seed_collection
-from tests.support.fakeecs import FakeEcs
+from tests.support.dynamo_requests import is_claim
+from tests.support.fakeecs import TASK_PREFIX, FakeEcs
+from tests.support.faultproxy import FaultProxy
 from tests.support.scripts import USERNAME, add_and_nap_script, job_item
 
 OOM = "OutOfMemoryError: Container killed due to memory usage"
@@ -48,9 +52,6 @@ def start_held_job(dao: Any, put_job: Any, start_worker: Any, ecs: FakeEcs, name
     proc = start_worker(job_id, LEASE_SECONDS=lease_seconds, HEARTBEAT_SECONDS=0.5,
                         ECS_CONTAINER_METADATA_URI_V4=ecs.metadata_uri(arn))
     wait_for(lambda: (dao.docs.get(job_id) or {}).get("fargate_task_arn") == arn)
-    # the index row follows the claim: a kill before it lands leaves a job the sweeper cannot find
-    index = RunningIndex(dao.docs.client, STREAMS_TABLE)
-    wait_for(lambda: any(row["job_id"] == job_id for row in index.rows()))
     return job_id, arn, proc
 
 
@@ -91,14 +92,114 @@ def calls_for(ecs: FakeEcs, job_id: str) -> list[dict[str, Any]]:
             for c in ecs.run_task_calls if env(c).get("JOB_ID") == job_id]
 
 
+def rows_of(dao: Any, job_id: str) -> list[dict[str, Any]]:
+    return [row for row in RunningIndex(dao.docs.client, STREAMS_TABLE).rows() if row["job_id"] == job_id]
+
+
 def test_the_index_row_is_written_at_claim_and_removed_at_finish(dao, put_job, run_worker):
     job_id = put_job(job_item(add_and_nap_script(0.01), input_data={"a": 1, "b": 2}))
-    index = RunningIndex(dao.docs.client, STREAMS_TABLE)
-    assert run_worker(job_id, LEASE_SECONDS=30).code == 0
-    assert all(row["job_id"] != job_id for row in index.rows())
+    run = run_worker(job_id, LEASE_SECONDS=30)
+    assert run.code == 0
+    assert rows_of(dao, job_id) == []
     stored = dao.docs.client.get_item(TableName=STREAMS_TABLE, Key={
-        "stream_id": {"S": RUNNING_STREAM}, "timestamp": {"N": str(row_key(job_id))}})
+        "stream_id": {"S": RUNNING_STREAM}, "timestamp": {"N": str(row_key(job_id, run.job["finished_by"]))}})
     assert "Item" not in stored
+
+
+def test_a_refused_claim_removes_its_own_row_and_never_the_holders(dao, put_job, start_worker, run_worker,
+                                                                    ecs):
+    # Given a job held by a live worker, with its row in the index
+    job_id, _, live = start_held_job(dao, put_job, start_worker, ecs, "holder", lease_seconds=60)
+    holder = dao.docs.get(job_id)["lease_owner"]
+    assert [row["lease_owner"] for row in rows_of(dao, job_id)] == [holder]
+    # When a second worker tries to claim it (its row is written first, then its claim is refused)
+    second = run_worker(job_id)
+    # Then it exits 3, and the index holds the holder's row only, unchanged
+    assert second.code == 3, second.stdout[-2000:]
+    assert [row["lease_owner"] for row in rows_of(dao, job_id)] == [holder]
+    live.kill()
+    live.communicate()
+
+
+def killed_around_the_claim(stack: Any, dao: Any, put_job: Any, start_worker: Any, ecs: FakeEcs,
+                            *, claim_landed: bool) -> str:
+    """kill -9 a worker at its claim, deterministically: the fault proxy holds the claim request
+    (not applied: killed between the index write and the claim) or its reply (applied: killed right
+    after the claim), and the kill comes while it is held. Returns the job id."""
+    job_id = put_job(job_item(add_and_nap_script(60), input_data={"a": 1, "b": 2}))
+    arn = f"{TASK_PREFIX}claim-{'landed' if claim_landed else 'held'}-{job_id[-8:]}"
+    with FaultProxy(stack.dynamodb_port, outage_from=is_claim, outage_after_server=claim_landed) as proxy:
+        proc = start_worker(job_id, LEASE_SECONDS=2, HEARTBEAT_SECONDS=0.5,
+                            AWS_ENDPOINT_URL_DYNAMODB=proxy.url,
+                            ECS_CONTAINER_METADATA_URI_V4=ecs.metadata_uri(arn))
+        assert proxy.outage_started.wait(60), "the worker never sent its claim"
+        proc.kill()
+        proc.communicate()
+    ecs.stopped(arn, stop_code="EssentialContainerExited", reason="Essential container in task exited",
+                container_reason=OOM, exit_code=137,
+                environment={"RUN_MODE": "RUN_SCRIPT", "JOB_ID": job_id, "USERNAME": USERNAME})
+    return job_id
+
+
+def test_a_worker_killed_right_after_its_claim_is_found_and_swept(stack, dao, put_job, start_worker, ecs,
+                                                                   report):
+    # Given a worker killed -9 after its claim landed and before it heard the reply
+    job_id = killed_around_the_claim(stack, dao, put_job, start_worker, ecs, claim_landed=True)
+    left = dao.docs.get(job_id)
+    assert left["status"] == "RUNNING"
+    # Then its row, written before the claim, names the lease holder
+    assert [row["lease_owner"] for row in rows_of(dao, job_id)] == [left["lease_owner"]]
+    # When the lease has run out and the sweeper runs
+    wait_for(lambda: time.time() > int(left["lease_expires_at"]) + 1, timeout=10)
+    counts = finished_counts(sweep(stack, ecs, MAX_ATTEMPTS=1))
+    # Then the job is recorded FAILED with ECS's reason, and its row is gone
+    after = dao.docs.get(job_id)
+    if after["status"] == "RUNNING":
+        report.add(stuck_jobs=1)
+    assert after["status"] == "FAILED" and after["resumable"] is True, after
+    assert OOM in after["error_message"] and "(exit code 137)" in after["error_message"]
+    assert counts["recorded_failed"] >= 1
+    assert rows_of(dao, job_id) == []
+    report.add(tasks_killed=1, tasks_swept=1)
+
+
+class OneJobIndex(RunningIndex):
+    """The index as one job's rows only (an in-process sweep must not touch other tests' jobs)."""
+
+    def __init__(self, client: Any, table: str, job_id: str) -> None:
+        super().__init__(client, table)
+        self.job_id = job_id
+
+    def rows(self, *, page_size: int = 500) -> Iterator[dict[str, Any]]:
+        return (row for row in super().rows(page_size=page_size) if row["job_id"] == self.job_id)
+
+
+class NoEcs:
+    def describe_tasks(self, **kwargs: Any) -> Any:
+        raise AssertionError("a job that was never claimed needs no ECS call")
+
+    run_task = describe_tasks
+
+
+def test_a_worker_killed_between_its_index_row_and_its_claim_leaves_the_job_untouched(
+        stack, dao, put_job, start_worker, ecs):
+    # Given a worker killed -9 after its index row was written and before its claim reached DynamoDB
+    job_id = killed_around_the_claim(stack, dao, put_job, start_worker, ecs, claim_landed=False)
+    before = dao.docs.get(job_id)
+    assert status_of(before) is JobStatus.INITIALIZING and "lease_owner" not in before
+    [row] = rows_of(dao, job_id)
+    # When the sweeper runs: a claim that may still land keeps its row, and the job is not touched
+    counts = finished_counts(sweep(stack, ecs, MAX_ATTEMPTS=1))
+    assert counts["claiming"] >= 1
+    assert rows_of(dao, job_id) == [row] and dao.docs.get(job_id) == before
+    # When it runs once the row is older than any claim can take (a clock that far ahead)
+    later = time.time() + UNCLAIMED_ROW_S + 1
+    sweeper = Sweeper(docs=dao.docs, index=OneJobIndex(dao.docs.client, STREAMS_TABLE, job_id), ecs=NoEcs(),
+                      cluster="plus-worker", build_request=lambda *a: {}, clock=lambda: later)
+    counts_later = sweeper.sweep()
+    # Then the stale row is removed, and the job (never claimed) is still untouched
+    assert counts_later.unindexed == 1 and rows_of(dao, job_id) == []
+    assert dao.docs.get(job_id) == before
 
 
 def test_killed_task_is_relaunched_once_by_two_sweepers_and_a_live_job_is_untouched(

@@ -10,6 +10,13 @@ connection (``Connection: close``), which every HTTP client handles.
 ``lose_first_reply_of`` targets one kind of request: the first time a request whose body it accepts
 is seen, the request is forwarded and its reply cut (the client's retry, the same body, goes
 through), e.g. the final writes of a job (see tests/reliability/test_known_gaps.py).
+
+``outage_from`` makes the server go down at one chosen request, deterministically: from the first
+request whose body it accepts on, every request is either held unanswered until the proxy closes
+(``outage="blackhole"``: a server that stopped answering) or cut by a reset (``outage="reset"``:
+a stopped server). With ``outage_after_server`` that first request still reaches the server (it is
+applied; its reply is lost). :attr:`outage_started` is set when the outage begins, so a test can act
+at exactly that point (kill the worker between two of its writes, send SIGTERM during one).
 """
 
 from __future__ import annotations
@@ -34,6 +41,7 @@ class FaultCounts:
     resets_after: int = 0
     cut_bodies: int = 0
     lost_replies: int = 0  # of requests matching lose_first_reply_of
+    in_outage: int = 0  # requests held or cut once outage_from matched
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
@@ -45,9 +53,19 @@ class FaultProxy:
     def __init__(self, upstream_port: int, *, throttle: float = 0.0, error: float = 0.0,
                  reset_before: float = 0.0,
                  reset_after: float = 0.0, cut_body: float = 0.0, seed: int = 0,
-                 lose_first_reply_of: Callable[[bytes], bool] | None = None) -> None:
+                 lose_first_reply_of: Callable[[bytes], bool] | None = None,
+                 outage_from: Callable[[bytes], bool] | None = None, outage: str = "blackhole",
+                 outage_after_server: bool = False) -> None:
+        if outage not in ("blackhole", "reset"):
+            raise ValueError(f"outage must be 'blackhole' or 'reset', not {outage!r}")
         self.upstream_port = upstream_port
         self.lose_first_reply_of = lose_first_reply_of
+        self.outage_from = outage_from
+        self.outage = outage
+        self.outage_after_server = outage_after_server
+        #: set when the outage begins; requests seen from then on are counted in ``counts.in_outage``
+        self.outage_started = threading.Event()
+        self._down = False
         self._seen_bodies: set[bytes] = set()
         self.rates = (throttle, error, reset_before, reset_after, cut_body)
         self.random = random.Random(seed)
@@ -96,6 +114,11 @@ class FaultProxy:
             request = _read_message(conn)
             if request is None:
                 return
+            if self._in_outage(request):
+                if self.outage == "blackhole":
+                    self._stopped.wait()  # never answered: held until the proxy closes
+                _reset(conn)
+                return
             if self._first_of_target(request):
                 self._forward(request)
                 with self.counts.lock:
@@ -119,6 +142,24 @@ class FaultProxy:
                     _reset(conn)
                 else:
                     conn.sendall(reply)
+
+    def _in_outage(self, request: bytes) -> bool:
+        """Whether ``request`` falls in the outage (forwarding it first when it starts the outage
+        and ``outage_after_server``)."""
+        if self.outage_from is None:
+            return False
+        with self.counts.lock:
+            starts = not self._down and self.outage_from(request.partition(b"\r\n\r\n")[2])
+            if starts:
+                self._down = True  # every later request is in the outage
+            elif not self._down:
+                return False
+            self.counts.in_outage += 1
+        if starts:
+            if self.outage_after_server:
+                self._forward(request)
+            self.outage_started.set()  # after the server applied it, when it does
+        return True
 
     def _first_of_target(self, request: bytes) -> bool:
         """Whether ``request`` is the first sending of a body ``lose_first_reply_of`` accepts."""

@@ -52,3 +52,14 @@ def test_keyword_construction_for_tests():
     s = Settings(run_mode="RUN_ACTION", job_id="j", username="u", region="r", dynamo_table="t",
                  dynamo_streams_table="s", primary_bucket="b", action_id="sys.math.add")
     assert s.action_id == "sys.math.add" and s.action_input_json == "{}"
+
+
+def test_the_configuration_is_read_by_pydantic_settings() -> None:
+    # pydantic-settings is one of the project's required packages: the worker's and the sweeper's
+    # settings are BaseSettings models (one configuration system, read from the environment).
+    from pydantic_settings import BaseSettings
+
+    from feaas.settings import Settings, SweepSettings
+
+    assert issubclass(Settings, BaseSettings)
+    assert issubclass(SweepSettings, BaseSettings)

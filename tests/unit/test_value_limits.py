@@ -106,6 +106,14 @@ def test_cgroup_v2_limit_and_no_limit(tmp_path):
     assert cgroup_limit_bytes(proc, tmp_path / "fs") is None
 
 
+def test_cgroup_v2_limit_on_a_hybrid_host_is_read_under_unified(tmp_path):
+    # memory bound to cgroup2 mounted at /sys/fs/cgroup/unified, v1 hierarchies beside it
+    proc = tmp_path / "cgroup"
+    proc.write_text("9:name=systemd:/task\n4:pids:/task\n0::/task\n")
+    _fake_tree(tmp_path / "fs", {"unified/task/memory.max": str(1024 << 20), "unified/memory.max": "max"})
+    assert cgroup_limit_bytes(proc, tmp_path / "fs") == 1024 << 20
+
+
 def test_children_share_the_budget_minus_the_workers_reserve():
     assert child_memory_mb(1024) == (1024 - WORKER_RESERVE_MB) // 2
     assert child_memory_mb(100) == 64  # never below the floor
