@@ -127,6 +127,8 @@ class Settings(BaseSettings):
     shard_count: int = Field(default=1, ge=1, le=10000)
     max_runtime_seconds: float | None = Field(default=None, gt=0)
     tolerated_failure_percent: float = Field(default=100.0, ge=0, le=100)
+    #: how item receipts are written (feaas/dao/batch.py): "transaction" or "batch" (half the write units)
+    receipt_mode: Literal["transaction", "batch"] = "transaction"
     log_format: LogFormat | None = None
     log_level: str = "INFO"
     #: the whole task's memory budget, shared by the worker and its children (default: the
@@ -167,7 +169,8 @@ class SweepSettings(BaseSettings):
     """``RUN_MODE=SWEEP``: no job, user or bucket; the tables, and what a relaunch needs (the
     cluster, task definition and network settings run-task.sh uses, named as in ``.env.deploy``)."""
 
-    model_config = SettingsConfigDict(case_sensitive=False, extra="ignore", populate_by_name=True)
+    model_config = SettingsConfigDict(case_sensitive=False, extra="ignore", populate_by_name=True,
+                                      defer_build=True)  # validators built on first use
 
     run_mode: Literal[RunMode.SWEEP]
     region: str = Field(min_length=1)
@@ -239,7 +242,7 @@ class RegisterSettings(BaseModel):
     to the container's own name, so a deployment sets ``PLUS_HOSTNAME``). Read only by
     :func:`load_register_settings`, which alone decides which variables count."""
 
-    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+    model_config = ConfigDict(extra="ignore", populate_by_name=True, defer_build=True)
 
     run_mode: Literal[RunMode.REGISTER_ACTIONS]
     region: str = Field(min_length=1)

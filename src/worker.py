@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import signal
 
 # A SIGTERM can arrive while the imports below still load (~1 s): remember it instead of dying.
@@ -9,6 +10,10 @@ _EARLY_SIGNALS: list[int] = []
 if __name__ == "__main__":
     for _sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(_sig, lambda signum, _frame: _EARLY_SIGNALS.append(signum))
+    # Start-up (imports, botocore's models and clients) makes ~125k objects that nearly all stay alive:
+    # collecting them while they are made is wasted time (~10% of the start, issue 14). Collection
+    # resumes once the job is claimed (run), or before a run mode without a job (_without_job).
+    gc.disable()
 
 import logging
 import os
@@ -16,7 +21,7 @@ import shutil
 import sys
 import time
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from feaas import logs, metrics
 from feaas.dao import Dao
@@ -43,7 +48,6 @@ from feaas.jobs import (
 from feaas.jobs.controls import LiveControls
 from feaas.jobs.document import job_identity, job_limits, parse_job
 from feaas.logs import event
-from feaas.runners.context import Outcome, RunContext, make_tmp_root
 from feaas.settings import (
     RunMode,
     Settings,
@@ -55,6 +59,9 @@ from feaas.settings import (
 from feaas.stopping import SIGTERM_BUDGET_S, StopSignal
 from feaas.usage import worker_usage
 from src.startup import storage_or_exit
+
+if TYPE_CHECKING:
+    from feaas.runners.context import Outcome
 
 logger = logging.getLogger("src.worker")
 S = TypeVar("S")  # the settings of a run mode without a job
@@ -103,6 +110,7 @@ def _sweep() -> int:
 
 def _without_job(load: Callable[[], S], configure: Callable[[S], None], run_mode: Callable[[S], int]) -> int:
     """A run mode with settings of its own and no job: settings → logging → run → exit code."""
+    gc.enable()
     try:
         settings = load()
     except ConfigError as exc:
@@ -122,7 +130,9 @@ def run(settings: Settings, stop: StopSignal) -> int:
         event(logger, "interrupted_before_claim", level=logging.WARNING)
         return ExitCode.INTERRUPTED
     try:  # bounded, SIGTERM's budget too, whatever storage does (the sweeper finds what landed)
-        stored = read_job_in_time(dao.docs, settings.job_id, settings.username, stop)
+        # RUN_JOB's job_type says whether the job is shared by many tasks: only then is it read first
+        stored = read_job_in_time(dao.docs, settings.job_id, settings.username, stop,
+                                  needed=settings.run_mode is RunMode.RUN_JOB)
         many_items = runs_many_items(settings.run_mode, (stored or {}).get("job_type"))
         record = record_for(dao.docs, settings.job_id, lease_seconds=settings.lease_seconds,
                             many_items=many_items, metadata_uri=settings.ecs_container_metadata_uri_v4,
@@ -137,6 +147,11 @@ def run(settings: Settings, stop: StopSignal) -> int:
         return ExitCode.INTERRUPTED if stop.stopped else ExitCode.INTERNAL
     logs.bind(attempt=job_doc.get("attempt"))
     event(logger, "job_claimed", status=job_doc.get("status"), task_arn=record.task_arn)
+    _after_start()
+    # Imported after the claim: the runners, the engine and the action catalogue are not needed to
+    # claim the job, so the job is RUNNING sooner (issue 14); the heavy action modules (DuckDB,
+    # ffmpeg) load only when an action runs.
+    from feaas.runners.context import Outcome
     try:
         timeout_s, tolerated = job_limits(job_doc)
     except JobFailed as exc:  # recorded like any failure after the claim
@@ -168,11 +183,9 @@ def run(settings: Settings, stop: StopSignal) -> int:
 
 def _run_job(settings: Settings, dao: Dao, job_doc: dict[str, Any], progress: Progress,
              stop: StopSignal, controls: LiveControls, record: JobRecord) -> Outcome:
-    # Imported after the claim: the runners, the engine and the action catalogue are not needed to
-    # claim the job, so the job is RUNNING sooner (issue 14); the heavy action modules (DuckDB,
-    # ffmpeg) load only when an action runs.
     from feaas.actions.context import UserStorage
     from feaas.runners import select_runner
+    from feaas.runners.context import RunContext, make_tmp_root
     from src.actions import default_registry
 
     job = parse_job(job_doc)
@@ -187,6 +200,15 @@ def _run_job(settings: Settings, dao: Dao, job_doc: dict[str, Any], progress: Pr
         return runner(ctx)
     finally:
         shutil.rmtree(ctx.tmp_root, ignore_errors=True)
+
+
+def _after_start() -> None:
+    """Collection resumes when start-up turned it off (see the top of this module); what start-up
+    made, modules and clients that live as long as the process, is left out of every later
+    collection (``gc.freeze``)."""
+    if not gc.isenabled():
+        gc.freeze()
+        gc.enable()
 
 
 def _finish(settings: Settings, record: JobRecord, outcome: Outcome, progress: Progress,

@@ -6,10 +6,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from feaas.dao.blobs import BlobNotFound, Blobs
-from feaas.dao.clients import AwsClients, make_clients
+from feaas.dao.clients import AwsClients, make_clients, new_session
 from feaas.dao.docs import ConditionFailed, Documents
 from feaas.dao.expressions import Update
-from feaas.dao.preflight import check_storage
+from feaas.dao.preflight import checking_storage
 from feaas.dao.running import RunningIndex
 from feaas.dao.streams import Streams
 from feaas.settings import MAX_CONCURRENCY
@@ -69,8 +69,8 @@ def checked_clients(region: str, access_key: SecretStr | None, secret_key: Secre
 
     Raises :class:`StorageUnreachable` (exit 69) or :class:`ConfigError` (a missing table or bucket).
     """
-    clients = make_clients(region, access_key=access_key.get_secret_value() if access_key else None,
-                           secret_key=secret_key.get_secret_value() if secret_key else None,
-                           max_pool=max_pool)
-    check_storage(clients.session, table=table, streams_table=streams_table, bucket=bucket)
-    return clients
+    session = new_session(region, access_key=access_key.get_secret_value() if access_key else None,
+                          secret_key=secret_key.get_secret_value() if secret_key else None)
+    with checking_storage(session, table=table, streams_table=streams_table, bucket=bucket):
+        # Built while the checks' requests are in flight (issue 14); returned once they passed.
+        return make_clients(region, max_pool=max_pool, session=session)

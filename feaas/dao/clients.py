@@ -33,19 +33,24 @@ DYNAMODB_RETRIES = 11
 S3_RETRIES = 8
 
 
+def new_session(region: str, *, access_key: str | None = None, secret_key: str | None = None
+                ) -> boto3.session.Session:
+    """A session for ``region``; explicit keys only when given (else the default credential chain)."""
+    return boto3.session.Session(region_name=region, aws_access_key_id=access_key,
+                                 aws_secret_access_key=secret_key)
+
+
 def make_clients(
     region: str,
     *,
     access_key: str | None = None,
     secret_key: str | None = None,
     max_pool: int = 32,
+    session: boto3.session.Session | None = None,
 ) -> AwsClients:
-    """Build the DynamoDB and S3 clients. Endpoints come from ``AWS_ENDPOINT_URL_*`` (boto3 reads them)."""
-    session = boto3.session.Session(
-        region_name=region,
-        aws_access_key_id=access_key,
-        aws_secret_access_key=secret_key,
-    )
+    """Build the DynamoDB and S3 clients on ``session`` (default: a new one, :func:`new_session`).
+    Endpoints come from ``AWS_ENDPOINT_URL_*`` (boto3 reads them)."""
+    session = session or new_session(region, access_key=access_key, secret_key=secret_key)
     common: dict[str, Any] = {"max_pool_connections": max_pool, "connect_timeout": 5, "read_timeout": 30,
                               "tcp_keepalive": True}
     # Parameter validation costs ~15% of a busy run's CPU; our requests are built by code, not users.

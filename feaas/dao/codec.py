@@ -12,15 +12,18 @@ import json
 import math
 from collections.abc import Mapping
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from boto3.dynamodb.types import Binary, TypeDeserializer, TypeSerializer
-from google.protobuf import json_format
-from google.protobuf.message import Message
 
 from feaas.errors import InvalidValue
 
-M = TypeVar("M", bound=Message)
+if TYPE_CHECKING:
+    from google.protobuf.message import Message
+
+# protobuf is imported by the functions that use it: the storage layer loads with every start, and
+# claiming a job needs no message (issue 14).
+M = TypeVar("M", bound="Message")
 
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
@@ -41,6 +44,19 @@ def to_dynamo(values: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def to_dynamo_value(value: Any) -> Any:
+    """One plain Python value → its DynamoDB wire form: what ``TypeSerializer`` makes of
+    ``storable(value)``, with text, booleans, integers, maps and lists written directly (the
+    serializer costs most of a receipt's CPU in a busy run)."""
+    if isinstance(value, str):
+        return {"S": value}
+    if isinstance(value, bool):
+        return {"BOOL": value}
+    if isinstance(value, int) and -(10**38) < value < 10**38:
+        return {"N": str(value)}
+    if isinstance(value, Mapping):
+        return {"M": {str(k): to_dynamo_value(v) for k, v in value.items()}}
+    if isinstance(value, (list, tuple)):
+        return {"L": [to_dynamo_value(v) for v in value]}
     return _serializer.serialize(storable(value))
 
 
@@ -99,6 +115,8 @@ def parse_message(data: Mapping[str, Any], message: M) -> M:
 
     Raises :class:`CodecError` with the offending field when a value has the wrong shape.
     """
+    from google.protobuf import json_format
+
     data = _upstream_forms(data, message.DESCRIPTOR)
     _check_shapes(data, message.DESCRIPTOR, message.DESCRIPTOR.name)
     try:
@@ -190,4 +208,6 @@ def _check_value(value: Any, field: Any, where: str) -> None:
 
 def message_to_plain(message: Message) -> dict[str, Any]:
     """A message in plus-engine's JSON form (snake_case, enum names, int64 as strings)."""
+    from google.protobuf import json_format
+
     return json_format.MessageToDict(message, preserving_proto_field_name=True)

@@ -9,8 +9,9 @@ patience for outages that start later.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 
 import boto3
 from botocore.client import BaseClient
@@ -26,28 +27,31 @@ _FAST = Config(connect_timeout=2, read_timeout=5, retries={"mode": "standard", "
 _MISSING = {"ResourceNotFoundException", "NoSuchBucket", "404", "NotFound"}
 
 
-def check_storage(session: boto3.session.Session, *, table: str, streams_table: str | None,
-                  bucket: str | None,
-                  budget_s: float = BUDGET_S) -> None:
-    """Raise :class:`StorageUnreachable` when an endpoint cannot be reached within ``budget_s``, and
-    :class:`ConfigError` when a table or the bucket does not exist. Other refusals (no permission
-    to describe, throttling) are left for the run itself to meet. ``streams_table`` or ``bucket``
-    ``None``: a run mode that never uses it (REGISTER_ACTIONS, the sweeper)."""
-    dynamodb = session.client("dynamodb", config=_FAST)
-    s3 = session.client("s3", config=_FAST)
+@contextmanager
+def checking_storage(session: boto3.session.Session, *, table: str, streams_table: str | None,
+                     bucket: str | None, budget_s: float = BUDGET_S) -> Iterator[None]:
+    """Check the tables and the bucket while the caller goes on: the requests are in flight during
+    the ``with`` block (the worker builds its own clients meanwhile), and leaving it waits for them.
+
+    Raises, on leaving, :class:`StorageUnreachable` when an endpoint cannot be reached within
+    ``budget_s``, and :class:`ConfigError` when a table or the bucket does not exist. Other refusals
+    (no permission to describe, throttling) are left for the run itself to meet. ``streams_table`` or
+    ``bucket`` ``None``: a run mode that never uses it (REGISTER_ACTIONS, the sweeper)."""
     deadline = time.monotonic() + budget_s
-    checks: list[tuple[BaseClient, str, Callable[[], object]]] = [
-        (dynamodb, f"DYNAMO_TABLE={table!r}", lambda: dynamodb.describe_table(TableName=table)),
-    ]
-    if streams_table is not None:  # None: REGISTER_ACTIONS, which uses no stream
-        checks.append((dynamodb, f"DYNAMO_STREAMS_TABLE={streams_table!r}",
-                       lambda: dynamodb.describe_table(TableName=streams_table)))
-    if bucket is not None:  # None: the sweeper, which reads no file
-        checks.append((s3, f"PRIMARY_BUCKET={bucket!r}", lambda: s3.head_bucket(Bucket=bucket)))
-    # The three checks run at once: the worker's start waits for the slowest, not for their sum (issue 14).
-    with ThreadPoolExecutor(max_workers=len(checks), thread_name_prefix="preflight") as pool:
-        futures = [pool.submit(_check_one, client, setting, call, deadline)
-                   for client, setting, call in checks]
+    workers = 1 + (streams_table is not None) + (bucket is not None)
+    # The checks run at once: the start waits for the slowest, not for their sum (issue 14).
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="preflight") as pool:
+        dynamodb = session.client("dynamodb", config=_FAST)
+        futures = [pool.submit(_check_one, dynamodb, f"DYNAMO_TABLE={table!r}",
+                               lambda: dynamodb.describe_table(TableName=table), deadline)]
+        if streams_table is not None:  # None: REGISTER_ACTIONS, which uses no stream
+            futures.append(pool.submit(_check_one, dynamodb, f"DYNAMO_STREAMS_TABLE={streams_table!r}",
+                                       lambda: dynamodb.describe_table(TableName=streams_table), deadline))
+        if bucket is not None:  # None: the sweeper, which reads no file
+            s3 = session.client("s3", config=_FAST)  # made while DynamoDB answers
+            futures.append(pool.submit(_check_one, s3, f"PRIMARY_BUCKET={bucket!r}",
+                                       lambda: s3.head_bucket(Bucket=bucket), deadline))
+        yield
     for future in futures:  # in order, so the first setting's problem is the one reported
         future.result()
 

@@ -25,10 +25,12 @@ class Streams:
         self._lock = threading.Lock()
         self._last_ms = 0
 
-    def next_timestamp(self) -> int:
-        """Epoch milliseconds, strictly increasing within this process."""
+    def next_timestamp(self, modulus: int = 1, residue: int = 0) -> int:
+        """Epoch milliseconds, strictly increasing within this process; with a ``modulus``, the next
+        one that leaves ``residue`` (a writer's own keys, disjoint from other writers')."""
         with self._lock:
-            self._last_ms = max(int(time.time() * 1000), self._last_ms + 1)
+            ts = max(int(time.time() * 1000), self._last_ms + 1)
+            self._last_ms = ts + (residue - ts) % modulus
             return self._last_ms
 
     def append(self, stream_id: str, row: Mapping[str, Any]) -> int:

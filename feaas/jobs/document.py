@@ -6,18 +6,23 @@ that fails a check is a recorded FAILED (:class:`JobFailed`), or, before the cla
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
 
+from feaas.dao.batch import RECEIPT_MODES, ReceiptMode
 from feaas.dao.codec import CodecError, parse_message, plain
 from feaas.errors import JobFailed, JobNotClaimable
 from feaas.namespace import job_id_parts, namespace_for
-from feaas.objects import PlusScriptJob
 from feaas.text import describe
+
+if TYPE_CHECKING:
+    from feaas.objects import PlusScriptJob
 
 
 def parse_job(job_doc: Mapping[str, Any]) -> PlusScriptJob:
     """The job document as a message; a malformed document is a recorded FAILED."""
+    from feaas.objects import PlusScriptJob  # protobuf loads after the claim (issue 14)
+
     try:
         return parse_message(job_doc, PlusScriptJob())
     except CodecError as exc:
@@ -40,22 +45,27 @@ def _names_a_user(job_doc: Mapping[str, Any]) -> bool:
     )
 
 
-def check_identity_before_claim(job_doc: Mapping[str, Any] | None, job_id: str, username: str) -> None:
+def check_identity_before_claim(read_job: Callable[[], Mapping[str, Any] | None], job_id: str,
+                                username: str) -> None:
     """Refuse, before anything is written, a job that names no user outside the task's namespace.
 
     A job with neither ``username`` nor a parseable ``owner`` belongs to whoever its id names
     (``{hostname}/{username}/job.{uuid}``); a task for another user must not claim it, run it in its
-    own namespace, or even record it FAILED (issue 13 §6, SPEC §8.3). A missing job passes: the
-    claim reports it. Raises :class:`JobNotClaimable`.
+    own namespace, or even record it FAILED (issue 13 §6, SPEC §8.3). A job whose id is in the task's
+    namespace passes whatever its document says, so ``read_job`` (the stored document, ``None`` when
+    missing) is called only for other ids: the usual job is claimed without a read first (issue 14).
+    A missing job passes: the claim reports it. Raises :class:`JobNotClaimable`.
     """
+    parts = job_id_parts(job_id)
+    if parts is not None and parts[1] == username:
+        return
+    job_doc = read_job()
     if job_doc is None or _names_a_user(job_doc):
         return
-    parts = job_id_parts(job_id)
-    if parts is None or parts[1] != username:
-        raise JobNotClaimable(
-            f"job {job_id} names no user (neither username nor owner) and its id is not in the namespace of "
-            f"{describe(username)}; it was left unchanged"
-        )
+    raise JobNotClaimable(
+        f"job {job_id} names no user (neither username nor owner) and its id is not in the namespace of "
+        f"{describe(username)}; it was left unchanged"
+    )
 
 
 def job_identity(
@@ -113,6 +123,19 @@ def _number(job_doc: Mapping[str, Any], name: str) -> float | None:
     if isinstance(value, bool) or not math.isfinite(number):
         raise JobFailed(f"the job's {name} must be a number, got {describe(value)}")
     return number
+
+
+def receipt_mode(job_doc: Mapping[str, Any], default: ReceiptMode) -> ReceiptMode:
+    """The job's ``receipt_mode`` (``transaction`` or ``batch``), else ``default`` (``RECEIPT_MODE``)."""
+    value = job_doc.get("receipt_mode")
+    if value is None or value == "":
+        return default
+    for mode in RECEIPT_MODES:
+        if value == mode:
+            return mode
+    raise JobFailed(
+        f"the job's receipt_mode must be one of {', '.join(RECEIPT_MODES)}, got {describe(value)}"
+    )
 
 
 def job_limits(job_doc: Mapping[str, Any]) -> tuple[float | None, float | None]:

@@ -83,7 +83,7 @@ def plan_redrive(dao: Dao, job_id: str, username: str) -> RedrivePlan:
     if job_doc is None:
         raise RedriveRefused(f"job {job_id} not found")
     try:  # the worker's own rules: a task for another user may not run (or redrive) the job
-        check_identity_before_claim(job_doc, job_id, username)
+        check_identity_before_claim(lambda: job_doc, job_id, username)
         hostname, namespace = job_identity(job_doc, parse_job(job_doc), username, job_id)
     except (JobFailed, JobNotClaimable) as exc:
         raise RedriveRefused(f"job {job_id} cannot be redriven by {username}: {exc}") from None

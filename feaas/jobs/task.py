@@ -49,15 +49,23 @@ def record_for(
     return kind(docs, job_id, lease_seconds=lease_seconds, task_arn=task_arn, index=index)
 
 
-def read_job_in_time(docs: Documents, job_id: str, username: str, stop: StopSignal) -> dict[str, Any] | None:
-    """The job as stored, its identity checked before the claim (:class:`JobNotClaimable` when it is
-    not this user's), read within the claim's own budget (:data:`CLAIM_TIMEOUT_S`, less after SIGTERM);
-    :class:`StorageError` on giving up."""
+def read_job_in_time(docs: Documents, job_id: str, username: str, stop: StopSignal, *,
+                     needed: bool) -> dict[str, Any] | None:
+    """The identity check before the claim (:class:`JobNotClaimable` when the job is not this
+    user's; it reads the job only when its id is outside the user's namespace), and the job as
+    stored when ``needed`` (else None), within the claim's own budget (:data:`CLAIM_TIMEOUT_S`,
+    less after SIGTERM); :class:`StorageError` on giving up."""
 
     def checked() -> dict[str, Any] | None:
-        stored = docs.get(job_id)
-        check_identity_before_claim(stored, job_id, username)
-        return stored
+        read: list[dict[str, Any] | None] = []
+
+        def read_job() -> dict[str, Any] | None:
+            if not read:
+                read.append(docs.get(job_id))
+            return read[0]
+
+        check_identity_before_claim(read_job, job_id, username)
+        return read_job() if needed else None
 
     try:
         return call_within(checked, end=time.monotonic() + CLAIM_TIMEOUT_S, stop=stop,

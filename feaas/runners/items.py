@@ -31,7 +31,7 @@ from feaas.dao.offload import LARGE_VALUE_BYTES, offload, plain_size
 from feaas.errors import InvalidScript, JobFailed, LeaseLost, NamespaceViolation, StorageError, WorkerError
 from feaas.jobs import Chunk, ChunkedJobRecord, JobStatus, NoChunk
 from feaas.jobs.controls import LiveControls
-from feaas.jobs.document import input_data
+from feaas.jobs.document import input_data, receipt_mode
 from feaas.jobs.redrive import ITEM_SOURCE
 from feaas.logs import event
 from feaas.namespace import check_id, protected_attributes, receipts_stream_for
@@ -96,8 +96,13 @@ class ItemRun:
         # the registers plus-engine wrote before the launch
         self.prefilled = from_any_map(ctx.job_values().decode(ctx.job_doc, ctx.job)[0])
         self.env = ctx.node_environment()
-        self.writer = BatchWriter(ctx.dao.streams, ctx.dao.docs)
         self.attempt = int(ctx.job_doc.get("attempt") or 1)
+        self.receipt_mode = receipt_mode(ctx.job_doc, ctx.settings.receipt_mode)
+        # batch mode keeps concurrent writers' keys apart by SHARD_INDEX/SHARD_COUNT: tasks sharing a
+        # run in that mode must be started with distinct shard settings (--shards N)
+        self.writer = BatchWriter(ctx.dao.streams, ctx.dao.docs, mode=self.receipt_mode,
+                                  shard=ctx.settings.shard_index, shard_count=ctx.settings.shard_count,
+                                  attempt=self.attempt)
         if ctx.chunks is None:
             raise JobFailed("internal error: a many-item run needs its task's share of the job (SPEC §8.5)")
         self.record: ChunkedJobRecord = ctx.chunks
@@ -354,6 +359,7 @@ class ItemRun:
             source=self.source.description,
             plan=str((self.record.doc.get("plan") or {}).get("state") or "none"),
             concurrency=self.controls.concurrency,
+            receipt_mode=self.receipt_mode,
             receipts_stream=self.stream_id,
         )
         if self.settings.shard_count > 1:
@@ -415,6 +421,7 @@ class ItemRun:
         if batch:
             submit(batch)
         writers.shutdown(wait=True)
+        self.writer.close()
         plan_thread.join()
         return self._outcome(time.monotonic() - started)
 

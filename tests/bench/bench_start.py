@@ -1,17 +1,21 @@
 """Start-up benchmark (issue 14): ``python -m tests.bench.bench_start [--runs N] [--host-only]``.
 
 From process start to the job being RUNNING: the worker (``python -m src.worker``: settings,
-logging, the storage preflight, the job read and the conditional claim) against a bare boto3 script
-that does the same GetItem + UpdateItem and nothing else. Each process is started fresh on a new
-job; the clock stops when its "claimed" line arrives on its stdout (the worker's ``job_claimed`` log
-line, the script's own print), so both are timed the same way. Medians of N runs (default 7), on
-the host and in the container (the image built from this checkout, hardened as in production; the
-container's own start is paid by both). Target: worker ≤ 1.5× the bare script; exits 1 above it.
+logging, the storage preflight, the conditional claim and its row in the index of held jobs; the job
+is read before the claim only when its id is outside the task's namespace, not the case here)
+against a bare boto3 script that reads the job (GetItem) and claims it (UpdateItem) and nothing
+else. Each process is started fresh on a new job; the clock stops when its "claimed" line arrives
+on its stdout (the worker's ``job_claimed`` log line, the script's own print), so both are timed
+the same way. Medians of N runs (default 7), on the host and in the container (the image built from
+this checkout, hardened as in production; the container's own start is paid by both). Target:
+worker ≤ 1.5× the bare script; exits 1 above it. The title gives the machine's load average at the
+end: other work on a shared machine widens the spread of both sides.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import subprocess
 import sys
@@ -54,7 +58,7 @@ def time_to_claim(command: Sequence[str], env: dict[str, str]) -> float:
     """Seconds from starting ``command`` to its first stdout line mentioning ``job_claimed``."""
     started = time.perf_counter()
     proc = subprocess.Popen(list(command), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    assert proc.stdout is not None
+    assert proc.stdout is not None and proc.stderr is not None
     claimed = None
     for line in proc.stdout:
         if "job_claimed" in line:
@@ -114,8 +118,9 @@ def main(argv: list[str] | None = None) -> int:
                            stack, cenv)
             rows.append(Row("start → RUNNING, container", f"{w * 1000:.0f} ms", f"{b * 1000:.0f} ms", w / b,
                             f"≤ {TARGET}×", w / b <= TARGET))
+    load = os.getloadavg()[0]
     ok = print_table(f"Start-up: process start to job RUNNING, median of {args.runs} (worker vs bare boto3 "
-                     "GetItem + UpdateItem)", rows)
+                     f"GetItem + UpdateItem; load average {load:.1f} on {os.cpu_count()} cores)", rows)
     return 0 if ok else 1
 
 

@@ -17,6 +17,9 @@ request whose body it accepts on, every request is either held unanswered until 
 a stopped server). With ``outage_after_server`` that first request still reaches the server (it is
 applied; its reply is lost). :attr:`outage_started` is set when the outage begins, so a test can act
 at exactly that point (kill the worker between two of its writes, send SIGTERM during one).
+
+``latency`` delays every request by that many seconds before it is answered or forwarded, as a
+remote region would (the benchmarks' I/O items, tests/bench/bench_items.py).
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import random
 import socket
 import struct
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -55,10 +59,11 @@ class FaultProxy:
                  reset_after: float = 0.0, cut_body: float = 0.0, seed: int = 0,
                  lose_first_reply_of: Callable[[bytes], bool] | None = None,
                  outage_from: Callable[[bytes], bool] | None = None, outage: str = "blackhole",
-                 outage_after_server: bool = False) -> None:
+                 outage_after_server: bool = False, latency: float = 0.0) -> None:
         if outage not in ("blackhole", "reset"):
             raise ValueError(f"outage must be 'blackhole' or 'reset', not {outage!r}")
         self.upstream_port = upstream_port
+        self.latency = latency
         self.lose_first_reply_of = lose_first_reply_of
         self.outage_from = outage_from
         self.outage = outage
@@ -119,6 +124,8 @@ class FaultProxy:
                     self._stopped.wait()  # never answered: held until the proxy closes
                 _reset(conn)
                 return
+            if self.latency:
+                time.sleep(self.latency)
             if self._first_of_target(request):
                 self._forward(request)
                 with self.counts.lock:

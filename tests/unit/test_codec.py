@@ -100,3 +100,30 @@ def test_plus_engine_validation_objects_in_a_script_parse_as_text() -> None:
     assert width.idefault == 1200 and list(other.validations) == ["already text"]
     untouched = data["nodes"][0]["inputs"][0]["validations"][0]
     assert untouched == {"vtype": "GREATER_THAN", "ival": Decimal(50)}
+
+
+_plain_values = st.recursive(
+    st.none() | st.booleans() | st.integers(min_value=-(10**40), max_value=10**40)
+    | st.floats(allow_nan=True, allow_infinity=True) | st.text(max_size=8) | st.binary(max_size=8)
+    | st.decimals(allow_nan=False, allow_infinity=False, places=3),
+    lambda inner: st.lists(inner, max_size=4) | st.tuples(inner, inner)
+    | st.dictionaries(st.text(max_size=4) | st.integers(), inner, max_size=4),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=300)
+@given(_plain_values)
+def test_the_direct_wire_form_is_what_the_serializer_writes(value):
+    """to_dynamo_value writes common types itself: the result must equal TypeSerializer's."""
+    from boto3.dynamodb.types import TypeSerializer
+
+    from feaas.dao.codec import storable, to_dynamo_value
+
+    try:
+        expected = TypeSerializer().serialize(storable(value))
+    except (TypeError, ArithmeticError) as exc:
+        with pytest.raises(type(exc)):
+            to_dynamo_value(value)
+        return
+    assert to_dynamo_value(value) == expected

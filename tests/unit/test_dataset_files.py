@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import threading
+from pathlib import Path
 
 import pytest
 
@@ -65,3 +66,16 @@ def test_a_seek_and_the_read_after_it_stay_together_when_another_thread_seeks_be
     thread.join(5)
     assert handle.read(8) == DATA[100:108]
     assert other["data"] == DATA[5000:5008]
+
+
+def test_the_query_child_starts_without_the_workers_storage_layer_or_other_actions() -> None:
+    # Every query pays the child's start: it must not drag in boto3, the settings or the catalogue.
+    import subprocess
+    import sys
+
+    probe = ("import sys, src.actions.dataset.child; "
+             "print(sorted(m for m in ('boto3', 'feaas.dao', 'feaas.settings', 'src.actions.ffmpeg', "
+             "'src.actions.dataset.query', 'feaas.actions.builtin') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-E", "-s", "-c", probe], capture_output=True, text=True,
+                         check=True, cwd=Path(__file__).resolve().parents[2]).stdout.strip()
+    assert out == "[]"

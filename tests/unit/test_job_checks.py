@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from feaas.dao import Update
@@ -77,17 +79,26 @@ def test_owner_and_hostname_must_agree_with_the_task():
     None,  # not found: the claim says so
 ])
 def test_a_job_naming_a_user_passes_the_pre_claim_check(item):
-    check_identity_before_claim(item, "plus_example_com/bob@example.com/job.1", "alice@example.com")
+    check_identity_before_claim(lambda: item, "plus_example_com/bob@example.com/job.1", "alice@example.com")
 
 
 @pytest.mark.parametrize("item", [{}, {"username": ""}, {"owner": "job"}, {"owner": "x/y"}, {"username": 7},
                                   {"hostname": "plus_example_com"}])
 def test_a_job_naming_no_user_runs_only_in_its_ids_namespace(item):
-    check_identity_before_claim(item, JOB_ID, "alice@example.com")
+    check_identity_before_claim(lambda: item, JOB_ID, "alice@example.com")
     for job_id in ("plus_example_com/bob@example.com/job.1", "job.1", "plus_example_com/job.1",
                    "/alice@example.com/j"):
         with pytest.raises(JobNotClaimable, match=r"names no user .* left unchanged"):
-            check_identity_before_claim(item, job_id, "alice@example.com")
+            check_identity_before_claim(lambda: item, job_id, "alice@example.com")
+
+
+def test_a_job_in_the_tasks_namespace_is_claimed_without_reading_it_first():
+    def never_read() -> dict[str, Any]:
+        raise AssertionError("the job was read")
+
+    check_identity_before_claim(never_read, JOB_ID, "alice@example.com")
+    with pytest.raises(AssertionError):
+        check_identity_before_claim(never_read, "plus_example_com/bob@example.com/job.1", "alice@example.com")
 
 
 def test_a_job_naming_no_user_takes_its_hostname_from_its_id():

@@ -228,3 +228,6 @@ class DatasetConvert(Action):
         return run_query(ctx, [src], "SELECT * FROM t0", str(inputs.get("dest_key") or ""),
                          str(inputs.get("format") or "") or None, self.id)
 
+
+
+ACTIONS: list[Action] = [DatasetQuery(), DatasetConvert()]

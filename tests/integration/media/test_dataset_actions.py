@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 from feaas.actions.base import ActionCancelled, ActionFailed
-from src.actions.dataset import ACTIONS
 from src.actions.dataset.prefetch import PART_SIZE
+from src.actions.dataset.query import ACTIONS
 from tests.support.media import runner
 
 duckdb = pytest.importorskip("duckdb")
