@@ -43,11 +43,16 @@ class RedriveRefused(WorkerError):
     """A redrive that must not happen; nothing was written."""
 
 
-def latest_outcomes(rows: Iterable[Mapping[str, Any]]) -> dict[str, bool]:
-    """Item key → whether its latest receipt succeeded (rows oldest first, as a stream reads)."""
-    latest: dict[str, bool] = {}
+def keys_whose_latest_receipt(rows: Iterable[Mapping[str, Any]], *, succeeded: bool) -> dict[str, None]:
+    """The item keys whose latest receipt succeeded (or failed), in the order of those receipts
+    (rows oldest first, as a stream reads), as an ordered set. Only the matching keys are held, so a
+    resumed run's memory is the keys it skips, a redrive's the keys it runs."""
+    latest: dict[str, None] = {}  # an ordered set
     for row in rows:
-        latest[str(row.get("object_id"))] = bool(row.get("success"))
+        key = str(row.get("object_id"))
+        latest.pop(key, None)
+        if bool(row.get("success")) is succeeded:
+            latest[key] = None
     return latest
 
 
@@ -98,7 +103,7 @@ def plan_redrive(dao: Dao, job_id: str, username: str) -> RedrivePlan:
         raise RedriveRefused(f"job {job_id} was already redriven by {job_doc[REDRIVEN_BY]}")
     source = item_source_of(job_doc)
     stream_id = receipts_stream_for(namespace, job_id)
-    failed = [key for key, ok in latest_outcomes(dao.streams.rows(stream_id)).items() if not ok]
+    failed = list(keys_whose_latest_receipt(dao.streams.rows(stream_id), succeeded=False))
     if not failed:
         raise RedriveRefused(f"job {job_id} has no failed items (receipts in {stream_id}): "
                              "nothing to redrive")

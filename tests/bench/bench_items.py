@@ -734,7 +734,12 @@ def worker_process(
     stack_env: dict[str, str], job_id: str, *, stop_at: Callable[[], bool] | None = None
 ) -> tuple[int, int, float]:
     """``python -m src.worker`` on ``job_id``: (exit code, peak RSS bytes, CPU seconds); SIGTERM
-    once ``stop_at()`` holds."""
+    once ``stop_at()`` holds.
+
+    The peak is the worker's own ``VmHWM`` read from /proc while it runs (the last reading before it
+    exits). Not ``wait4``'s ``ru_maxrss``: Linux keeps the high-water mark of the image a process
+    replaced at exec, and the child was forked from this benchmark, so that figure is this process's
+    RSS whenever it is the larger (a resumed run's seeded receipts made it look like 285 MB)."""
     env = {
         **os.environ,
         **stack_env,
@@ -752,14 +757,31 @@ def worker_process(
     proc = subprocess.Popen(
         [sys.executable, "-m", "src.worker"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL
     )
-    if stop_at is not None:
-        while proc.poll() is None and not stop_at():
-            time.sleep(0.2)
-        if proc.poll() is None:
+    peak = 0
+    signalled = stop_at is None
+    while True:  # polled every 50 ms until it exits (VmHWM only grows, so the last reading is the peak)
+        peak = max(peak, high_water_mark(proc.pid))
+        if not signalled and stop_at is not None and stop_at():
             proc.send_signal(signal.SIGTERM)
+            signalled = True
+        if os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None:
+            break
+        time.sleep(0.05)
     _, status, usage = os.wait4(proc.pid, 0)
     proc.returncode = os.waitstatus_to_exitcode(status)
-    return proc.returncode, usage.ru_maxrss * 1024, usage.ru_utime + usage.ru_stime
+    return proc.returncode, peak, usage.ru_utime + usage.ru_stime
+
+
+def high_water_mark(pid: int) -> int:
+    """Peak resident bytes of ``pid`` so far (``VmHWM``), 0 once it has exited."""
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
 
 
 def interrupted_job(dao: Dao, owner: str) -> tuple[str, int]:
