@@ -34,8 +34,12 @@ Usage: ./run-task.sh --job-id JOB_ID --username USER [options]
   --action-id ID             action to run (RUN_ACTION), stored script's document id
                              (RUN_PLUSSCRIPT)
   --action-input-json JSON   the action's or script's inputs as a JSON object
-  --shards N                 start N tasks, task i with SHARD_INDEX=i and SHARD_COUNT=N
-                             (one RunTask call each: their environments differ); default 1
+  --add-tasks N              start N tasks on a many-item job (RUN_COLLECTION, RUN_STREAM,
+                             RUN_FILES, or RUN_JOB on those): a new job or one already
+                             running; they share its chunks, and a task that finds no free
+                             chunk exits 0 at once
+  --shards N                 start N tasks, task i with SHARD_INDEX=i and SHARD_COUNT=N; the
+                             shard settings are only a hint now (tasks share chunks); default 1
   --env NAME=VALUE           extra environment variable for the worker (repeatable);
                              ACCESS_KEY/SECRET_KEY are refused: tasks use their task role
   --task-definition NAME     family, family:revision or ARN (default: TASK_FAMILY, latest)
@@ -53,7 +57,7 @@ setting stays. For example:
   aws dynamodb update-item --table-name TABLE --key '{"object_id": {"S": "JOB_ID"}}' \
     --update-expression 'SET concurrency = :c' --expression-attribute-values '{":c": {"N": "16"}}'
 
-Exit code: the worker container's exit code (the first non-zero one across shards:
+Exit code: the worker container's exit code (the first non-zero one across tasks:
 0 SUCCEEDED, 1 FAILED, 2 bad configuration, 3 not claimable, 69 storage unreachable,
 70 internal error, 75 interrupted); 70 also when a task stopped without one (e.g. the image could not be
 pulled). This script's own errors use codes the worker never returns:
@@ -65,7 +69,8 @@ USAGE
 
 
 RUN_MODE=RUN_JOB; JOB_ID=""; USERNAME=""; COLLECTION_OWNER=""; STREAM_ID=""; ACTION_ID=""
-ACTION_INPUT_JSON=""; SHARDS=1; TASK_DEFINITION=""; CLUSTER_OPT=""; REGION_OPT=""; WAIT=1; REDRIVE=""
+ACTION_INPUT_JSON=""; SHARDS=1; ADD_TASKS=""; TASK_DEFINITION=""; CLUSTER_OPT=""; REGION_OPT=""; WAIT=1
+REDRIVE=""
 EXTRA_ENV=()
 while [[ $# -gt 0 ]]; do
     case "$1" in
@@ -78,6 +83,7 @@ while [[ $# -gt 0 ]]; do
         --action-id) need_value "$@"; ACTION_ID="$2"; shift 2 ;;
         --action-input-json) need_value "$@"; ACTION_INPUT_JSON="$2"; shift 2 ;;
         --shards) need_value "$@"; SHARDS="$2"; shift 2 ;;
+        --add-tasks) need_value "$@"; ADD_TASKS="$2"; shift 2 ;;
         --env) need_value "$@"; EXTRA_ENV+=("$2"); shift 2 ;;
         --task-definition) need_value "$@"; TASK_DEFINITION="$2"; shift 2 ;;
         --cluster) need_value "$@"; CLUSTER_OPT="$2"; shift 2 ;;
@@ -104,6 +110,7 @@ PYTHON="$SCRIPT_DIR/.venv/bin/python"
 [[ -x "$PYTHON" ]] || PYTHON=python3
 job_args() {
     JOB_ARGS=(--run-mode "$RUN_MODE" --shards "$SHARDS")
+    [[ -z "$ADD_TASKS" ]] || JOB_ARGS+=(--add-tasks "$ADD_TASKS")
     [[ -z "$JOB_ID" ]] || JOB_ARGS+=(--job-id "$JOB_ID")
     [[ -z "$USERNAME" ]] || JOB_ARGS+=(--username "$USERNAME")
     [[ -z "$COLLECTION_OWNER" ]] || JOB_ARGS+=(--collection-owner "$COLLECTION_OWNER")
@@ -171,21 +178,23 @@ fi
 
 awst() { aws_cli --region "$REGION" --output text "$@"; }
 
-# One RunTask per shard: each task's environment differs (SHARD_INDEX), which RunTask's
-# `count` cannot express. The client token makes a retried call start no second task; each run of
+# One RunTask per task: each shard's environment differs (SHARD_INDEX), and each added task has a
+# client token of its own, which RunTask's `count` cannot express. The client token makes a retried call start no second task; each run of
 # this script is a deliberate launch, so its launch attempt is the second it started.
 requests="$(launcher --cluster "$CLUSTER" --task-definition "$TASK_DEFINITION" --subnets "${CFG[SUBNETS]}" \
     --security-groups "${CFG[SECURITY_GROUPS]}" --assign-public-ip "${CFG[ASSIGN_PUBLIC_IP]:-ENABLED}" \
     --container-name "$CONTAINER_NAME" --started-by plus-worker-run-task --launch-attempt "$(date +%s)")" || exit
 mapfile -t REQUESTS <<<"$requests"
 TASK_ARNS=()
+WHAT=shard
+[[ -z "$ADD_TASKS" ]] || WHAT=task
 for ((shard = 0; shard < ${#REQUESTS[@]}; shard++)); do
     result="$(awst ecs run-task --cli-input-json "${REQUESTS[shard]}" \
         --query '[tasks[0].taskArn, failures[0].reason]')" \
-        || die "$EX_AWS" "RunTask failed for shard $shard (see the aws error above)"
+        || die "$EX_AWS" "RunTask failed for $WHAT $shard (see the aws error above)"
     read -r arn reason <<<"$result"
-    [[ -n "$arn" && "$arn" != None ]] || die "$EX_AWS" "shard $shard did not start: $reason"
-    say "started shard $shard/${#REQUESTS[@]}: $arn"
+    [[ -n "$arn" && "$arn" != None ]] || die "$EX_AWS" "$WHAT $shard did not start: $reason"
+    say "started $WHAT $shard/${#REQUESTS[@]}: $arn"
     TASK_ARNS+=("$arn")
 done
 

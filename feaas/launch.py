@@ -163,13 +163,18 @@ def new_job_item(
 to_dynamodb = storable
 
 
-def client_token(job_id: str, *, shard_index: int = 0, shard_count: int = 1, launch_attempt: int = 1) -> str:
-    """RunTask idempotency token: the same job, shard and attempt always give the same token.
+def client_token(job_id: str, *, shard_index: int = 0, shard_count: int = 1, launch_attempt: int = 1,
+                 task_index: int = 0) -> str:
+    """RunTask idempotency token: the same job, shard (or added task) and attempt always give the
+    same token.
 
     At most 64 characters of ``[A-Za-z0-9_-]``: a readable tail of the job id plus a hash of all
     inputs. Pass a higher ``launch_attempt`` to deliberately start a job again (e.g. a resume).
     """
-    digest = hashlib.sha256(f"{job_id}\n{shard_index}/{shard_count}\n{launch_attempt}".encode()).hexdigest()
+    key = f"{job_id}\n{shard_index}/{shard_count}\n{launch_attempt}"
+    if task_index:  # an added task (SPEC §8.5); 0 keeps the tokens launches always had
+        key += f"\ntask {task_index}"
+    digest = hashlib.sha256(key.encode()).hexdigest()
     readable = _TOKEN_UNSAFE.sub("-", job_id.rsplit(".", 1)[-1]).strip("-")[:20]
     token = f"{readable}-{digest[:40]}" if readable else digest[:40]
     return token[:CLIENT_TOKEN_MAX_CHARS]
@@ -195,6 +200,7 @@ def run_task_request(
     container_name: str = "worker",
     started_by: str = "plus-engine",
     launch_attempt: int = 1,
+    task_index: int = 0,
 ) -> dict[str, Any]:
     """Keyword arguments for ``ecs_client.run_task`` starting one worker task (one shard).
 
@@ -244,6 +250,7 @@ def run_task_request(
             shard_index=shard_index,
             shard_count=shard_count,
             launch_attempt=launch_attempt,
+            task_index=task_index,
         ),
         "networkConfiguration": {
             "awsvpcConfiguration": {
@@ -306,6 +313,43 @@ def run_task_requests(*, shards: int = 1, **kwargs: Any) -> list[dict[str, Any]]
     if shards < 1:
         raise ValueError(f"shards must be at least 1: {shards}")
     return [run_task_request(shard_index=i, shard_count=shards, **kwargs) for i in range(shards)]
+
+
+#: The run modes whose jobs more tasks can join while they run (SPEC §8.5); RUN_JOB when its
+#: job_type is one of them (the worker checks; a task on another job type ends with exit 3).
+JOINABLE_RUN_MODES = ("RUN_COLLECTION", "RUN_STREAM", "RUN_FILES", "RUN_JOB")
+
+
+def add_task_requests(*, count: int, launch_attempt: int, **kwargs: Any) -> list[dict[str, Any]]:
+    """``count`` RunTask requests that start more tasks on a many-item job (SPEC §8.5): the same
+    environment each (no shard), a client token per task and ``launch_attempt`` (pass a new one per
+    deliberate addition, e.g. the time)."""
+    if count < 1:
+        raise ValueError(f"the number of tasks to add must be at least 1: {count}")
+    run_mode = kwargs.get("run_mode", RunMode.RUN_JOB.value)
+    if run_mode not in JOINABLE_RUN_MODES:
+        raise ValueError(f"only runs over many items take more tasks ({', '.join(JOINABLE_RUN_MODES)}), "
+                         f"not {run_mode}")
+    return [run_task_request(task_index=i + 1, launch_attempt=launch_attempt, **kwargs) for i in range(count)]
+
+
+def add_tasks(ecs_client: _Ecs, *, count: int, launch_attempt: int, **request_kwargs: Any) -> list[str]:
+    """Start ``count`` more tasks on a running many-item job and return their ARNs; each joins the
+    job and claims chunks no other task holds (one that finds none leaves at once, exit 0).
+    ``request_kwargs`` as for :func:`run_task_request` (``job_id``, ``username``, ``cluster``, ...).
+    Raises LaunchError when ECS starts none of them or refuses one; the job itself is left as it is."""
+    arns: list[str] = []
+    for request in add_task_requests(count=count, launch_attempt=launch_attempt, **request_kwargs):
+        try:
+            response = ecs_client.run_task(**request)
+        except (ClientError, BotoCoreError) as exc:
+            raise LaunchError(f"RunTask failed after starting {len(arns)} task(s): {exc}") from exc
+        failures = response.get("failures") or []
+        if failures or not response.get("tasks"):
+            reasons = "; ".join(str(f.get("reason", "unknown")) for f in failures) or "no task started"
+            raise LaunchError(f"ECS did not start a task (after {len(arns)}): {reasons}", failures)
+        arns.extend(task["taskArn"] for task in response["tasks"])
+    return arns
 
 
 def launch_job(
@@ -539,6 +583,8 @@ def _request_options(parser: Any) -> None:
     for name in ("--collection-owner", "--stream-id", "--action-id", "--action-input-json"):
         parser.add_argument(name, default=None)
     parser.add_argument("--shards", default="1")
+    parser.add_argument("--add-tasks", default=None, metavar="N",
+                        help="N more tasks on a running many-item job (they share its chunks)")
     parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE")
     parser.add_argument("--launch-attempt", default="1", help="a new number starts the job again on purpose")
     parser.add_argument("--cluster", default="")
@@ -563,6 +609,8 @@ def _requests_from(args: Any) -> list[dict[str, Any]]:
             f"unknown --run-mode: {args.run_mode} (expected one of {', '.join(m.value for m in RunMode)})"
         )
     shards = _positive("--shards", args.shards)
+    if args.add_tasks is not None and shards > 1:
+        raise ValueError("--add-tasks and --shards exclude each other")
     if args.run_mode == REGISTER_ACTIONS:
         if args.job_id or args.username or shards > 1:
             raise ValueError("REGISTER_ACTIONS takes no --job-id, --username or --shards")
@@ -584,14 +632,17 @@ def _requests_from(args: Any) -> list[dict[str, Any]]:
     }
     if args.check:  # the job's part only: the network comes from the settings read later
         network = {"subnets": ["-"], "security_groups": ["-"]}
-    return run_task_requests(
-        shards=shards, cluster=args.cluster, task_definition=args.task_definition, **network,
+    common: dict[str, Any] = dict(
+        cluster=args.cluster, task_definition=args.task_definition, **network,
         job_id=args.job_id or None, username=args.username or None, run_mode=args.run_mode,
         collection_owner=args.collection_owner, stream_id=args.stream_id, action_id=args.action_id,
         action_input_json=args.action_input_json, extra_env=extra_env,
         assign_public_ip=args.assign_public_ip == "ENABLED", container_name=args.container_name,
         started_by=args.started_by, launch_attempt=_positive("--launch-attempt", args.launch_attempt),
     )
+    if args.add_tasks is not None:
+        return add_task_requests(count=_positive("--add-tasks", args.add_tasks), **common)
+    return run_task_requests(shards=shards, **common)
 
 
 if __name__ == "__main__":

@@ -60,6 +60,22 @@ _JOB_TYPE_RUN_MODES = {
 }
 
 
+#: The run modes over many items: any number of tasks share such a job's chunks (SPEC §8.5).
+MANY_ITEM_RUN_MODES = (RunMode.RUN_COLLECTION, RunMode.RUN_STREAM, RunMode.RUN_FILES)
+
+
+def runs_many_items(run_mode: RunMode, job_type: object) -> bool:
+    """Whether a task of ``run_mode`` on a job of ``job_type`` (its attribute, for ``RUN_JOB``)
+    runs over many items; an unknown ``job_type`` is not (the runner fails the job on it)."""
+    if run_mode is RunMode.RUN_JOB:
+        known = {t.value: t for t in JobType}
+        job_type = job_type or JobType.SINGLETON.value
+        if not isinstance(job_type, str) or job_type not in known:
+            return False
+        return known[job_type].run_mode in MANY_ITEM_RUN_MODES
+    return run_mode in MANY_ITEM_RUN_MODES
+
+
 class LogFormat(str, enum.Enum):
     JSON = "json"
     TEXT = "text"

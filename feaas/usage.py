@@ -31,7 +31,7 @@ Optional:
   ACCESS_KEY, SECRET_KEY   explicit keys, both or neither (default: the task role)
   CONCURRENCY              items or action nodes in flight (default 8)
   HEARTBEAT_SECONDS, LEASE_SECONDS   heartbeat period and lease (default 15, 90)
-  SHARD_INDEX, SHARD_COUNT           split a collection run over several tasks (default 0, 1)
+  SHARD_INDEX, SHARD_COUNT           a hint only: the tasks of a many-item run share its chunks
   MAX_RUNTIME_SECONDS      whole-job deadline (the job's timeout_seconds wins)
   TOLERATED_FAILURE_PERCENT  failure share above which a many-item run FAILS (default 100)
   MEMORY_LIMIT_MB          the task's memory budget, worker + children (default: the cgroup's limit)

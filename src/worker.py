@@ -36,11 +36,26 @@ from feaas.errors import (
     StorageError,
 )
 from feaas.exitcodes import ExitCode
-from feaas.jobs import Heartbeat, JobRecord, JobStatus, Progress, record_for
+from feaas.jobs import (
+    ChunkedJobRecord,
+    Heartbeat,
+    JobRecord,
+    JobStatus,
+    Progress,
+    read_job_in_time,
+    record_for,
+)
 from feaas.jobs.controls import LiveControls
-from feaas.jobs.document import check_identity_before_claim, job_identity, job_limits, parse_job
+from feaas.jobs.document import job_identity, job_limits, parse_job
 from feaas.logs import event
-from feaas.settings import RunMode, Settings, load_register_settings, load_settings, load_sweep_settings
+from feaas.settings import (
+    RunMode,
+    Settings,
+    load_register_settings,
+    load_settings,
+    load_sweep_settings,
+    runs_many_items,
+)
 from feaas.stopping import SIGTERM_BUDGET_S, StopSignal
 from feaas.usage import worker_usage
 from src.startup import storage_or_exit
@@ -111,24 +126,26 @@ def run(settings: Settings, stop: StopSignal) -> int:
     dao = storage_or_exit(lambda: Dao.connect(settings))
     if isinstance(dao, ExitCode):
         return dao
-    record = record_for(dao.docs, settings.job_id, lease_seconds=settings.lease_seconds,
-                        shard_index=settings.shard_index, shard_count=settings.shard_count,
-                        metadata_uri=settings.ecs_container_metadata_uri_v4, index=dao.running)
-    record.index_row.update(run_mode=settings.run_mode.value, username=settings.username)
     if stop.stopped:  # interrupted before anything was claimed: leave the job as it is
         event(logger, "interrupted_before_claim", level=logging.WARNING)
         return ExitCode.INTERRUPTED
     try:  # bounded, SIGTERM's budget too, whatever storage does (the sweeper finds what landed)
-        job_doc = record.claim_in_time(stop, before=lambda: check_identity_before_claim(
-            lambda: dao.docs.get(settings.job_id), settings.job_id, settings.username))
+        # RUN_JOB's job_type says whether the job is shared by many tasks: only then is it read first
+        stored = read_job_in_time(dao.docs, settings.job_id, settings.username, stop,
+                                  needed=settings.run_mode is RunMode.RUN_JOB)
+        many_items = runs_many_items(settings.run_mode, (stored or {}).get("job_type"))
+        record = record_for(dao.docs, settings.job_id, lease_seconds=settings.lease_seconds,
+                            many_items=many_items, metadata_uri=settings.ecs_container_metadata_uri_v4,
+                            index=dao.running)
+        record.index_row.update(run_mode=settings.run_mode.value, username=settings.username)
+        job_doc = record.claim_in_time(stop)
     except JobNotClaimable as exc:
         event(logger, "job_not_claimable", level=logging.ERROR, reason=str(exc))
         return ExitCode.NOT_CLAIMABLE
     except StorageError as exc:
         event(logger, "job_claim_failed", level=logging.ERROR, error=explain_storage_error(exc, settings))
         return ExitCode.INTERRUPTED if stop.stopped else ExitCode.INTERNAL
-    logs.bind(attempt=job_doc.get("attempt"),
-              shard=settings.shard_index if settings.shard_count > 1 else None)
+    logs.bind(attempt=job_doc.get("attempt"))
     event(logger, "job_claimed", status=job_doc.get("status"), task_arn=record.task_arn)
     _after_start()
     # Imported after the claim: the runners, the engine and the action catalogue are not needed to
@@ -149,7 +166,7 @@ def run(settings: Settings, stop: StopSignal) -> int:
     heartbeat.check_job_doc(job_doc)
     heartbeat.start()
     try:
-        outcome = _run_job(settings, dao, job_doc, progress, stop, controls)
+        outcome = _run_job(settings, dao, job_doc, progress, stop, controls, record)
     except (JobFailed, NamespaceViolation) as exc:  # NamespaceViolation: a run over another user's items
         outcome = Outcome.failed(str(exc))
     except StorageError as exc:  # retried by botocore already; a missing table or bucket ends here
@@ -159,13 +176,13 @@ def run(settings: Settings, stop: StopSignal) -> int:
         outcome = Outcome.failed(f"internal error: {type(exc).__name__}: {exc}")
     finally:
         heartbeat.close()
-    if controls.tolerated_failure_percent is not None:  # changed while it ran (shards judge with it)
+    if controls.tolerated_failure_percent is not None:  # changed while it ran (a shared run judges with it)
         record.tolerated_percent = controls.tolerated_failure_percent
     return _finish(settings, record, outcome, progress, started, stop)
 
 
 def _run_job(settings: Settings, dao: Dao, job_doc: dict[str, Any], progress: Progress,
-             stop: StopSignal, controls: LiveControls) -> Outcome:
+             stop: StopSignal, controls: LiveControls, record: JobRecord) -> Outcome:
     from feaas.actions.context import UserStorage
     from feaas.runners import select_runner
     from feaas.runners.context import RunContext, make_tmp_root
@@ -177,7 +194,8 @@ def _run_job(settings: Settings, dao: Dao, job_doc: dict[str, Any], progress: Pr
     ctx = RunContext(settings=settings, dao=dao, registry=default_registry(), job_doc=job_doc, job=job,
                      hostname=hostname, namespace=namespace, progress=progress, stop=stop,
                      storage=UserStorage(dao.blobs, dao.docs, namespace, cancel=stop.event),
-                     tmp_root=make_tmp_root(), controls=controls)
+                     tmp_root=make_tmp_root(), controls=controls,
+                     chunks=record if isinstance(record, ChunkedJobRecord) else None)
     try:
         return runner(ctx)
     finally:
@@ -215,8 +233,9 @@ def _finish(settings: Settings, record: JobRecord, outcome: Outcome, progress: P
         event(logger, "job_finish_failed", level=logging.ERROR, error=str(exc))
         return ExitCode.INTERRUPTED if interrupted else ExitCode.INTERNAL
     duration_ms = round((time.monotonic() - started) * 1000, 1)
-    if written is None:  # a shard finished its share; another shard writes the final status
-        event(logger, "shard_finished", duration_ms=duration_ms, interrupted=interrupted)
+    attrs.update(record.final_attrs)
+    if written is None:  # a task of a many-item run left it; another task writes the final status
+        event(logger, "task_finished", duration_ms=duration_ms, interrupted=interrupted)
         return ExitCode.INTERRUPTED if interrupted else ExitCode.SUCCEEDED
     if metrics.is_enabled(settings.metrics):
         metrics.job_finished(duration_ms, written.value, int(attrs.get("item_count") or 0),

@@ -177,10 +177,10 @@ class Blobs:
         with self._translated("deleting", key):
             self.client.delete_object(Bucket=self.bucket, Key=key)
 
-    def list_keys(self, prefix: str) -> Iterator[str]:
-        """Every key under ``prefix``, page by page."""
+    def list_keys(self, prefix: str, *, start_after: str | None = None) -> Iterator[str]:
+        """Every key under ``prefix`` (after ``start_after``), page by page."""
         paginator = self.client.get_paginator("list_objects_v2")
         with self._translated("listing", prefix):
-            for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix, StartAfter=start_after or ""):
                 for obj in page.get("Contents", []):
                     yield obj["Key"]

@@ -72,6 +72,19 @@ class Streams:
             request["ExclusiveStartKey"] = start_key
         return query_pages(self.client, request, f"reading stream {stream_id}")
 
+    def rows_since(self, stream_id: str, since_ms: int, *, page_size: int = 500) -> Iterator[dict[str, Any]]:
+        """Rows of a stream whose timestamp is at least ``since_ms``, oldest first."""
+        request: dict[str, Any] = {
+            "TableName": self.table,
+            "KeyConditionExpression": "stream_id = :s AND #ts >= :t",
+            "ExpressionAttributeNames": {"#ts": "timestamp"},
+            "ExpressionAttributeValues": {":s": {"S": stream_id}, ":t": {"N": str(int(since_ms))}},
+            "ConsistentRead": True,
+            "Limit": page_size,
+        }
+        for page, _ in query_pages(self.client, request, f"reading stream {stream_id}"):
+            yield from page
+
     def get(self, stream_id: str, timestamp: int) -> dict[str, Any] | None:
         """One row by its key (a redrive names stream items ``{stream_id}@{timestamp}``)."""
         try:

@@ -1,12 +1,12 @@
 """The job lifecycle on the job document (SPEC §4): status and its transitions table, the record
-one task writes through (claim, heartbeat, finish), shards of a split run, the heartbeat thread,
-and the task's own metadata."""
+one task writes through (claim, heartbeat, finish), chunks of a run shared by many tasks, the
+heartbeat thread, and the task's own metadata."""
 
 from __future__ import annotations
 
+from feaas.jobs.chunks import Chunk, ChunkedJobRecord, NoChunk
 from feaas.jobs.heartbeat import Heartbeat, Progress
 from feaas.jobs.record import JobRecord
-from feaas.jobs.shards import ShardedJobRecord, ShardState
 from feaas.jobs.status import (
     ALLOWED_TRANSITIONS,
     INITIAL_STATUSES,
@@ -15,20 +15,22 @@ from feaas.jobs.status import (
     outcome_for_counts,
     status_of,
 )
-from feaas.jobs.task import ecs_task_arn, record_for
+from feaas.jobs.task import ecs_task_arn, read_job_in_time, record_for
 
 __all__ = [
     "ALLOWED_TRANSITIONS",
     "INITIAL_STATUSES",
+    "Chunk",
+    "ChunkedJobRecord",
     "Guard",
     "Heartbeat",
     "JobRecord",
     "JobStatus",
+    "NoChunk",
     "Progress",
-    "ShardState",
-    "ShardedJobRecord",
     "ecs_task_arn",
     "outcome_for_counts",
+    "read_job_in_time",
     "record_for",
     "status_of",
 ]

@@ -49,6 +49,8 @@ class JobRecord:
         self.index_row: dict[str, Any] = {}
         #: when this task's lease runs out as last written (epoch seconds)
         self.lease_until = 0.0
+        #: counts the final write recorded when they differ from this task's own (a shared run's)
+        self.final_attrs: dict[str, Any] = {}
 
     def _now(self) -> int:
         return int(self.clock())

@@ -40,7 +40,8 @@ class Guard(enum.Enum):
     LEASE_EXPIRED = "the lease ran out: its task crashed"
     RESUMABLE = "an interrupted run left the job resumable"
     OWN_LEASE = "this task holds the lease"
-    SHARDS_ENDED = "every shard of a split run has ended"
+    JOINABLE = "a many-item run nobody holds alone: any number of tasks share its chunks"
+    ALL_CHUNKS_DONE = "every chunk of a many-item run's plan is done"
 
 
 #: status → the statuses it may become, each under any of its guards.
@@ -51,9 +52,10 @@ ALLOWED_TRANSITIONS: dict[JobStatus, dict[JobStatus, frozenset[Guard]]] = {
     },
     JobStatus.RUNNING: {
         JobStatus.RUNNING: frozenset({Guard.LEASE_EXPIRED,  # a takeover after a crash
-                                      Guard.OWN_LEASE}),  # a heartbeat
-        JobStatus.SUCCEEDED: frozenset({Guard.OWN_LEASE, Guard.SHARDS_ENDED}),
-        JobStatus.FAILED: frozenset({Guard.OWN_LEASE, Guard.SHARDS_ENDED,
+                                      Guard.OWN_LEASE,  # a heartbeat
+                                      Guard.JOINABLE}),  # another task joins a many-item run
+        JobStatus.SUCCEEDED: frozenset({Guard.OWN_LEASE, Guard.ALL_CHUNKS_DONE}),
+        JobStatus.FAILED: frozenset({Guard.OWN_LEASE, Guard.ALL_CHUNKS_DONE,
                                      Guard.LEASE_EXPIRED}),  # the sweeper records a dead task's job
     },
     JobStatus.FAILED: {

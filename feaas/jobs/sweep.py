@@ -28,6 +28,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from feaas.dao import ConditionFailed, Documents, RunningIndex, Update
 from feaas.dao.expressions import Condition, all_of, below, equals, missing
 from feaas.errors import StorageError
+from feaas.jobs.chunks import TASKS
 from feaas.jobs.record import LEASE_EXPIRES_AT, LEASE_OWNER
 from feaas.jobs.status import Guard, JobStatus, is_true, may_become, status_of
 from feaas.logs import event
@@ -68,15 +69,16 @@ class SweepCounts:
 
 @dataclass(frozen=True)
 class Lease:
-    """One lease on a job as read: the job's own (``shard`` None) or a shard's."""
+    """One lease on a job as read: the job's own (``task`` None) or that of one of the tasks
+    sharing a many-item run (SPEC §8.5)."""
 
     owner: str
     expires_at: int
-    shard: str | None = None
+    task: str | None = None
     task_arn: str | None = None
 
     def path(self, name: str) -> str | tuple[str, ...]:
-        return name if self.shard is None else ("shards", self.shard, name)
+        return name if self.task is None else (TASKS, self.task, name)
 
     def unchanged(self) -> Condition:
         return (equals(self.path(LEASE_OWNER), self.owner)
@@ -97,21 +99,19 @@ RequestBuilder = Callable[[str, Mapping[str, Any], Mapping[str, Any], StoppedTas
 
 
 def leases_of(doc: Mapping[str, Any]) -> list[Lease]:
-    """Every lease held on the job: its own, or each RUNNING shard's."""
+    """Every lease held on the job: its own, or each of its tasks' (a many-item run)."""
     if doc.get(LEASE_OWNER) is not None:
         return [Lease(str(doc[LEASE_OWNER]), int(doc.get(LEASE_EXPIRES_AT) or 0),
                       task_arn=_text(doc.get("fargate_task_arn")))]
-    shards = doc.get("shards") or {}
-    return [Lease(str(s[LEASE_OWNER]), int(s.get(LEASE_EXPIRES_AT) or 0), shard=key,
-                  task_arn=_text(s.get("task_arn")))
-            for key, s in sorted(shards.items()) if isinstance(s, dict) and s.get(LEASE_OWNER) is not None]
+    tasks = doc.get(TASKS) or {}
+    return [Lease(str(t[LEASE_OWNER]), int(t.get(LEASE_EXPIRES_AT) or 0), task=key,
+                  task_arn=_text(t.get("task_arn")))
+            for key, t in sorted(tasks.items()) if isinstance(t, dict) and t.get(LEASE_OWNER) is not None]
 
 
-def attempt_of(doc: Mapping[str, Any], leases: list[Lease]) -> int:
-    """How many times the lost work was claimed: the job's ``attempt``, or a split run's dead shards'."""
-    shards = doc.get("shards") or {}
-    counts = [int((shards.get(lease.shard) or {}).get("attempt") or 0) for lease in leases if lease.shard]
-    return max(counts) if counts else int(doc.get("attempt") or 0)
+def attempt_of(doc: Mapping[str, Any]) -> int:
+    """How many times the job was started, resumed or relaunched (joins do not count)."""
+    return int(doc.get("attempt") or 0)
 
 
 def _text(value: Any) -> str | None:
@@ -173,7 +173,7 @@ class Sweeper:
 
     def _sweep_row(self, row: Mapping[str, Any], counts: SweepCounts) -> None:
         """One claim attempt's row: the job it names is swept when this row's owner holds a lease on
-        it (or nobody does, in a split run whose finaliser died); a row left by a claim that failed,
+        it (or nobody does, in a shared run whose finaliser died); a row left by a claim that failed,
         never landed, or was taken over since is removed once it is older than any claim lasts."""
         job_id = str(row["job_id"])
         doc = self.docs.get(job_id)
@@ -207,7 +207,7 @@ class Sweeper:
         stops = [describe_stop(self.ecs, self.cluster, lease.task_arn) for lease in leases] or [
             describe_stop(self.ecs, self.cluster, _text(doc.get("fargate_task_arn")))]
         reason = stops[0].reason
-        attempt = attempt_of(doc, leases)
+        attempt = attempt_of(doc)
         if relaunching:
             reason = f"the relaunched task never claimed the job: {reason}"
         elif attempt < self.max_attempts and leases:
@@ -221,7 +221,7 @@ class Sweeper:
         """The job's leases are the ones read, and every one has run out."""
         parts: list[Condition] = [lease.unchanged() & below(lease.path(LEASE_EXPIRES_AT), now)
                                   for lease in leases]
-        if not leases:  # a split run whose shards all ended, and the task that would finalise it died
+        if not leases:  # a shared run whose tasks all left, and the task that would finalise it died
             parts.append(missing(LEASE_OWNER))
         return all_of(parts) if len(parts) > 1 else parts[0]
 
@@ -235,6 +235,8 @@ class Sweeper:
                              may_become(JobStatus.RUNNING, guard))
         for lease in leases:  # still expired: the relaunched task's claim takes it over
             upd.set[lease.path(LEASE_OWNER)] = marker
+        if any(lease.task for lease in leases):  # the relaunched tasks join: the relaunch is the attempt
+            upd.add["attempt"] = 1
         # The marker's own row first, as a task's claim does: it keeps the job found until the
         # relaunched task claims it (or the sweeper records that it never did).
         kept = {k: v for k, v in row.items() if k not in (*ROW_KEYS, LEASE_OWNER, "task_arn")}
@@ -257,7 +259,7 @@ class Sweeper:
                 failures.append({"reason": f"{type(exc).__name__}: {exc}"})
         if failures or len(arns) < len(leases):
             why = "; ".join(str(f.get("reason", "unknown")) for f in failures) or "no task started"
-            relaunched = [Lease(marker, lease.expires_at, lease.shard) for lease in leases]
+            relaunched = [Lease(marker, lease.expires_at, lease.task) for lease in leases]
             why = f"{stopped.reason}; the relaunch failed: {why}"
             self._record_failed(job_id, None, relaunched, why, now, attempt)
             return False

@@ -1,16 +1,21 @@
 """This task's identity on the job: its Fargate task ARN from the ECS task metadata endpoint (v4),
-and the record it writes through (its own lease, or its shard's)."""
+and the record it writes through (its own lease, or its share of a many-item run)."""
 
 from __future__ import annotations
 
 import json
 import logging
+import time
 import urllib.request
+from typing import Any
 
 from feaas.dao import Documents, RunningIndex
-from feaas.jobs.record import JobRecord
-from feaas.jobs.shards import ShardedJobRecord
+from feaas.errors import StorageError
+from feaas.jobs.chunks import ChunkedJobRecord
+from feaas.jobs.document import check_identity_before_claim
+from feaas.jobs.record import CLAIM_AFTER_STOP_S, CLAIM_TIMEOUT_S, JobRecord
 from feaas.logs import event
+from feaas.stopping import StopSignal, call_within
 
 logger = logging.getLogger(__name__)
 
@@ -33,21 +38,38 @@ def record_for(
     job_id: str,
     *,
     lease_seconds: float,
-    shard_index: int = 0,
-    shard_count: int = 1,
+    many_items: bool = False,
     metadata_uri: str | None = None,
     index: RunningIndex | None = None,
 ) -> JobRecord:
-    """The job record this task writes through: its own lease, or its shard's."""
+    """The job record this task writes through: its own lease, or (``many_items``) its share of a
+    run any number of tasks work on together (SPEC §8.5)."""
     task_arn = ecs_task_arn(metadata_uri)
-    if shard_count > 1:
-        return ShardedJobRecord(
-            docs,
-            job_id,
-            shard_index=shard_index,
-            shard_count=shard_count,
-            lease_seconds=lease_seconds,
-            task_arn=task_arn,
-            index=index,
-        )
-    return JobRecord(docs, job_id, lease_seconds=lease_seconds, task_arn=task_arn, index=index)
+    kind = ChunkedJobRecord if many_items else JobRecord
+    return kind(docs, job_id, lease_seconds=lease_seconds, task_arn=task_arn, index=index)
+
+
+def read_job_in_time(docs: Documents, job_id: str, username: str, stop: StopSignal, *,
+                     needed: bool) -> dict[str, Any] | None:
+    """The identity check before the claim (:class:`JobNotClaimable` when the job is not this
+    user's; it reads the job only when its id is outside the user's namespace), and the job as
+    stored when ``needed`` (else None), within the claim's own budget (:data:`CLAIM_TIMEOUT_S`,
+    less after SIGTERM); :class:`StorageError` on giving up."""
+
+    def checked() -> dict[str, Any] | None:
+        read: list[dict[str, Any] | None] = []
+
+        def read_job() -> dict[str, Any] | None:
+            if not read:
+                read.append(docs.get(job_id))
+            return read[0]
+
+        check_identity_before_claim(read_job, job_id, username)
+        return read_job() if needed else None
+
+    try:
+        return call_within(checked, end=time.monotonic() + CLAIM_TIMEOUT_S, stop=stop,
+                           after_stop_s=CLAIM_AFTER_STOP_S)
+    except TimeoutError:
+        why = "after SIGTERM/SIGINT" if stop.stopped else f"within {CLAIM_TIMEOUT_S} s"
+        raise StorageError(f"gave up reading job {job_id}: storage did not answer {why}") from None

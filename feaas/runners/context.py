@@ -17,7 +17,7 @@ from feaas.actions.registry import Registry
 from feaas.dao import Dao
 from feaas.dao.offload import INLINE_BUDGET_BYTES, JobValues, document_budget
 from feaas.errors import Cancelled, Interrupted, JobFailed
-from feaas.jobs import JobStatus, Progress
+from feaas.jobs import ChunkedJobRecord, JobStatus, Progress
 from feaas.jobs.controls import LiveControls
 from feaas.namespace import check_stream_id, job_prefix_for, job_uuid_of
 from feaas.netpolicy import NetworkPolicy
@@ -77,6 +77,8 @@ class RunContext:
     action_progress: Callable[[str, float], None] | None = None
     #: the live controls the heartbeat reads from the record (runs over many items follow them)
     controls: LiveControls | None = None
+    #: this task's share of a many-item run (SPEC §8.5); None for single runs
+    chunks: ChunkedJobRecord | None = None
 
     @property
     def job_uuid(self) -> str:

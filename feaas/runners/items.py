@@ -1,20 +1,25 @@
 """Runs over many items (collection, stream, files): one runner over any ItemSource.
 
 Pipeline, every stage bounded so memory stays flat on any collection size:
-reader thread (pages → ``work`` queue) → ``CONCURRENCY`` item threads (script per item) →
-``done`` queue → this thread, which writes receipts + write-backs in batches and counts them.
-Counts only include items whose receipt is durably written, so they match the receipts exactly.
+reader thread (claimed chunks of the work plan → ``work`` queue) → ``CONCURRENCY`` item threads
+(script per item) → ``done`` queue → this thread, which writes receipts + write-backs in batches and
+counts them. Counts only include items whose receipt is durably written, so they match the receipts
+exactly; a chunk is done (and its counts join the job's) once every one of its items is counted.
+
+Any number of tasks share the run (SPEC §8.5): a plan writer thread (in whichever task holds the
+plan writer's lease) reads the source once into chunks; every task claims chunks (see
+:mod:`feaas.jobs.chunks`).
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import queue
 import threading
 import time
 from collections.abc import Callable
-from collections.abc import Set as AbstractSet
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -23,27 +28,21 @@ from feaas import metrics
 from feaas.dao.batch import BatchWriter, ItemWrite
 from feaas.dao.codec import message_to_plain, to_dynamo_value
 from feaas.dao.offload import LARGE_VALUE_BYTES, offload, plain_size
-from feaas.errors import InvalidScript, JobFailed, NamespaceViolation, StorageError, WorkerError
-from feaas.jobs import JobStatus, outcome_for_counts
+from feaas.errors import InvalidScript, JobFailed, LeaseLost, NamespaceViolation, StorageError, WorkerError
+from feaas.jobs import Chunk, ChunkedJobRecord, JobStatus, NoChunk
 from feaas.jobs.controls import LiveControls
-from feaas.jobs.document import input_data, job_limits, receipt_mode
-from feaas.jobs.redrive import ITEM_SOURCE, keys_whose_latest_receipt
+from feaas.jobs.document import input_data, receipt_mode
+from feaas.jobs.redrive import ITEM_SOURCE
 from feaas.logs import event
 from feaas.namespace import check_id, protected_attributes, receipts_stream_for
 from feaas.psee.engine import USERNAME_REGISTER, Engine, main_input_registers, supplied_inputs
 from feaas.psee.values import from_any_map, parameter_default, to_any, to_json_value
+from feaas.runners.chunkplan import ChunkTally, PlanWriter, chunk_key, load_chunk, successes_since
 from feaas.runners.context import Outcome, RunContext
 from feaas.runners.inflight import InFlightLimit
 from feaas.runners.listed import ListedDocuments, ListedRows, listed_keys
 from feaas.runners.progressbar import ProgressReporter
-from feaas.runners.sources import (
-    CollectionSource,
-    FilesSource,
-    ItemSource,
-    StreamSource,
-    WorkItem,
-    shard_of,
-)
+from feaas.runners.sources import CollectionSource, FilesSource, ItemSource, StreamSource, WorkItem
 from feaas.settings import JobType
 
 logger = logging.getLogger(__name__)
@@ -60,6 +59,7 @@ class ItemResult:
     item: WorkItem
     write: ItemWrite | None  # None: stopped before it finished (not recorded, will rerun)
     success: bool = False
+    chunk: int = -1
 
 
 def storable_attribute(value: Any) -> Any:
@@ -76,11 +76,6 @@ def storable_attribute(value: Any) -> Any:
 
 def run_all_stream_id(ctx: RunContext) -> str:
     return receipts_stream_for(ctx.namespace, ctx.settings.job_id)
-
-
-def latest_successes(ctx: RunContext, stream_id: str) -> AbstractSet[str]:
-    """Item keys whose latest receipt in the run-all stream succeeded (resume: not run again)."""
-    return keys_whose_latest_receipt(ctx.dao.streams.rows(stream_id), succeeded=True).keys()
 
 
 class ItemRun:
@@ -103,11 +98,20 @@ class ItemRun:
         self.env = ctx.node_environment()
         self.attempt = int(ctx.job_doc.get("attempt") or 1)
         self.receipt_mode = receipt_mode(ctx.job_doc, ctx.settings.receipt_mode)
+        # batch mode keeps concurrent writers' keys apart by SHARD_INDEX/SHARD_COUNT: tasks sharing a
+        # run in that mode must be started with distinct shard settings (--shards N)
         self.writer = BatchWriter(ctx.dao.streams, ctx.dao.docs, mode=self.receipt_mode,
                                   shard=ctx.settings.shard_index, shard_count=ctx.settings.shard_count,
                                   attempt=self.attempt)
-        self.success = self.error = self.skipped = 0
-        self.total = 0
+        if ctx.chunks is None:
+            raise JobFailed("internal error: a many-item run needs its task's share of the job (SPEC §8.5)")
+        self.record: ChunkedJobRecord = ctx.chunks
+        self.plan_prefix = f"{ctx.job_prefix}plan/"
+        self.tally = ChunkTally()
+        self.poll_s = min(1.0, self.settings.heartbeat_seconds)
+        self.success = self.error = 0
+        #: items done before this task started (done chunks) or skipped in chunks it took over
+        self.done_before = self.skipped = 0
         self.failures_logged = 0
         self.progress = ProgressReporter(ctx.settings, report)
         self._lock = threading.Lock()
@@ -121,33 +125,63 @@ class ItemRun:
 
     # --- stages -------------------------------------------------------------------------------
 
-    def _read(self, work: queue.Queue[Any], done_keys: AbstractSet[str]) -> None:
+    def _read(self, work: queue.Queue[Any]) -> None:
         try:
             self._guarded(
                 "item_reader_crashed",
                 f"reading {self.source.description} failed",
-                lambda: self._feed(work, done_keys),
+                lambda: self._feed(work),
             )
         finally:
             work.put(_END)  # passed on by each item thread that takes it (their number changes)
 
-    def _feed(self, work: queue.Queue[Any], done_keys: AbstractSet[str]) -> None:
-        shard, shards = self.settings.shard_index, self.settings.shard_count
+    def _feed(self, work: queue.Queue[Any]) -> None:
+        """Claim chunks and hand their items on until none is left. A task that finds no free chunk
+        when it starts leaves at once; one that worked waits while other tasks hold chunks, to take
+        over any whose lease runs out (its task died)."""
+        record, stop = self.record, self.ctx.stop
+        claimed = 0
+        while not stop.stopped:
+            got = record.claim_chunk()
+            if isinstance(got, Chunk):
+                claimed += 1
+                self._feed_chunk(got, work)
+                continue
+            if got in (NoChunk.DONE, NoChunk.ENDED) or (got is NoChunk.HELD and not claimed):
+                event(logger, "no_chunk_left", reason=got.value, chunks_claimed=claimed)
+                return
+            stop.event.wait(self.poll_s)  # the plan is being written, or others hold the last chunks
+            record.refresh()
+
+    def _feed_chunk(self, chunk: Chunk, work: queue.Queue[Any]) -> None:
+        items = load_chunk(self.ctx.dao.blobs.get_bytes(chunk_key(self.plan_prefix, chunk.index)))
+        done: set[str] = set()
+        if chunk.taken_over:  # items whose receipt already succeeded are not run again
+            keys = {i.key for i in items}
+            done = successes_since(self.ctx.dao.streams, self.stream_id, chunk.since_ms, keys)
+        already = sum(1 for i in items if i.key in done)
+        self.tally.open(chunk.index, already)
+        with self._lock:
+            self.skipped += already
+            self._report()
+        event(logger, "chunk_claimed", chunk=chunk.index, items=len(items), already_done=len(done),
+              taken_over=chunk.taken_over)
         stop = self.ctx.stop
-        for page in self.source.pages():
-            for item in page:
-                if shards > 1 and shard_of(item.key, shards) != shard:
+        for item in items:
+            if item.key in done:
+                continue
+            self.tally.handed_on(chunk.index)
+            while not stop.stopped:
+                try:
+                    work.put((chunk.index, item), timeout=0.2)
+                    break
+                except queue.Full:
                     continue
-                if item.key in done_keys:
-                    continue  # done by an earlier attempt: already counted in self.skipped
-                while not stop.stopped:
-                    try:
-                        work.put(item, timeout=0.2)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.stopped:
-                    return
+            if stop.stopped:
+                return
+        counts = self.tally.fed(chunk.index)
+        if counts is not None:
+            self.record.complete_chunk(chunk.index, *counts, inflight=self.tally.inflight())
 
     def _guarded(self, crash_event: str, failure: str, stage: Callable[[], T]) -> T | None:
         """Run a stage whose failure must not let the run end "complete": whatever it raises stops the
@@ -155,7 +189,7 @@ class ItemRun:
         else is a bug, logged with its traceback."""
         try:
             return stage()
-        except JobFailed as exc:
+        except (JobFailed, LeaseLost) as exc:
             self.ctx.stop.stop(exc)
         except Exception as exc:  # the one catch-all of the pipeline's reader and writers
             if not isinstance(exc, WorkerError):
@@ -163,15 +197,21 @@ class ItemRun:
             self.ctx.stop.stop(JobFailed(f"{failure}: {exc}"))
         return None
 
+    def _plan_failed(self, exc: BaseException) -> None:
+        if not isinstance(exc, WorkerError):
+            logger.error("plan_writer_crashed", exc_info=exc)
+        self.ctx.stop.stop(JobFailed(f"writing the work plan of {self.source.description} failed: {exc}"))
+
     def _work(self, work: queue.Queue[Any], done: queue.Queue[Any]) -> None:
         try:
             while True:
-                item = work.get()
-                if item is _END:
+                got = work.get()
+                if got is _END:
                     work.put(_END)
                     return
                 if self.ctx.stop.stopped or not self.limit.enter():
                     continue  # drain without starting anything new
+                chunk, item = got
                 try:
                     result = self._process(item)
                 except Exception as exc:  # a storage error or a bug fails this item, never the pipeline
@@ -180,6 +220,7 @@ class ItemRun:
                     result = self._result(
                         item, False, f"{type(exc).__name__}: {exc}", {}, {}, time.perf_counter()
                     )
+                result.chunk = chunk
                 try:
                     done.put(result)
                 finally:  # only once its result is queued: a pause shows only when nothing is unsaved
@@ -256,9 +297,13 @@ class ItemRun:
         )
         if problems is None:
             return
+        completed: list[tuple[int, tuple[int, int]]] = []
         with self._lock:
             for (result, write), problem in zip(recorded, problems, strict=True):
                 succeeded = result.success and problem is None
+                counts = self.tally.recorded(result.chunk, succeeded)
+                if counts is not None:
+                    completed.append((result.chunk, counts))
                 if self.emf:
                     metrics.item_processed(
                         write.row["duration_ms"], succeeded, run_mode=self.settings.run_mode.value
@@ -277,16 +322,22 @@ class ItemRun:
                         error=problem or write.row["error_message"],
                     )
             self._report()
+        for index, counts in completed:
+            self._guarded("chunk_write_crashed", f"could not record chunk {index} done",
+                          functools.partial(self.record.complete_chunk, index, *counts,
+                                            inflight=self.tally.inflight()))
 
     def _report(self) -> None:
-        done = self.success + self.error + self.skipped
-        self.ctx.progress.update(
-            percent=round(min(100.0, 100.0 * done / self.total), 2) if self.total else 0,
-            success_count=self.success + self.skipped,
-            error_count=self.error,
-            item_count=self.total,
-        )
-        self.progress.tick(done, self.total, self.error, skipped=self.skipped)
+        """This task's progress for its heartbeat (the job's is worked out there, SPEC §8.5), and
+        for the log and the bar once the plan's item count is known."""
+        open_success, open_error = self.tally.open_counts()
+        self.ctx.progress.update(items_done=self.success + self.error, inflight=open_success + open_error,
+                                 inflight_error=open_error)
+        if not self.record.plan_ready():
+            return
+        total = int(self.record.doc.get("item_count") or 0)
+        before = self.done_before + self.skipped
+        self.progress.tick(min(total, before + self.success + self.error), total, self.error, skipped=before)
 
     # --- the run ------------------------------------------------------------------------------
 
@@ -300,30 +351,30 @@ class ItemRun:
         ctx = self.ctx
         streams = ctx.dao.streams
         streams.start_after_newest(self.stream_id)
-        done_keys: AbstractSet[str] = latest_successes(ctx, self.stream_id) if self.attempt > 1 else set()
-        shard, shards = self.settings.shard_index, self.settings.shard_count
-        if shards > 1:
-            done_keys = {key for key in done_keys if shard_of(key, shards) == shard}
-        # Counted before the reader starts, so the first report (and the bar) already shows them as done.
-        self.skipped = len(done_keys)
-        self.total = self.source.total()
+        doc = self.record.doc
+        self.done_before = int(doc.get("success_count") or 0) + int(doc.get("error_count") or 0)
         event(
             logger,
             "items_started",
             source=self.source.description,
-            item_count=self.total,
-            already_done=len(done_keys),
+            plan=str((self.record.doc.get("plan") or {}).get("state") or "none"),
             concurrency=self.controls.concurrency,
             receipt_mode=self.receipt_mode,
-            shard=f"{self.settings.shard_index}/{self.settings.shard_count}",
             receipts_stream=self.stream_id,
         )
+        if self.settings.shard_count > 1:
+            event(logger, "shard_settings_ignored",
+                  shard=f"{self.settings.shard_index}/{self.settings.shard_count}",
+                  note="SHARD_INDEX/SHARD_COUNT only start several tasks now; they share the job's chunks")
         self.ctx.progress.update(**self.controls.progress_attributes(), paused=False)
-        self._report()
+        planner = PlanWriter(self.record, self.source, ctx.dao.blobs, self.plan_prefix, ctx.stop)
+        plan_thread = threading.Thread(target=planner.run, args=(self.poll_s, self._plan_failed),
+                                       name="plan-writer", daemon=True)
+        plan_thread.start()
         concurrency = self.controls.concurrency
         work: queue.Queue[Any] = queue.Queue(maxsize=concurrency * 2)
         done: queue.Queue[Any] = queue.Queue(maxsize=concurrency * 2 + FLUSH_ITEMS)
-        reader = threading.Thread(target=self._read, args=(work, done_keys), name="reader", daemon=True)
+        reader = threading.Thread(target=self._read, args=(work,), name="reader", daemon=True)
         reader.start()
         workers: list[threading.Thread] = []
         started = time.monotonic()
@@ -371,6 +422,7 @@ class ItemRun:
             submit(batch)
         writers.shutdown(wait=True)
         self.writer.close()
+        plan_thread.join()
         return self._outcome(time.monotonic() - started)
 
     def _follow_controls(self, workers: list[threading.Thread], work: queue.Queue[Any],
@@ -395,37 +447,20 @@ class ItemRun:
                   success_count=self.success + self.skipped, error_count=self.error)
 
     def _outcome(self, duration_s: float) -> Outcome:
-        success, error = self.success + self.skipped, self.error
-        n = success + error
-        attrs: dict[str, Any] = {
-            "success_count": success,
-            "error_count": error,
-            "item_count": self.total,
-            "receipts_stream_id": self.stream_id,
-            "percent": round(min(100.0, 100.0 * n / self.total), 2) if self.total else 100,
-        }
+        """This task's part is over: the job's final status is written by the task that finds
+        every chunk done (SPEC §8.5), judged on the whole job's counts."""
+        attrs: dict[str, Any] = {"receipts_stream_id": self.stream_id}
         event(
             logger,
             "items_finished",
-            success_count=success,
-            error_count=error,
-            item_count=self.total,
+            success_count=self.success,
+            error_count=self.error,
             duration_ms=round(duration_s * 1000, 1),
             items_per_s=round((self.success + self.error) / duration_s, 1) if duration_s else None,
         )
         if self.ctx.stop.stopped:
             return Outcome(JobStatus.FAILED, "", attrs, stopped=self.ctx.stop.reason)
-        if self.settings.shard_count > 1:  # the shard that finishes last judges the whole job
-            return Outcome(JobStatus.SUCCEEDED, "", attrs)
-        tolerated = self.controls.tolerated_failure_percent  # the live control, else as claimed
-        if tolerated is None:
-            _, tolerated = job_limits(self.ctx.job_doc)  # the one place that reads and checks it
-        if tolerated is None:
-            tolerated = self.settings.tolerated_failure_percent
-        status, message, extra = outcome_for_counts(success, error, tolerated)
-        if status is JobStatus.SUCCEEDED:
-            attrs["percent"] = 100
-        return Outcome(status, message, {**attrs, **extra}, remove=() if extra else ("outcome",))
+        return Outcome(JobStatus.SUCCEEDED, "", attrs)
 
 
 def _named_source(ctx: RunContext, setting: str | None, attribute: str, missing: str, kind: str) -> str:

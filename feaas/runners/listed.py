@@ -17,7 +17,7 @@ from feaas.jobs.redrive import ITEM_KEYS_OBJECT
 from feaas.logs import event
 from feaas.namespace import is_job_id
 from feaas.runners.context import RunContext
-from feaas.runners.sources import PAGE_SIZE, WorkItem, collection_item, stream_item
+from feaas.runners.sources import PAGE_SIZE, Page, WorkItem, collection_item, stream_item
 
 logger = logging.getLogger(__name__)
 
@@ -41,9 +41,15 @@ def listed_keys(ctx: RunContext) -> list[str] | None:
     return keys
 
 
-def _pages(keys: list[str]) -> Iterator[list[str]]:
-    for start in range(0, len(keys), PAGE_SIZE):
-        yield keys[start:start + PAGE_SIZE]
+def _pages(keys: list[str], cursor: Any) -> Iterator[tuple[list[str], int | None]]:
+    """Pages of keys from position ``cursor``, each with the position after it (None at the end)."""
+    start = int(cursor or 0)
+    while True:
+        end = start + PAGE_SIZE
+        yield keys[start:end], end if end < len(keys) else None
+        if end >= len(keys):
+            return
+        start = end
 
 
 class ListedDocuments:
@@ -56,17 +62,14 @@ class ListedDocuments:
         self.docs, self.owner, self.keys = docs, owner, keys
         self.description = f"{len(keys)} listed documents of {owner}"
 
-    def total(self) -> int:
-        return len(self.keys)
-
-    def pages(self) -> Iterator[list[WorkItem]]:
+    def pages(self, cursor: Any = None) -> Iterator[Page]:
         key_attr = self.docs.key_attribute
-        for page in _pages(self.keys):
+        for page, after in _pages(self.keys, cursor):
             found = {d[key_attr]: d for d in self.docs.batch_get(page) if d.get("owner") == self.owner}
             for key in page:
                 if key not in found:
                     event(logger, "listed_item_missing", level=logging.WARNING, item=key)
-            yield [collection_item(found[key], key_attr) for key in page if key in found]
+            yield [collection_item(found[key], key_attr) for key in page if key in found], after
 
 
 class ListedRows:
@@ -82,20 +85,15 @@ class ListedRows:
         self.streams, self.stream_id = streams, stream_id
         self.description = f"{len(keys)} listed rows of stream {stream_id}"
 
-    def total(self) -> int:
-        return len(self.timestamps)
-
-    def pages(self) -> Iterator[list[WorkItem]]:
-        page: list[WorkItem] = []
-        for timestamp in self.timestamps:
-            row: dict[str, Any] | None = self.streams.get(self.stream_id, timestamp)
-            if row is None:
-                key = f"{self.stream_id}@{timestamp}"
-                event(logger, "listed_item_missing", level=logging.WARNING, item=key)
-                continue
-            page.append(stream_item(self.stream_id, row))
-            if len(page) >= PAGE_SIZE:
-                yield page
-                page = []
-        if page:
-            yield page
+    def pages(self, cursor: Any = None) -> Iterator[Page]:
+        keys = [str(t) for t in self.timestamps]
+        for page, after in _pages(keys, cursor):
+            items: list[WorkItem] = []
+            for timestamp in page:
+                row: dict[str, Any] | None = self.streams.get(self.stream_id, int(timestamp))
+                if row is None:
+                    key = f"{self.stream_id}@{timestamp}"
+                    event(logger, "listed_item_missing", level=logging.WARNING, item=key)
+                    continue
+                items.append(stream_item(self.stream_id, row))
+            yield items, after

@@ -1,8 +1,8 @@
-"""Where the items of a many-item run come from: a collection, a stream, or files. Page by page."""
+"""Where the items of a many-item run come from: a collection, a stream, or files. Page by page,
+each page with a cursor from which the source continues (the plan writer's resume point, SPEC §8.5)."""
 
 from __future__ import annotations
 
-import hashlib
 import posixpath
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -10,10 +10,12 @@ from typing import Any, Protocol
 
 from feaas.dao import Blobs, Documents, Streams
 from feaas.errors import JobFailed
-from feaas.namespace import JOB_MARKER, is_job_id, normalise_key
+from feaas.namespace import is_job_id, normalise_key
 
-#: Items read per request (owner index, stream) and handed on per page.
+#: Items read per request (owner index, stream) and handed on per page; one page is one chunk.
 PAGE_SIZE = 500
+#: A page and where the source continues after it (None: the source is exhausted). JSON-like.
+Page = tuple[list["WorkItem"], Any]
 
 
 @dataclass(frozen=True)
@@ -26,9 +28,9 @@ class WorkItem:
 class ItemSource(Protocol):
     description: str
 
-    def total(self) -> int: ...
-
-    def pages(self) -> Iterator[list[WorkItem]]: ...
+    def pages(self, cursor: Any = None) -> Iterator[Page]:
+        """Pages from ``cursor`` (None: the start), each with the cursor after it."""
+        ...
 
 
 def collection_item(doc: dict[str, Any], key_attribute: str) -> WorkItem:
@@ -43,14 +45,6 @@ def stream_item(stream_id: str, row: dict[str, Any]) -> WorkItem:
                     inputs={**row, "stream_id": stream_id, "timestamp": row["timestamp"]})
 
 
-def shard_of(key: str, shard_count: int) -> int:
-    """Stable shard of an item key (the same on every task and every Python)."""
-    if shard_count <= 1:
-        return 0
-    digest = hashlib.blake2b(key.encode("utf-8"), digest_size=8).digest()
-    return int.from_bytes(digest, "big") % shard_count
-
-
 class CollectionSource:
     """Every document of ``owner`` through the owner index; fetches whole items when the index
     projects only keys. Job documents are never items."""
@@ -60,18 +54,15 @@ class CollectionSource:
         self.owner = owner
         self.description = f"collection {owner}"
 
-    def total(self) -> int:
-        return self.docs.count_owner(self.owner, exclude_ids_containing=JOB_MARKER)
-
-    def pages(self) -> Iterator[list[WorkItem]]:
+    def pages(self, cursor: Any = None) -> Iterator[Page]:
         key_attr = self.docs.key_attribute
         index_keys = {key_attr, "owner"}
-        for page, _ in self.docs.owner_pages(self.owner, page_size=PAGE_SIZE):
+        for page, last_key in self.docs.owner_pages(self.owner, page_size=PAGE_SIZE, start_key=cursor):
             page = [i for i in page if not is_job_id(str(i.get(key_attr, "")))]
             if page and all(set(i) <= index_keys for i in page):  # keys-only projection
                 fetched = {i[key_attr]: i for i in self.docs.batch_get([i[key_attr] for i in page])}
                 page = [fetched[i[key_attr]] for i in page if i[key_attr] in fetched]
-            yield [collection_item(i, key_attr) for i in page]
+            yield [collection_item(i, key_attr) for i in page], last_key
 
 
 class StreamSource:
@@ -82,12 +73,9 @@ class StreamSource:
         self.stream_id = stream_id
         self.description = f"stream {stream_id}"
 
-    def total(self) -> int:
-        return self.streams.count(self.stream_id)
-
-    def pages(self) -> Iterator[list[WorkItem]]:
-        for page, _ in self.streams.pages(self.stream_id, page_size=PAGE_SIZE):
-            yield [stream_item(self.stream_id, row) for row in page]
+    def pages(self, cursor: Any = None) -> Iterator[Page]:
+        for page, last_key in self.streams.pages(self.stream_id, page_size=PAGE_SIZE, start_key=cursor):
+            yield [stream_item(self.stream_id, row) for row in page], last_key
 
 
 class FilesSource:
@@ -108,19 +96,22 @@ class FilesSource:
         else:
             raise JobFailed("a files run needs file_keys or a prefix")
 
-    def _keys(self) -> Iterator[str]:
+    def _keys(self, cursor: Any) -> Iterator[tuple[str, Any]]:
+        """Keys with the cursor after each: a position in ``file_keys``, else the last key listed."""
         if self.file_keys is not None:
-            yield from self.file_keys
+            start = int(cursor or 0)
+            for position, key in enumerate(self.file_keys[start:], start + 1):
+                yield key, position
         else:
             assert self.prefix is not None
-            yield from (k for k in self.blobs.list_keys(self.prefix) if not k.endswith("/"))
+            for key in self.blobs.list_keys(self.prefix, start_after=cursor or None):
+                if not key.endswith("/"):
+                    yield key, key
 
-    def total(self) -> int:
-        return sum(1 for _ in self._keys())
-
-    def pages(self) -> Iterator[list[WorkItem]]:
+    def pages(self, cursor: Any = None) -> Iterator[Page]:
         page: list[WorkItem] = []
-        for key in self._keys():
+        after: Any = cursor
+        for key, after in self._keys(cursor):
             prefix = self.prefix or posixpath.dirname(key) + "/"
             page.append(
                 WorkItem(
@@ -134,7 +125,6 @@ class FilesSource:
                 )
             )
             if len(page) >= PAGE_SIZE:
-                yield page
+                yield page, after
                 page = []
-        if page:
-            yield page
+        yield page, None

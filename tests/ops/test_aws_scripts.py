@@ -394,6 +394,33 @@ def test_run_task_shards_waits_and_shows_logs(
     assert shards == {"0", "1"}
 
 
+def test_run_task_adds_tasks_to_a_job(deployed: dict[str, Any], aws_env: dict[str, str], client: Any) -> None:
+    # Given a many-item job, when run-task.sh adds two tasks to it without waiting
+    c = client
+    before = set(c("ecs").list_tasks(cluster=CLUSTER)["taskArns"])
+    job_id = "plus_example_com/ada@example.com/job.2222"
+    proc = run_script(
+        ["./run-task.sh", "--env-file", str(deployed["env_file"]), "--run-mode", "RUN_COLLECTION",
+         "--job-id", job_id, "--username", "ada@example.com", "--add-tasks", "2", "--no-wait"], aws_env,
+    )
+    # Then two tasks start with the same environment and no shard settings
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stderr.count("started task") + proc.stdout.count("started task") == 2
+    arns = sorted(set(c("ecs").list_tasks(cluster=CLUSTER)["taskArns"]) - before)
+    assert len(arns) == 2
+    envs = []
+    for task in c("ecs").describe_tasks(cluster=CLUSTER, tasks=arns)["tasks"]:
+        [override] = task["overrides"]["containerOverrides"]
+        envs.append({e["name"]: e["value"] for e in override["environment"]})
+    assert envs[0] == envs[1] and envs[0]["JOB_ID"] == job_id and "SHARD_INDEX" not in envs[0]
+    # and a single run is refused before anything starts
+    refused = run_script(
+        ["./run-task.sh", "--env-file", str(deployed["env_file"]), "--run-mode", "RUN_SCRIPT",
+         "--job-id", job_id, "--username", "ada@example.com", "--add-tasks", "2"], aws_env, check=False,
+    )
+    assert refused.returncode == 64 and "only runs over many items" in refused.stderr
+
+
 def test_run_task_refuses_credentials(deployed: dict[str, Any], aws_env: dict[str, str], client: Any) -> None:
     c = client
     before = c("ecs").list_tasks(cluster=CLUSTER)["taskArns"]

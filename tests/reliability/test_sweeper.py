@@ -20,6 +20,7 @@ from feaas.dao.running import RUNNING_STREAM, row_key
 from feaas.jobs.status import JobStatus, status_of
 from feaas.jobs.sweep import UNCLAIMED_ROW_S, Sweeper
 from tests.conftest import ROOT, STREAMS_TABLE, worker_env
+from tests.support.collections import nap_script, new_owner, seed_collection
 from tests.support.dynamo_requests import is_claim
 from tests.support.fakeecs import TASK_PREFIX, FakeEcs
 from tests.support.faultproxy import FaultProxy
@@ -251,6 +252,48 @@ def test_killed_task_past_max_attempts_is_recorded_failed_with_ecs_reason(
     live.kill()
     live.communicate()
     report.add(tasks_killed=1, tasks_swept=1)
+
+
+def test_a_shared_run_is_lost_only_when_no_task_holds_a_live_lease(
+        stack, dao, put_job, start_worker, ecs, report):
+    # Given a collection run shared by two tasks, one killed -9 (its lease runs out)
+    owner = new_owner()
+    seed_collection(dao, owner, 1500)
+    job_id = put_job(job_item(nap_script(0.5), collection_owner=owner))
+    arns = [f"arn:aws:ecs:us-east-1:000000000000:task/c/shared-{i}" for i in range(2)]
+    procs = [start_worker(job_id, RUN_MODE="RUN_COLLECTION", CONCURRENCY=2, LEASE_SECONDS=lease,
+                          HEARTBEAT_SECONDS=0.5, ECS_CONTAINER_METADATA_URI_V4=ecs.metadata_uri(arn))
+             for arn, lease in zip(arns, (2, 6), strict=True)]
+    wait_for(lambda: len((dao.docs.get(job_id) or {}).get("chunks") or {}) == 2)
+    index = RunningIndex(dao.docs.client, STREAMS_TABLE)
+    wait_for(lambda: any(row["job_id"] == job_id for row in index.rows()))
+    procs[0].kill()
+    procs[0].communicate()
+    for arn in arns:
+        ecs.stopped(arn, stop_code="EssentialContainerExited", reason="Essential container in task exited",
+                    container_reason=OOM, exit_code=137,
+                    environment={"RUN_MODE": "RUN_COLLECTION", "JOB_ID": job_id, "USERNAME": USERNAME})
+    def dead_lease_over() -> bool:
+        tasks = dao.docs.get(job_id)["tasks"].values()
+        return time.time() > min(int(t["lease_expires_at"]) for t in tasks) + 1
+
+    wait_for(dead_lease_over, timeout=10)
+    # When the sweeper runs while the other task lives: the job is left alone
+    assert finished_counts(sweep(stack, ecs, MAX_ATTEMPTS=3))["skipped_live"] >= 1
+    assert calls_for(ecs, job_id) == [] and dao.docs.get(job_id)["status"] == "RUNNING"
+    # and once the last task is killed too and its lease has run out, the job is relaunched
+    procs[1].kill()
+    procs[1].communicate()
+    job = dao.docs.get(job_id)
+    wait_for(lambda: time.time() > max(int(t["lease_expires_at"]) for t in job["tasks"].values()) + 1,
+             timeout=20)
+    assert finished_counts(sweep(stack, ecs, MAX_ATTEMPTS=3))["relaunched"] == 1
+    calls = calls_for(ecs, job_id)
+    assert len(calls) == 2 and {c["RUN_MODE"] for c in calls} == {"RUN_COLLECTION"}  # one per dead task
+    after = dao.docs.get(job_id)
+    assert after["status"] == "RUNNING" and after["attempt"] == 2
+    assert all(t["lease_owner"].startswith("sweeper:") for t in after["tasks"].values())
+    report.add(tasks_killed=2, tasks_swept=2)
 
 
 def test_sweep_without_a_cluster_is_a_configuration_error(stack, ecs):

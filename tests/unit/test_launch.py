@@ -12,6 +12,7 @@ from google.protobuf.json_format import ParseDict
 
 from feaas.launch import (
     LaunchError,
+    add_task_requests,
     client_token,
     launch_job,
     new_job_item,
@@ -19,6 +20,7 @@ from feaas.launch import (
     run_task_requests,
     to_dynamodb,
 )
+from feaas.launch import main as launch_main
 from feaas.objects import PlusScript, PlusScriptJob, PlusScriptNode, PlusScriptNodeType
 
 HOST, USER = "plus_example_com", "ada@example.com"
@@ -306,3 +308,30 @@ def test_launch_job_other_put_errors_propagate() -> None:
     with pytest.raises(RuntimeError):
         launch_job(Broken(), ecs, job_item=new_job_item(hostname=HOST, username=USER), **LAUNCH)
     assert ecs.calls == []
+
+
+def test_added_tasks_share_one_environment_and_get_tokens_of_their_own() -> None:
+    kwargs: dict[str, Any] = {"cluster": "c", "task_definition": "t", "subnets": ["s"],
+                              "security_groups": ["g"], "job_id": "h/u/job.1", "username": "u",
+                              "run_mode": "RUN_COLLECTION", "collection_owner": "h/u/x"}
+    reqs = add_task_requests(count=3, launch_attempt=7, **kwargs)
+    assert len(reqs) == 3 and all(env_of(r) == env_of(reqs[0]) for r in reqs)
+    assert "SHARD_INDEX" not in env_of(reqs[0]) and env_of(reqs[0])["JOB_ID"] == "h/u/job.1"
+    assert len({r["clientToken"] for r in reqs}) == 3  # three tasks, not one retried
+    assert reqs[0]["clientToken"] == add_task_requests(count=1, launch_attempt=7, **kwargs)[0]["clientToken"]
+    assert reqs[0]["clientToken"] != add_task_requests(count=1, launch_attempt=8, **kwargs)[0]["clientToken"]
+    assert client_token("h/u/job.1") == client_token("h/u/job.1", task_index=0)  # launches keep their tokens
+    with pytest.raises(ValueError, match="only runs over many items"):
+        add_task_requests(count=1, launch_attempt=1, **{**kwargs, "run_mode": "RUN_SCRIPT"})
+    with pytest.raises(ValueError, match="at least 1"):
+        add_task_requests(count=0, launch_attempt=1, **kwargs)
+
+
+def test_run_task_requests_cli_adds_tasks(capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["run-task-requests", "--job-id", "h/u/job.1", "--username", "u", "--run-mode", "RUN_JOB",
+            "--subnets", "s", "--security-groups", "g", "--add-tasks", "2"]
+    assert launch_main(args) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 2
+    assert launch_main([*args, "--shards", "2"]) == 64
+    assert "exclude each other" in capsys.readouterr().err
