@@ -136,7 +136,7 @@ def run(settings: Settings, stop: StopSignal) -> int:
         many_items = runs_many_items(settings.run_mode, (stored or {}).get("job_type"))
         record = record_for(dao.docs, settings.job_id, lease_seconds=settings.lease_seconds,
                             many_items=many_items, metadata_uri=settings.ecs_container_metadata_uri_v4,
-                            index=dao.running)
+                            index=dao.running, batch_receipts=settings.receipt_mode == "batch")
         record.index_row.update(run_mode=settings.run_mode.value, username=settings.username)
         job_doc = record.claim_in_time(stop)
     except JobNotClaimable as exc:

@@ -32,13 +32,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from feaas.dao import ConditionFailed, Documents, Update
-from feaas.dao.expressions import Condition, below, equals, missing
+from feaas.dao.expressions import Condition, below, equals, missing, one_of
 from feaas.errors import JobNotClaimable, LeaseLost
 from feaas.jobs.record import LEASE_EXPIRES_AT, LEASE_OWNER, JobRecord
 from feaas.jobs.status import Guard, JobStatus, may_become, outcome_for_counts, status_of, stored_as
 from feaas.logs import event
 
 logger = logging.getLogger(__name__)
+
+RECEIPT_MODE = "receipt_mode"  # the job's attribute (feaas.jobs.document.receipt_mode)
 
 TASKS, CHUNKS, PLAN = "tasks", "chunks", "plan"
 CHUNKS_TOTAL, CHUNKS_DONE, CHUNK_NEXT = "chunks_total", "chunks_done", "chunk_next"
@@ -116,9 +118,17 @@ def _int(value: Any) -> int:
 class ChunkedJobRecord(JobRecord):
     """The job document as one of any number of tasks writes it (SPEC §8.5)."""
 
-    def __init__(self, docs: Documents, job_id: str, **kwargs: Any) -> None:
+    def __init__(self, docs: Documents, job_id: str, *, batch_receipts: bool = False, **kwargs: Any) -> None:
         super().__init__(docs, job_id, **kwargs)
         self.key = self.lease_owner
+        # Receipt mode batch (the job's receipt_mode, else RECEIPT_MODE, here batch_receipts) keys
+        # receipts by one writer's timestamps (feaas.dao.batch): such a run is not shared, so a task
+        # joins only a run in transaction mode (a start or resume is alone anyway).
+        self.batch_receipts = batch_receipts
+        self.transaction_mode: Condition = (
+            equals(RECEIPT_MODE, "transaction") if batch_receipts
+            else missing(RECEIPT_MODE) | one_of(RECEIPT_MODE, ("transaction", ""))
+        )
         self.held: dict[int, Chunk] = {}
         #: the job document as last read or written by this task
         self.doc: dict[str, Any] = {}
@@ -175,7 +185,7 @@ class ChunkedJobRecord(JobRecord):
         guards: dict[Guard, Condition] = {
             Guard.LEASE_FREE: missing(LEASE_OWNER),
             Guard.RESUMABLE: equals("resumable", True),
-            Guard.JOINABLE: missing(LEASE_OWNER),
+            Guard.JOINABLE: missing(LEASE_OWNER) & self.transaction_mode,
         }
         self._index_claim(now)  # before the claim, as JobRecord.claim does
         try:  # the maps must exist before a path inside them can be set; only on a claimable job
@@ -187,7 +197,7 @@ class ChunkedJobRecord(JobRecord):
             )
         except ConditionFailed as exc:
             self._unindex()
-            raise JobNotClaimable(self._why_not(exc.old, now)) from None
+            raise JobNotClaimable(self._why_not_joined(exc.old, now)) from None
         start = Update.setting(
             {"status": JobStatus.RUNNING.value, "updated_at": now},
             may_become(JobStatus.RUNNING, {g: guards[g] for g in (Guard.LEASE_FREE, Guard.RESUMABLE)}),
@@ -215,7 +225,7 @@ class ChunkedJobRecord(JobRecord):
                 last = exc.old
         if item is None:
             self._unindex()
-            raise JobNotClaimable(self._why_not(last, now))
+            raise JobNotClaimable(self._why_not_joined(last, now))
         self.lease_until = now + int(self.lease_seconds)
         self._seen(item)
         event(
@@ -225,6 +235,14 @@ class ChunkedJobRecord(JobRecord):
             plan=str((item.get(PLAN) or {}).get("state") or "none"),
         )
         return item
+
+    def _why_not_joined(self, old: Mapping[str, Any] | None, now: int) -> str:
+        mode = None if old is None else old.get(RECEIPT_MODE)
+        batch = mode == "batch" or (mode in (None, "") and self.batch_receipts)
+        if old is not None and batch and status_of(old) is JobStatus.RUNNING:
+            return (f"job {self.job_id} is running on another task in receipt mode batch, whose receipts "
+                    "are one writer's: such a run is not shared (receipt_mode transaction is)")
+        return self._why_not(old, now)
 
     def refresh(self) -> dict[str, Any]:
         """Read the job document again (consistently)."""

@@ -41,12 +41,16 @@ def record_for(
     many_items: bool = False,
     metadata_uri: str | None = None,
     index: RunningIndex | None = None,
+    batch_receipts: bool = False,
 ) -> JobRecord:
     """The job record this task writes through: its own lease, or (``many_items``) its share of a
-    run any number of tasks work on together (SPEC §8.5)."""
+    run any number of tasks work on together (SPEC §8.5; ``batch_receipts``: RECEIPT_MODE is batch,
+    so a job without its own receipt_mode is not joined)."""
     task_arn = ecs_task_arn(metadata_uri)
-    kind = ChunkedJobRecord if many_items else JobRecord
-    return kind(docs, job_id, lease_seconds=lease_seconds, task_arn=task_arn, index=index)
+    if many_items:
+        return ChunkedJobRecord(docs, job_id, lease_seconds=lease_seconds, task_arn=task_arn, index=index,
+                                batch_receipts=batch_receipts)
+    return JobRecord(docs, job_id, lease_seconds=lease_seconds, task_arn=task_arn, index=index)
 
 
 def read_job_in_time(docs: Documents, job_id: str, username: str, stop: StopSignal, *,

@@ -75,6 +75,26 @@ def test_a_task_that_finds_no_free_chunk_leaves_at_once(dao, put_job, start_work
     assert dao.docs.get(job_id)["status"] == "SUCCEEDED"
 
 
+def test_a_run_in_receipt_mode_batch_is_not_joined(dao, put_job, start_worker, run_worker):
+    # batch mode keys receipts by one writer's timestamps: a second writer could overwrite them
+    owner = new_owner()
+    ids = seed_collection(dao, owner, 300)
+    job_id = put_job(job_item(nap_script(0.05), collection_owner=owner, receipt_mode="batch"))
+    first = start_worker(job_id, RUN_MODE="RUN_COLLECTION", CONCURRENCY=2)
+    wait_for(lambda: receipts(dao, run_all(job_id)))
+    late = run_worker(job_id, RUN_MODE="RUN_COLLECTION", timeout=30)
+    assert late.code == 3, late.stdout[-2000:]
+    assert "receipt mode batch" in late.events("job_not_claimable")[0]["reason"]
+    # RECEIPT_MODE=batch on the joining task refuses a job without its own mode as well
+    job2 = put_job(job_item(nap_script(0.05), collection_owner=owner))
+    second = start_worker(job2, RUN_MODE="RUN_COLLECTION", CONCURRENCY=2)
+    wait_for(lambda: receipts(dao, run_all(job2)))
+    assert run_worker(job2, RUN_MODE="RUN_COLLECTION", RECEIPT_MODE="batch", timeout=30).code == 3
+    assert first.wait(timeout=120) == 0 and second.wait(timeout=120) == 0
+    assert dao.docs.get(job_id)["status"] == "SUCCEEDED"
+    once_each(dao, job_id, ids)
+
+
 def test_sharded_script_run_is_refused(put_job, run_worker):
     run = run_worker(put_job(job_item(tag_script(), input_data={"n": 1})), SHARD_INDEX=0, SHARD_COUNT=2)
     assert run.code == 1 and "SHARD_COUNT > 1 applies only" in run.job["error_message"]
