@@ -1,5 +1,6 @@
 """The fault proxy's kept-alive mode (the benchmarks' 20 ms "remote region"): requests after
-requests over one client connection, HEAD replies without a body, exact bytes both ways."""
+requests over one client connection, HEAD replies without a body, uploads that expect
+``100 Continue``, exact bytes both ways."""
 
 from __future__ import annotations
 
@@ -27,6 +28,8 @@ def test_kept_alive_connections_carry_many_requests_exactly(stack, dao, monkeypa
             assert clients.s3.head_object(Bucket=BUCKET, Key=key)["ContentLength"] == len(data)
             assert blobs.get_bytes(key) == data
             assert (docs.get(doc_id) or {}).get("n") == 7
-    assert s3_proxy.counts.requests == 10 and ddb_proxy.counts.requests == 5
+        blobs.put_bytes(f"{key}.copy", data)  # an upload waits for "100 Continue": the proxy answers it
+        assert dao.blobs.get_bytes(f"{key}.copy") == data
+    assert s3_proxy.counts.requests == 11 and ddb_proxy.counts.requests == 5
     # one connection each (a client that reconnected per request would show one per request)
     assert s3_proxy.counts.connections == 1 and ddb_proxy.counts.connections == 1

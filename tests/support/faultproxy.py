@@ -132,9 +132,10 @@ class FaultProxy:
 
     def _answer(self, conn: socket.socket, upstream: _Upstream | None) -> bool:
         """Answer one request on ``conn``; whether the connection stays open for another."""
-        request = _read_message(conn)
+        request = _read_message(conn, answer_expect=True)
         if request is None:
             return False
+        request = _without_header(request, b"expect")  # answered here; the server gets the whole body
         if self._in_outage(request):
             if self.outage == "blackhole":
                 self._stopped.wait()  # never answered: held until the proxy closes
@@ -247,6 +248,34 @@ def _closes(message: bytes) -> bool:
     return b"\r\nconnection: close" in head
 
 
+def _read_rest(sock: socket.socket, data: bytes, no_body: bool) -> bytes | None:
+    """The message that follows an interim reply whose bytes ``data`` already hold its start."""
+    pending = _Pending(sock, data)
+    return _read_message(pending, no_body=no_body)  # type: ignore[arg-type]
+
+
+class _Pending:
+    """A socket with some bytes already received in front of it (for :func:`_read_rest`)."""
+
+    def __init__(self, sock: socket.socket, data: bytes) -> None:
+        self.sock, self.data = sock, data
+
+    def recv(self, size: int) -> bytes:
+        if self.data:
+            out, self.data = self.data[:size], self.data[size:]
+            return out
+        return self.sock.recv(size)
+
+    def sendall(self, data: bytes) -> None:
+        self.sock.sendall(data)
+
+
+def _without_header(message: bytes, name: bytes) -> bytes:
+    head, sep, body = message.partition(b"\r\n\r\n")
+    lines = [line for line in head.split(b"\r\n") if not line.lower().startswith(name + b":")]
+    return b"\r\n".join(lines) + sep + body
+
+
 def _reset(conn: socket.socket) -> None:
     conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
 
@@ -256,9 +285,11 @@ def _response(code: int, reason: str, body: bytes) -> bytes:
             f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n").encode() + body
 
 
-def _read_message(sock: socket.socket, *, no_body: bool = False) -> bytes | None:
+def _read_message(sock: socket.socket, *, no_body: bool = False, answer_expect: bool = False) -> bytes | None:
     """One HTTP message with a Content-Length body (or chunked, for completeness); ``no_body``
-    for the reply to a HEAD request (its Content-Length describes a body it does not carry)."""
+    for the reply to a HEAD request (its Content-Length describes a body it does not carry);
+    ``answer_expect``: a request that waits for ``100 Continue`` (boto3's uploads) gets it. An
+    interim ``100 Continue`` reply is skipped."""
     data = b""
     while b"\r\n\r\n" not in data:
         chunk = sock.recv(65536)
@@ -266,10 +297,14 @@ def _read_message(sock: socket.socket, *, no_body: bool = False) -> bytes | None
             return data or None
         data += chunk
     head, _, body = data.partition(b"\r\n\r\n")
+    if head.startswith(b"HTTP/1.1 100"):  # an interim reply: the real one follows
+        return _read_message(sock, no_body=no_body) if not body else _read_rest(sock, body, no_body)
     if no_body:
         return head + b"\r\n\r\n"
     headers = {k.strip().lower(): v.strip() for k, _, v in
                (line.partition(b":") for line in head.split(b"\r\n")[1:])}
+    if answer_expect and headers.get(b"expect", b"").lower() == b"100-continue" and not body:
+        sock.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")
     if headers.get(b"transfer-encoding", b"").lower() == b"chunked":
         while not body.endswith(b"0\r\n\r\n"):
             chunk = sock.recv(65536)
