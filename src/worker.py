@@ -120,6 +120,9 @@ def _without_job(load: Callable[[], S], configure: Callable[[S], None], run_mode
     return run_mode(settings)
 
 
+GIL_SWITCH_INTERVAL_S = 0.001
+
+
 def run(settings: Settings, stop: StopSignal) -> int:
     """Claim the job, run it, record the outcome; returns the exit code."""
     started = time.monotonic()
@@ -196,6 +199,9 @@ def _run_job(settings: Settings, dao: Dao, job_doc: dict[str, Any], progress: Pr
                      storage=UserStorage(dao.blobs, dao.docs, namespace, cancel=stop.event),
                      tmp_root=make_tmp_root(), controls=controls,
                      chunks=record if isinstance(record, ChunkedJobRecord) else None)
+    # Items and nodes wait on the network from many threads: one woken by its reply gets the GIL
+    # within 1 ms instead of Python's 5 ms (bench_items' I/O items, C=16 over C=1: 10.9x -> 13x).
+    sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
     try:
         return runner(ctx)
     finally:
