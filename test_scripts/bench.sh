@@ -42,7 +42,7 @@ for bench in tests/bench/${BENCH_ONLY:-bench_*}.py; do
     name="$(basename "$bench" .py)"
     module="tests.bench.$name"
     args=()
-    # bench_start is helper-owned and has no quick mode of its own: fewer runs, host only
+    # bench_start has no quick mode of its own: fewer runs, host only
     if [[ $name == bench_start && -n ${BENCH_QUICK:-} ]]; then args=(--runs 2 --host-only); fi
     echo "bench.sh: python -m $module ${args[*]:-}" >&2
     code=0

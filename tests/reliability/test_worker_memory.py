@@ -1,7 +1,9 @@
 """The worker process's own memory stays small and flat whatever the action does (issue 13 §2,
-SPEC §8.3): measured as the worker's own peak resident set (``getrusage(RUSAGE_SELF)``, which
-leaves its children out), next to its largest child's (``RUSAGE_CHILDREN``). No timing: each run
-goes to its end and the peaks are read as it exits.
+SPEC §8.3): measured as the worker's own peak resident set (``VmHWM`` of /proc/self/status,
+which leaves its children out), next to its largest child's (``RUSAGE_CHILDREN``). Not
+``getrusage(RUSAGE_SELF)``: Linux carries the high-water mark of the image a process replaced at
+exec into it, so a worker started from a large test process would report that process's size. No
+timing: each run goes to its end and the peaks are read as it exits.
 """
 
 from __future__ import annotations
@@ -24,7 +26,8 @@ import resource, runpy, sys
 try:
     runpy.run_module("src.worker", run_name="__main__", alter_sys=True)
 finally:
-    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with open("/proc/self/status") as status:
+        own = next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
     child = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     sys.stderr.write(f"PEAK_RSS_KB own={own} child={child}\\n")
 """
