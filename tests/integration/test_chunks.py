@@ -10,17 +10,12 @@ from typing import Any
 
 from tests.support.collections import nap_script, new_owner, receipts, seed_collection, tag_script
 from tests.support.scripts import NAMESPACE, job_item
+from tests.support.waiting import wait_for
 
 
 def run_all(job_id: str) -> str:
     return f"{NAMESPACE}stream-run-all.{job_id.rsplit('job.', 1)[1]}"
 
-
-def wait_for(predicate: Any, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "timed out waiting"
-        time.sleep(0.05)
 
 
 def once_each(dao: Any, job_id: str, ids: list[str]) -> collections.Counter[str]:
@@ -66,7 +61,7 @@ def test_a_task_that_finds_no_free_chunk_leaves_at_once(dao, put_job, start_work
     seed_collection(dao, owner, 300)  # one chunk, some 8 s of work
     job_id = put_job(job_item(nap_script(0.05), collection_owner=owner))
     first = start_worker(job_id, RUN_MODE="RUN_COLLECTION", CONCURRENCY=2)
-    wait_for(lambda: receipts(dao, run_all(job_id)))
+    wait_for(lambda: receipts(dao, run_all(job_id)), timeout=60)
     late = run_worker(job_id, RUN_MODE="RUN_COLLECTION", timeout=30)
     assert late.code == 0, late.stdout[-2000:]
     assert late.events("no_chunk_left")[0]["reason"] == "every chunk left is held by another live task"
@@ -81,14 +76,14 @@ def test_a_run_in_receipt_mode_batch_is_not_joined(dao, put_job, start_worker, r
     ids = seed_collection(dao, owner, 300)
     job_id = put_job(job_item(nap_script(0.05), collection_owner=owner, receipt_mode="batch"))
     first = start_worker(job_id, RUN_MODE="RUN_COLLECTION", CONCURRENCY=2)
-    wait_for(lambda: receipts(dao, run_all(job_id)))
+    wait_for(lambda: receipts(dao, run_all(job_id)), timeout=60)
     late = run_worker(job_id, RUN_MODE="RUN_COLLECTION", timeout=30)
     assert late.code == 3, late.stdout[-2000:]
     assert "receipt mode batch" in late.events("job_not_claimable")[0]["reason"]
     # RECEIPT_MODE=batch on the joining task refuses a job without its own mode as well
     job2 = put_job(job_item(nap_script(0.05), collection_owner=owner))
     second = start_worker(job2, RUN_MODE="RUN_COLLECTION", CONCURRENCY=2)
-    wait_for(lambda: receipts(dao, run_all(job2)))
+    wait_for(lambda: receipts(dao, run_all(job2)), timeout=60)
     assert run_worker(job2, RUN_MODE="RUN_COLLECTION", RECEIPT_MODE="batch", timeout=30).code == 3
     assert first.wait(timeout=120) == 0 and second.wait(timeout=120) == 0
     assert dao.docs.get(job_id)["status"] == "SUCCEEDED"
@@ -107,7 +102,7 @@ def test_an_interrupted_task_gives_its_chunk_back_and_the_job_completes(dao, put
     job_id = put_job(job_item(nap_script(0.01), collection_owner=owner))
     first = start_worker(job_id, RUN_MODE="RUN_COLLECTION", CONCURRENCY=4)
     second = start_worker(job_id, RUN_MODE="RUN_COLLECTION", CONCURRENCY=4)
-    wait_for(lambda: len(receipts(dao, run_all(job_id))) >= 100)
+    wait_for(lambda: len(receipts(dao, run_all(job_id))) >= 100, timeout=60)
     second.send_signal(signal.SIGTERM)
     assert second.wait(timeout=30) in (0, 75)
     assert first.wait(timeout=180) == 0  # took the chunk given back (or never needed it) and finished
@@ -121,7 +116,7 @@ def test_the_last_task_interrupted_leaves_the_job_resumable(dao, put_job, start_
     ids = seed_collection(dao, owner, 700)
     job_id = put_job(job_item(nap_script(0.02), collection_owner=owner))
     only = start_worker(job_id, RUN_MODE="RUN_COLLECTION", CONCURRENCY=4)
-    wait_for(lambda: len(receipts(dao, run_all(job_id))) >= 30)
+    wait_for(lambda: len(receipts(dao, run_all(job_id))) >= 30, timeout=60)
     only.send_signal(signal.SIGTERM)
     assert only.wait(timeout=30) == 75
     job = dao.docs.get(job_id)

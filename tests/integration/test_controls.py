@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import collections
 import json
-import time
 from decimal import Decimal
 from typing import Any
 
@@ -17,17 +16,12 @@ from feaas.jobs.controls import LiveControls
 from feaas.stopping import StopSignal
 from tests.support.collections import nap_script, new_owner, receipts, seed_collection
 from tests.support.scripts import NAMESPACE, job_item
+from tests.support.waiting import wait_for
 
 
 def run_all(job_id: str) -> str:
     return f"{NAMESPACE}stream-run-all.{job_id.rsplit('job.', 1)[1]}"
 
-
-def wait_for(predicate: Any, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        time.sleep(0.05)
 
 
 def set_controls(dao: Any, job_id: str, **values: Any) -> None:
@@ -114,11 +108,11 @@ def test_collection_run_pauses_grows_to_16_in_flight_and_resumes(dao, put_job, s
     ids = seed_collection(dao, owner, 1200)  # 15 s at 4 in flight: far longer than a pause takes to be seen
     job_id = put_job(job_item(nap_script(0.05), collection_owner=owner))
     proc = start_worker(job_id, RUN_MODE="RUN_COLLECTION", CONCURRENCY=4)
-    wait_for(lambda: len(receipts(dao, run_all(job_id))) >= 20)
+    wait_for(lambda: len(receipts(dao, run_all(job_id))) >= 20, timeout=60)
     # When a pause is requested
     set_controls(dao, job_id, request_pause=True)
     # Then the items in flight finish and are saved, and the record says paused while RUNNING
-    wait_for(lambda: dao.docs.get(job_id).get("paused") is True)
+    wait_for(lambda: dao.docs.get(job_id).get("paused") is True, timeout=60)
     paused = dao.docs.get(job_id)
     at_pause = len(receipts(dao, run_all(job_id)))
     assert paused["status"] == "RUNNING" and at_pause < len(ids)
@@ -131,12 +125,12 @@ def test_collection_run_pauses_grows_to_16_in_flight_and_resumes(dao, put_job, s
     def task_lease() -> int:
         return int(next(iter(dao.docs.get(job_id)["tasks"].values()))["lease_expires_at"])
 
-    wait_for(lambda: task_lease() > lease)
-    wait_for(lambda: task_lease() > lease + 1)
+    wait_for(lambda: task_lease() > lease, timeout=60)
+    wait_for(lambda: task_lease() > lease + 1, timeout=60)
     assert len(receipts(dao, run_all(job_id))) == at_pause
     # When concurrency goes from 4 to 16 (still paused), then the pause is lifted
     set_controls(dao, job_id, concurrency=16)
-    wait_for(lambda: dao.docs.get(job_id).get("active_concurrency") == 16)
+    wait_for(lambda: dao.docs.get(job_id).get("active_concurrency") == 16, timeout=60)
     assert len(receipts(dao, run_all(job_id))) == at_pause
     set_controls(dao, job_id, request_pause=False)
     # Then the run resumes and ends with every item recorded exactly once
@@ -158,9 +152,9 @@ def test_a_paused_run_lowered_to_one_in_flight_can_still_be_cancelled(dao, put_j
     seed_collection(dao, owner, 3000)  # 19 s at 8 in flight: far longer than a pause takes to be seen
     job_id = put_job(job_item(nap_script(0.05), collection_owner=owner))
     proc = start_worker(job_id, RUN_MODE="RUN_COLLECTION", CONCURRENCY=8)
-    wait_for(lambda: len(receipts(dao, run_all(job_id))) >= 20)
+    wait_for(lambda: len(receipts(dao, run_all(job_id))) >= 20, timeout=60)
     set_controls(dao, job_id, concurrency=1, request_pause=True)
-    wait_for(lambda: dao.docs.get(job_id).get("paused") is True)
+    wait_for(lambda: dao.docs.get(job_id).get("paused") is True, timeout=60)
     assert dao.docs.get(job_id)["active_concurrency"] == 1
     set_controls(dao, job_id, request_cancel=True)
     out, err = proc.communicate(timeout=60)

@@ -8,17 +8,12 @@ import time
 
 from tests.support.collections import nap_script, new_owner, receipts, seed_collection
 from tests.support.scripts import NAMESPACE, job_item
+from tests.support.waiting import wait_for
 
 
 def run_all(job_id: str) -> str:
     return f"{NAMESPACE}stream-run-all.{job_id.rsplit('job.', 1)[1]}"
 
-
-def wait_for(predicate, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        time.sleep(0.05)
 
 
 def test_sigterm_mid_run_then_relaunch_loses_nothing(dao, put_job, start_worker, run_worker):

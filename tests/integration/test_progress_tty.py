@@ -6,12 +6,12 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
-import time
 
 from tests.conftest import OUTPUTS, ROOT, worker_env
 from tests.support.collections import nap_script, new_owner, receipts, seed_collection, tag_script
 from tests.support.scripts import NAMESPACE, job_item
 from tests.support.terminal import Terminal, frames, glued_lines, screen_lines
+from tests.support.waiting import wait_for
 
 NAP_S = 0.05
 CONCURRENCY = 2
@@ -35,12 +35,6 @@ def run_on_terminal(stack, job_id: str, **env) -> tuple[int, str]:
         OUTPUTS.append(raw)  # joins the session's secrets check
     return code, raw
 
-
-def wait_for(predicate, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        time.sleep(0.05)
 
 
 def test_items_run_on_a_terminal_shows_clean_log_lines_and_a_bar_from_0_to_100(stack, dao, put_job):

@@ -17,6 +17,7 @@ from tests.support import localstack
 from tests.support.collections import nap_script, new_owner, receipts, seed_collection, tag_script
 from tests.support.faultproxy import FaultProxy
 from tests.support.scripts import NAMESPACE, NT, action, job_item, node, script
+from tests.support.waiting import wait_for
 
 SEED = 20261128
 TRIALS = 20
@@ -26,12 +27,6 @@ CONCURRENCY = 4
 def run_all(job_id: str) -> str:
     return f"{NAMESPACE}stream-run-all.{job_id.rsplit('job.', 1)[1]}"
 
-
-def wait_for(predicate, timeout: float = 30.0, step: float = 0.05) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        time.sleep(step)
 
 
 def check_complete(dao, job_id: str, ids: list[str], report, crashes: int = 1) -> None:

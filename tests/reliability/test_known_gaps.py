@@ -28,6 +28,7 @@ from tests.support.dynamo_requests import is_claim, is_final_write, is_index_wri
 from tests.support.fakeecs import FakeEcs
 from tests.support.faultproxy import FaultProxy
 from tests.support.scripts import USERNAME, add_and_nap_script, job_item
+from tests.support.waiting import wait_for
 
 
 @pytest.fixture
@@ -52,12 +53,6 @@ def dynamodb_outage(stack: Any) -> Iterator[Any]:
     yield Outage()
     localstack.start_dynamodb(stack)  # a no-op when it already runs
 
-
-def wait_for(predicate: Any, timeout: float = 30.0) -> None:
-    end = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < end, "timed out waiting"
-        time.sleep(0.05)
 
 
 def _epoch(ts: str) -> float:

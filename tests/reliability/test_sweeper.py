@@ -25,6 +25,7 @@ from tests.support.dynamo_requests import is_claim
 from tests.support.fakeecs import TASK_PREFIX, FakeEcs
 from tests.support.faultproxy import FaultProxy
 from tests.support.scripts import USERNAME, add_and_nap_script, job_item
+from tests.support.waiting import wait_for
 
 OOM = "OutOfMemoryError: Container killed due to memory usage"
 TASK_DEF = "arn:aws:ecs:us-east-1:000000000000:task-definition/plus-worker:7"
@@ -36,12 +37,6 @@ def ecs() -> Iterator[FakeEcs]:
     yield fake
     fake.close()
 
-
-def wait_for(predicate: Any, timeout: float = 30.0) -> None:
-    end = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < end, "timed out waiting"
-        time.sleep(0.05)
 
 
 def start_held_job(dao: Any, put_job: Any, start_worker: Any, ecs: FakeEcs, name: str,
