@@ -3,9 +3,11 @@ write-back. Two receipt modes (``RECEIPT_MODE`` or the job's ``receipt_mode``):
 
 ``transaction`` (default): many items per ``TransactWriteItems`` request. A transaction makes every
 receipt put conditional (``attribute_not_exists``) — which a ``BatchWriteItem`` cannot — while
-costing one request per up to 50 items, and twice the write units of plain writes. When a
-transaction is refused (an item was deleted, a value is too large, a timestamp collided), the batch
-is written again item by item so one bad item never costs the others their receipts.
+costing one request per up to 50 items, and twice the write units of plain writes. Tasks sharing a
+run take turns at the milliseconds (``lane``), and a transaction refused only because another writer
+took one of its receipts' timestamps is stamped again and resent. When a transaction is refused
+otherwise (an item was deleted, a value is too large), the batch is written again item by item so
+one bad item never costs the others their receipts.
 
 ``batch``: half the write units. Each write-back is one conditional ``UpdateItem`` (the document
 must still exist), then the receipts go 25 to a ``BatchWriteItem``, unconditionally, under
@@ -26,7 +28,7 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
@@ -45,6 +47,8 @@ if TYPE_CHECKING:  # the stubs are a dev dependency
     from mypy_boto3_dynamodb.type_defs import PutTypeDef, TransactWriteItemTypeDef, UpdateTypeDef
 
 logger = logging.getLogger(__name__)
+#: times a transaction refused only for taken receipt timestamps is stamped again and resent
+RESTAMPS = 3
 MAX_TRANSACTION_ACTIONS = 100  # DynamoDB's limit of actions per transaction
 MAX_BYTES = 3_500_000  # below the 4 MB transaction limit
 WRITE_BACK_THREADS = 8  # batch mode: UpdateItem requests in flight per writer
@@ -64,8 +68,12 @@ class ItemWrite:
 
 class BatchWriter:
     def __init__(self, streams: Streams, docs: Documents, *, mode: ReceiptMode = "transaction",
-                 shard: int = 0, shard_count: int = 1, attempt: int = 1) -> None:
+                 shard: int = 0, shard_count: int = 1, attempt: int = 1,
+                 lane: Callable[[], tuple[int, int]] | None = None) -> None:
         self.streams = streams
+        #: transaction mode: ``(modulus, residue)`` of this writer's timestamps now (tasks sharing a
+        #: run take turns at the milliseconds, so their conditional puts seldom collide)
+        self.lane = lane or (lambda: (1, 0))
         self.docs = docs
         self.mode = mode
         self.modulus = 2 * shard_count  # batch mode: this writer's keys (see the module's docstring)
@@ -103,28 +111,37 @@ class BatchWriter:
         if len(chunk) == 1:
             results[chunk[0]] = self._write_one(writes[chunk[0]])
             return
-        items: list[TransactWriteItemTypeDef] = []
-        for index in chunk:
-            write = writes[index]
-            if write.values:
-                items.append({"Update": self._update_request(write)})
-            items.append({"Put": self._put_request(write)})
-        try:
-            # The token makes a retry of a transaction that already landed (reply lost) a no-op.
-            self.docs.client.transact_write_items(TransactItems=items, ClientRequestToken=uuid.uuid4().hex)
-            return
-        except ClientError as exc:
-            code = error_code(exc)
-            if code not in ("TransactionCanceledException", "ValidationException"):
+        updates = {index: self._update_request(writes[index]) for index in chunk if writes[index].values}
+        for _ in range(RESTAMPS + 1):
+            items: list[TransactWriteItemTypeDef] = []
+            puts: set[int] = set()  # positions of the receipts' puts in the transaction
+            modulus, residue = self.lane()
+            for index in chunk:
+                if index in updates:
+                    items.append({"Update": updates[index]})
+                puts.add(len(items))
+                items.append({"Put": self._put_request(writes[index], modulus, residue)})
+            try:
+                # The token makes a retry of a transaction that already landed (reply lost) a no-op.
+                token = uuid.uuid4().hex
+                self.docs.client.transact_write_items(TransactItems=items, ClientRequestToken=token)
+                return
+            except ClientError as exc:
+                code = error_code(exc)
+                if code not in ("TransactionCanceledException", "ValidationException"):
+                    raise storage_error(exc, "writing item receipts") from exc
+                if not _only_collisions(exc, puts):
+                    event(logger, "batch_write_fallback", level=logging.DEBUG, reason=code, items=len(chunk))
+                    break
+                # another writer of the stream took one of these milliseconds: nothing was written
+            except BotoCoreError as exc:
                 raise storage_error(exc, "writing item receipts") from exc
-            event(logger, "batch_write_fallback", level=logging.DEBUG, reason=code, items=len(chunk))
-        except BotoCoreError as exc:
-            raise storage_error(exc, "writing item receipts") from exc
         for index in chunk:  # one by one, so only the bad item is affected
             results[index] = self._write_one(writes[index])
 
-    def _put_request(self, write: ItemWrite) -> PutTypeDef:
-        item = {**write.row, "stream_id": write.stream_id, "timestamp": self.streams.next_timestamp()}
+    def _put_request(self, write: ItemWrite, modulus: int, residue: int) -> PutTypeDef:
+        timestamp = self.streams.next_timestamp(modulus, residue)
+        item = {**write.row, "stream_id": write.stream_id, "timestamp": timestamp}
         return {
             "TableName": self.streams.table,
             "Item": to_dynamo(item),
@@ -207,3 +224,10 @@ class BatchWriter:
 
 def _estimate(write: ItemWrite) -> int:
     return len(repr(write.row)) + (len(repr(write.values)) if write.values else 0) + 200
+
+
+def _only_collisions(exc: ClientError, puts: set[int]) -> bool:
+    """A cancelled transaction whose only refused actions are receipt puts whose key was taken."""
+    reasons = exc.response.get("CancellationReasons") or []
+    refused = {i: r.get("Code") for i, r in enumerate(reasons) if r.get("Code") not in (None, "None")}
+    return bool(refused) and all(i in puts and c == "ConditionalCheckFailed" for i, c in refused.items())

@@ -460,6 +460,20 @@ class ChunkedJobRecord(JobRecord):
         t0, n0 = self._samples[0]
         return round((items_done - n0) / (now - t0), 2) if now - t0 >= 1.0 else 0.0
 
+    def receipt_lane(self) -> tuple[int, int]:
+        """``(modulus, residue)`` of this task's receipt timestamps: the live tasks of the job as last
+        read, in the order of their keys, each take every n-th millisecond, so tasks writing one
+        stream side by side rarely pick the same key (a put never overwrites: a collision is still
+        refused and stamped again; this only keeps collisions rare)."""
+        with self._lock:
+            tasks = self.doc.get(TASKS) or {}
+        now = self._now()
+        live = sorted(k for k, v in tasks.items()
+                      if isinstance(v, dict) and (k == self.key or _int(v.get(LEASE_EXPIRES_AT)) >= now))
+        if self.key not in live:
+            return 1, 0
+        return len(live), live.index(self.key)
+
     def progress_attrs(self, doc: Mapping[str, Any], rate: float, inflight: int, now: int) -> dict[str, Any]:
         """Job-level progress as this task sees it (SPEC §8.5): chunks, tasks, rate, ETA, percent."""
         tasks = {k: v for k, v in (doc.get(TASKS) or {}).items() if isinstance(v, dict)}

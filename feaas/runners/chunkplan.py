@@ -72,6 +72,8 @@ class PlanWriter:
     blobs: Blobs
     plan_prefix: str
     stop: StopSignal
+    #: called after each chunk is published (this task's feeder need not wait for its next poll)
+    published: Callable[[], None] = lambda: None
 
     def write(self) -> bool:
         """Take the plan writer's lease and write the rest of the plan; False: not this task's to
@@ -90,6 +92,7 @@ class PlanWriter:
                 )
             item_count += len(page)
             self.record.publish(index, len(page), item_count, after, final=after is None)
+            self.published()
             index += 1 if page else 0
             if after is None:
                 break

@@ -50,6 +50,8 @@ T = TypeVar("T")
 FLUSH_ITEMS = 50  # items per TransactWriteItems (2 actions each with write-back)
 FLUSH_SECONDS = 0.25
 WRITERS = 4  # receipt batches written at once
+PLAN_POLL_S = 0.2  # a task waiting for the plan's first (or next) chunk reads the job this often
+STOP_POLL_S = 0.1  # waits for chunks look at the stop signal this often
 _END = object()
 MAX_LOGGED_FAILURES = 100
 
@@ -100,15 +102,17 @@ class ItemRun:
         self.receipt_mode = receipt_mode(ctx.job_doc, ctx.settings.receipt_mode)
         # batch mode keeps concurrent writers' keys apart by SHARD_INDEX/SHARD_COUNT: tasks sharing a
         # run in that mode must be started with distinct shard settings (--shards N)
-        self.writer = BatchWriter(ctx.dao.streams, ctx.dao.docs, mode=self.receipt_mode,
-                                  shard=ctx.settings.shard_index, shard_count=ctx.settings.shard_count,
-                                  attempt=self.attempt)
         if ctx.chunks is None:
             raise JobFailed("internal error: a many-item run needs its task's share of the job (SPEC §8.5)")
         self.record: ChunkedJobRecord = ctx.chunks
+        self.writer = BatchWriter(ctx.dao.streams, ctx.dao.docs, mode=self.receipt_mode,
+                                  shard=ctx.settings.shard_index, shard_count=ctx.settings.shard_count,
+                                  attempt=self.attempt, lane=self.record.receipt_lane)
         self.plan_prefix = f"{ctx.job_prefix}plan/"
         self.tally = ChunkTally()
         self.poll_s = min(1.0, self.settings.heartbeat_seconds)
+        #: one of this task's chunks is done, or its plan writer published one: claim again now
+        self._look_again = threading.Event()
         self.success = self.error = 0
         #: items done before this task started (done chunks) or skipped in chunks it took over
         self.done_before = self.skipped = 0
@@ -141,17 +145,33 @@ class ItemRun:
         over any whose lease runs out (its task died)."""
         record, stop = self.record, self.ctx.stop
         claimed = 0
+        wait_s = PLAN_POLL_S
         while not stop.stopped:
             got = record.claim_chunk()
             if isinstance(got, Chunk):
                 claimed += 1
                 self._feed_chunk(got, work)
+                wait_s = PLAN_POLL_S
                 continue
             if got in (NoChunk.DONE, NoChunk.ENDED) or (got is NoChunk.HELD and not claimed):
                 event(logger, "no_chunk_left", reason=got.value, chunks_claimed=claimed)
                 return
-            stop.event.wait(self.poll_s)  # the plan is being written, or others hold the last chunks
+            # The plan is being written (its chunks are published as they go: look again as soon as
+            # this task's plan writer publishes one, else soon), or others hold the last chunks: look
+            # again when one of ours is done (this task may be the one to end the job), else soon
+            # (the job may end any moment) and then less often, to take over any chunk whose lease
+            # ran out.
+            self._wait_for_chunks(wait_s)
+            if got is NoChunk.HELD:
+                wait_s = min(self.poll_s, 2 * wait_s)
             record.refresh()
+
+    def _wait_for_chunks(self, seconds: float) -> None:
+        stop, wake = self.ctx.stop, self._look_again
+        deadline = time.monotonic() + seconds
+        while not stop.stopped and not wake.is_set() and (left := deadline - time.monotonic()) > 0:
+            wake.wait(min(left, STOP_POLL_S))
+        wake.clear()
 
     def _feed_chunk(self, chunk: Chunk, work: queue.Queue[Any]) -> None:
         items = load_chunk(self.ctx.dao.blobs.get_bytes(chunk_key(self.plan_prefix, chunk.index)))
@@ -326,6 +346,8 @@ class ItemRun:
             self._guarded("chunk_write_crashed", f"could not record chunk {index} done",
                           functools.partial(self.record.complete_chunk, index, *counts,
                                             inflight=self.tally.inflight()))
+        if completed:
+            self._look_again.set()
 
     def _report(self) -> None:
         """This task's progress for its heartbeat (the job's is worked out there, SPEC §8.5), and
@@ -367,7 +389,8 @@ class ItemRun:
                   shard=f"{self.settings.shard_index}/{self.settings.shard_count}",
                   note="SHARD_INDEX/SHARD_COUNT only start several tasks now; they share the job's chunks")
         self.ctx.progress.update(**self.controls.progress_attributes(), paused=False)
-        planner = PlanWriter(self.record, self.source, ctx.dao.blobs, self.plan_prefix, ctx.stop)
+        planner = PlanWriter(self.record, self.source, ctx.dao.blobs, self.plan_prefix, ctx.stop,
+                             published=self._look_again.set)
         plan_thread = threading.Thread(target=planner.run, args=(self.poll_s, self._plan_failed),
                                        name="plan-writer", daemon=True)
         plan_thread.start()

@@ -10,6 +10,7 @@ import time
 
 from feaas.dao import make_clients
 from feaas.dao.batch import BatchWriter, ItemWrite
+from feaas.dao.codec import to_dynamo
 from feaas.dao.docs import Documents
 from feaas.dao.streams import Streams
 from tests.conftest import STREAMS_TABLE, TABLE
@@ -150,3 +151,65 @@ def test_interrupted_then_relaunched_one_row_per_item_per_attempt(dao, put_job, 
     assert set(by_attempt.values()) == {1}  # one row per item per attempt
     assert per_item(rows) == collections.Counter(ids)  # items done in attempt 1 were not rerun
     assert {(r["attempt"], r["timestamp"] % 2) for r in rows} == {(1, 1), (2, 0)}
+
+
+def counting_writer(lane: tuple[int, int] = (1, 0)) -> tuple[BatchWriter, collections.Counter[str]]:
+    """A transaction-mode writer on a client of its own whose DynamoDB requests are counted."""
+    client = make_clients(localstack.DEFAULT_REGION).dynamodb
+    calls: collections.Counter[str] = collections.Counter()
+    client.meta.events.register("before-call.dynamodb.*",
+                                lambda model, **_: calls.update([model.name]))
+    writer = BatchWriter(Streams(client, STREAMS_TABLE), Documents(client, TABLE, "object_id", "ownerIndex"),
+                         lane=lambda: lane)
+    return writer, calls
+
+
+def test_a_transaction_whose_timestamps_were_taken_is_stamped_again_not_split(dao):
+    # Given another writer's rows at the very milliseconds this writer is about to take
+    stream_id = f"{NAMESPACE}stream-collide.{time.time_ns()}"
+    ids = seed_collection(dao, new_owner(), 50)
+    writer, calls = counting_writer()
+    ahead = int(time.time() * 1000) + 3_600_000
+    writer.streams._last_ms = ahead
+    theirs = [{"stream_id": stream_id, "timestamp": ahead + k, "object_id": "theirs", "success": True}
+              for k in (1, 7, 30)]
+    for row in theirs:
+        dao.docs.client.put_item(TableName=STREAMS_TABLE, Item=to_dynamo(row))
+    # When it writes 50 receipts with their write-backs
+    assert writer.write(writes(stream_id, ids)) == [None] * 50
+    # Then the refused transaction is sent again with new timestamps, not split into 100 requests,
+    # and no row replaced another
+    assert calls["TransactWriteItems"] == 2 and calls["PutItem"] == calls["UpdateItem"] == 0
+    rows = receipts(dao, stream_id)
+    assert per_item(rows) == collections.Counter([*ids, "theirs", "theirs", "theirs"])
+    assert all(dao.docs.get(i)["status"] == "processed" for i in ids)
+
+
+def test_a_transaction_refused_for_a_missing_item_is_still_split(dao):
+    stream_id = f"{NAMESPACE}stream-split.{time.time_ns()}"
+    ids = seed_collection(dao, new_owner(), 4)
+    writer, calls = counting_writer()
+    problems = writer.write(writes(stream_id, [*ids[:2], f"{NAMESPACE}gone.item", *ids[2:]]))
+    assert [p is None for p in problems] == [True, True, False, True, True]
+    assert calls["TransactWriteItems"] == 1 and calls["PutItem"] == 5  # no stamping again
+    assert per_item(receipts(dao, stream_id)) == collections.Counter([*ids, f"{NAMESPACE}gone.item"])
+
+
+def test_tasks_sharing_a_stream_take_turns_at_the_milliseconds(dao):
+    # Given three tasks' writers, one lane each, whose clocks give the same milliseconds
+    stream_id = f"{NAMESPACE}stream-lanes.{time.time_ns()}"
+    ahead = int(time.time() * 1000) + 3_600_000
+    ids = {lane: [f"{new_owner()}.x{i}" for i in range(50)] for lane in range(3)}
+    counted = []
+    for lane, lane_ids in ids.items():
+        writer, calls = counting_writer((3, lane))
+        writer.streams._last_ms = ahead
+        assert writer.write([ItemWrite(stream_id, {"object_id": i, "success": True}) for i in lane_ids]) \
+            == [None] * 50
+        counted.append(calls)
+    # Then none of them collided: one transaction each, every receipt in its writer's lane
+    assert [c["TransactWriteItems"] for c in counted] == [1, 1, 1]
+    rows = receipts(dao, stream_id)
+    assert len(rows) == 150
+    for lane, lane_ids in ids.items():
+        assert {r["timestamp"] % 3 for r in rows if r["object_id"] in lane_ids} == {lane}
