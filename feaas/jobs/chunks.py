@@ -26,6 +26,7 @@ import enum
 import logging
 import threading
 import time
+import uuid
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -113,6 +114,14 @@ def _int(value: Any) -> int:
         return int(value or 0)
     except (TypeError, ValueError):
         return 0
+
+
+def _claimable(chunk: Mapping[str, Any], now: int) -> bool:
+    """Given back by a task that left, or held by one whose lease ran out."""
+    state = chunk.get("st")
+    if state == ChunkState.RUNNING.value:
+        return _int(chunk.get("exp")) < now
+    return state == ChunkState.FREE.value
 
 
 class ChunkedJobRecord(JobRecord):
@@ -336,15 +345,18 @@ class ChunkedJobRecord(JobRecord):
             if self.job_ended is not None or status_of(doc) is not JobStatus.RUNNING:
                 return NoChunk.ENDED
             chunks = {k: v for k, v in (doc.get(CHUNKS) or {}).items() if isinstance(v, dict)}
-            free = sorted(
-                int(k[1:])
-                for k, v in chunks.items()
-                if v.get("st") == ChunkState.FREE.value
-                or (v.get("st") == ChunkState.RUNNING.value and _int(v.get("exp")) < now)
-            )
+            with self._lock:
+                held = set(self.held)
+            # never one this task holds (an old view of the job may show its lease run out)
+            free = sorted(i for i, v in ((int(k[1:]), v) for k, v in chunks.items())
+                          if i not in held and _claimable(v, now))
             upd = Update(condition=self._running_own())
             upd.set["updated_at"] = now
             was: dict[str, Any] = {}
+            # This attempt's mark on the chunk: only it tells a claim of ours that landed (its reply
+            # lost, botocore retried) from one this task made before (its view of the job may be
+            # older than its own last write: replies of concurrent writes arrive in any order).
+            claim_id = uuid.uuid4().hex[:12]
             if free:
                 index = free[0]
                 was = chunks[chunk_name(index)]
@@ -358,6 +370,7 @@ class ChunkedJobRecord(JobRecord):
                 upd.set[self._chunk(index, "st")] = ChunkState.RUNNING.value
                 upd.set[self._chunk(index, "by")] = self.key
                 upd.set[self._chunk(index, "exp")] = now + int(self.lease_seconds)
+                upd.set[self._chunk(index, "claim")] = claim_id
                 chunk = Chunk(index, _int(was.get("since")), taken_over=True)
             else:
                 index, total = _int(doc.get(CHUNK_NEXT)), _int(doc.get(CHUNKS_TOTAL))
@@ -374,6 +387,7 @@ class ChunkedJobRecord(JobRecord):
                     "by": self.key,
                     "exp": now + int(self.lease_seconds),
                     "since": since,
+                    "claim": claim_id,
                 }
                 chunk = Chunk(index, since, taken_over=False)
             try:
@@ -381,7 +395,7 @@ class ChunkedJobRecord(JobRecord):
             except ConditionFailed as exc:
                 old = self._seen(exc.old)
                 mine = (old.get(CHUNKS) or {}).get(chunk_name(index)) or {}
-                if not (mine.get("by") == self.key and mine.get("exp") == now + int(self.lease_seconds)):
+                if not (mine.get("by") == self.key and mine.get("claim") == claim_id):
                     if not self._mine(old) and self.job_ended is None:
                         raise LeaseLost(f"this task's lease on job {self.job_id} was lost") from None
                     continue  # another task was faster: read again and try the next one

@@ -14,6 +14,7 @@ import pytest
 from feaas.dao import Dao, Update
 from feaas.errors import Cancelled, DeadlineExceeded, JobNotClaimable, LeaseLost
 from feaas.jobs import Heartbeat, JobRecord, JobStatus, Progress
+from feaas.jobs.chunks import Chunk, ChunkedJobRecord
 from feaas.stopping import StopSignal
 from tests.support.scripts import job_item
 
@@ -230,3 +231,65 @@ def test_the_heartbeat_enforces_the_deadline(dao, new_job, clock):
     finally:
         beat.close()
     assert isinstance(stop.reason, DeadlineExceeded) and str(stop.reason) == "timed out after 7 s"
+
+
+def chunked_task(dao: Dao, job_id: str, clock: Clock, name: str) -> ChunkedJobRecord:
+    return ChunkedJobRecord(dao.docs, job_id, lease_seconds=LEASE_S, clock=clock, lease_owner=name)
+
+
+def planned(dao: Dao, new_job: Any, clock: Clock, chunks: int) -> ChunkedJobRecord:
+    """A many-item job joined by task "a", with a READY plan of ``chunks`` chunks."""
+    rec = chunked_task(dao, new_job(), clock, "a")
+    rec.claim()
+    assert rec.take_plan() is not None
+    for index in range(chunks):
+        rec.publish(index, 10, 10 * (index + 1), None if index == chunks - 1 else {"k": index},
+                    final=index == chunks - 1)
+    return rec
+
+
+def test_an_old_view_of_the_job_never_gives_a_task_its_own_chunk_twice(dao, new_job, clock):
+    # Given a task that claimed chunk 0, whose view of the job is then replaced by an older one
+    # (the reply of an earlier write, e.g. its heartbeat's, arriving after the claim's), all in
+    # the same second
+    rec = planned(dao, new_job, clock, 3)
+    before = dict(rec.doc)
+    first = rec.claim_chunk()
+    assert isinstance(first, Chunk) and first.index == 0
+    rec.doc = before
+    # When it claims again
+    second = rec.claim_chunk()
+    # Then it gets the next chunk, not chunk 0 a second time
+    assert isinstance(second, Chunk) and second.index == 1 and not second.taken_over
+    assert dao.docs.get(rec.job_id)["chunk_next"] == 2
+
+
+def test_an_old_view_showing_its_own_lease_run_out_is_no_takeover(dao, new_job, clock):
+    # Given a task holding chunk 0 whose old view shows that chunk's lease run out
+    rec = planned(dao, new_job, clock, 2)
+    held = rec.claim_chunk()
+    assert isinstance(held, Chunk) and held.index == 0
+    stale = dict(rec.doc)
+    stale["chunks"] = {"c0": {**rec.doc["chunks"]["c0"], "exp": int(clock.now) - 1}}
+    rec.doc = stale
+    # When it claims again, then it takes the next chunk, never its own held one
+    again = rec.claim_chunk()
+    assert isinstance(again, Chunk) and again.index == 1 and not again.taken_over
+
+
+def test_a_chunk_claim_that_landed_and_was_sent_again_is_recognised(dao, new_job, clock, monkeypatch):
+    # Given a chunk claim whose reply is lost after it landed (botocore sends it again and the
+    # table refuses the second one)
+    rec = planned(dao, new_job, clock, 2)
+    real_update = rec.docs.client.update_item
+
+    def landed_then_refused(**request: Any) -> Any:
+        real_update(**request)
+        return real_update(**request)
+
+    monkeypatch.setattr(rec.docs.client, "update_item", landed_then_refused)
+    got = rec.claim_chunk()
+    monkeypatch.undo()
+    # Then the task takes it as its own claim
+    assert isinstance(got, Chunk) and got.index == 0
+    assert dao.docs.get(rec.job_id)["chunks"]["c0"]["by"] == "a"
