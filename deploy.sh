@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # deploy.sh — build the image for linux/amd64, push it as :<git sha> and :latest, and register a
-# task-definition revision pinned to the SHA tag. Reads .env.deploy written by setup.sh.
+# task-definition revision (and an AWS Batch job-definition revision) pinned to the SHA tag.
+# Reads .env.deploy written by setup.sh.
 set -euo pipefail
 
 SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -14,7 +15,9 @@ Usage: ./deploy.sh [options]
 
 Builds the image with docker buildx for linux/amd64, pushes <ECR_URI>:<git sha> and
 <ECR_URI>:latest, then registers a new revision of the task definition whose image is the
-SHA tag (so a later push of :latest never changes what a revision runs).
+SHA tag (so a later push of :latest never changes what a revision runs), and likewise a new
+revision of the AWS Batch job definition (BATCH_JOB_DEFINITION in the env file) for
+`run-task.sh --batch`.
 
   --dry-run          print what would be done; no docker commands, no AWS writes. Needs
                      no credentials and, without an env file, shows .env.deploy.example
@@ -147,11 +150,45 @@ json.dump(taskdef, open(new_path, "w", encoding="utf-8"), indent=2)
 PY
 if [[ $DRY_RUN -eq 1 ]]; then
     say "would register this task definition:"
-    cat "$WORK/new.json"
-    say "dry run: nothing was built, pushed or registered"
+    cat "$WORK/new.json"; echo
 else
     arn="$(aws_cli --region "$REGION" --output text ecs register-task-definition \
         --cli-input-json "file://$WORK/new.json" --query taskDefinition.taskDefinitionArn)" \
         || die "$EX_AWS" "could not register the task definition"
+    say "registered $arn with image $IMAGE"
+fi
+
+# 3. the AWS Batch job definition (run-task.sh --batch): its latest revision with the same image.
+BATCH_JOB_DEFINITION="${CFG[BATCH_JOB_DEFINITION]:-}"
+if [[ -z "$BATCH_JOB_DEFINITION" ]]; then
+    say "no BATCH_JOB_DEFINITION in $ENV_FILE (written before AWS Batch support): no job definition to update"
+    [[ $DRY_RUN -eq 0 ]] || say "dry run: nothing was built, pushed or registered"
+    exit 0
+fi
+aws_cli --region "$REGION" --output json batch describe-job-definitions --job-definition-name "$BATCH_JOB_DEFINITION" \
+    --status ACTIVE --query 'max_by(jobDefinitions, &revision)' >"$WORK/jobdef-current.json" \
+    || die "$EX_AWS" "could not read the AWS Batch job definition $BATCH_JOB_DEFINITION"
+python3 - "$WORK/jobdef-current.json" "$WORK/jobdef-new.json" "$IMAGE" <<'PY' || exit "$EX_CONFIG"
+import json
+import sys
+
+current_path, new_path, image = sys.argv[1:4]
+jobdef = json.load(open(current_path, encoding="utf-8"))
+if not jobdef:
+    sys.exit("deploy: error: AWS Batch job definition not found: run ./setup.sh first")
+# Fields describe-job-definitions returns but register-job-definition does not accept.
+for key in ("jobDefinitionArn", "revision", "status", "containerOrchestrationType"):
+    jobdef.pop(key, None)
+jobdef["containerProperties"]["image"] = image
+json.dump(jobdef, open(new_path, "w", encoding="utf-8"), indent=2)
+PY
+if [[ $DRY_RUN -eq 1 ]]; then
+    say "would register this AWS Batch job definition:"
+    cat "$WORK/jobdef-new.json"; echo
+    say "dry run: nothing was built, pushed or registered"
+else
+    arn="$(aws_cli --region "$REGION" --output text batch register-job-definition \
+        --cli-input-json "file://$WORK/jobdef-new.json" --query jobDefinitionArn)" \
+        || die "$EX_AWS" "could not register the AWS Batch job definition"
     say "registered $arn with image $IMAGE"
 fi

@@ -12,6 +12,7 @@ usage() {
     cat <<'USAGE'
 Usage: ./run-task.sh --job-id JOB_ID --username USER [options]
        ./run-task.sh --redrive JOB_ID --username USER [options]
+       ./run-task.sh --batch N --job-id JOB_ID --username USER [options]
        ./run-task.sh --run-mode REGISTER_ACTIONS [--env PLUS_HOSTNAME=host] [options]
 
   --run-mode MODE            RUN_JOB (default), RUN_SCRIPT, RUN_COLLECTION, RUN_ACTION,
@@ -38,6 +39,16 @@ Usage: ./run-task.sh --job-id JOB_ID --username USER [options]
                              RUN_FILES, or RUN_JOB on those): a new job or one already
                              running; they share its chunks, and a task that finds no free
                              chunk exits 0 at once
+  --batch N                  start N tasks on a many-item job (run modes as for --add-tasks)
+                             as one AWS Batch array job of size N (N: 1..10000; 1 submits a
+                             plain job) on the job queue and job definition setup.sh created
+                             (BATCH_JOB_QUEUE, BATCH_JOB_DEFINITION in the env file). Every
+                             child runs the same job: they share its chunks, each with
+                             AWS_BATCH_JOB_ARRAY_INDEX (a hint only) and SHARD_COUNT=N. Waits
+                             (polling DescribeJobs) until the Batch job ends, shows each
+                             child's logs, and exits 0 when every child succeeded, else the
+                             first failed child's exit code. Not with --add-tasks, --shards,
+                             --redrive or a single-item run mode (exit 64)
   --shards N                 start N tasks, task i with SHARD_INDEX=i and SHARD_COUNT=N; the
                              shard settings are only a hint now (tasks share chunks); default 1
   --env NAME=VALUE           extra environment variable for the worker (repeatable);
@@ -46,7 +57,8 @@ Usage: ./run-task.sh --job-id JOB_ID --username USER [options]
   --cluster NAME             ECS cluster (default: CLUSTER from the env file)
   --region REGION            AWS region (default: REGION from the env file)
   --env-file PATH            settings written by setup.sh (ENV_FILE; default ./.env.deploy)
-  --no-wait                  print the task ARNs and exit 0 without waiting
+  --no-wait                  print the task ARNs (--batch: the Batch job id) and exit 0
+                             without waiting
   --help                     show this help
 
 Live controls: while a run over many items goes on, these attributes of its job record are
@@ -70,7 +82,7 @@ USAGE
 
 RUN_MODE=RUN_JOB; JOB_ID=""; USERNAME=""; COLLECTION_OWNER=""; STREAM_ID=""; ACTION_ID=""
 ACTION_INPUT_JSON=""; SHARDS=1; ADD_TASKS=""; TASK_DEFINITION=""; CLUSTER_OPT=""; REGION_OPT=""; WAIT=1
-REDRIVE=""
+REDRIVE=""; BATCH=""
 EXTRA_ENV=()
 while [[ $# -gt 0 ]]; do
     case "$1" in
@@ -84,6 +96,7 @@ while [[ $# -gt 0 ]]; do
         --action-input-json) need_value "$@"; ACTION_INPUT_JSON="$2"; shift 2 ;;
         --shards) need_value "$@"; SHARDS="$2"; shift 2 ;;
         --add-tasks) need_value "$@"; ADD_TASKS="$2"; shift 2 ;;
+        --batch) need_value "$@"; BATCH="$2"; shift 2 ;;
         --env) need_value "$@"; EXTRA_ENV+=("$2"); shift 2 ;;
         --task-definition) need_value "$@"; TASK_DEFINITION="$2"; shift 2 ;;
         --cluster) need_value "$@"; CLUSTER_OPT="$2"; shift 2 ;;
@@ -94,6 +107,7 @@ while [[ $# -gt 0 ]]; do
         *) usage >&2; die "$EX_USAGE" "unknown option: $1" ;;
     esac
 done
+[[ -z "$BATCH" || -z "$REDRIVE" ]] || die "$EX_USAGE" "--batch and --redrive exclude each other (redrive first, then --batch on its new job)"
 if [[ -n "$REDRIVE" ]]; then  # the job to launch is the redrive, created below
     [[ -z "$JOB_ID" ]] || die "$EX_USAGE" "--redrive creates the job: it takes no --job-id"
     [[ "$RUN_MODE" == RUN_JOB ]] || die "$EX_USAGE" "--redrive launches its new job with RUN_JOB: no --run-mode"
@@ -124,12 +138,15 @@ job_args() {
 }
 job_args
 
-# launcher ARGS...: print what `python -m feaas.launch run-task-requests ARGS...` prints; its
-# refusal of an option is a usage error, anything else means the project's Python is missing.
+# launcher ARGS...: print what `python -m feaas.launch run-task-requests ARGS...` prints (with
+# --batch: `submit-job-request --batch N`, the AWS Batch array job); its refusal of an option is a
+# usage error, anything else means the project's Python is missing.
+LAUNCH=(run-task-requests)
+[[ -z "$BATCH" ]] || LAUNCH=(submit-job-request --batch "$BATCH")
 launcher() {
     local out err code=0
     err="$(mktemp)"
-    out="$(PYTHONPATH="$SCRIPT_DIR${PYTHONPATH:+:$PYTHONPATH}" "$PYTHON" -m feaas.launch run-task-requests \
+    out="$(PYTHONPATH="$SCRIPT_DIR${PYTHONPATH:+:$PYTHONPATH}" "$PYTHON" -m feaas.launch "${LAUNCH[@]}" \
         "${JOB_ARGS[@]}" "$@" 2>"$err")" || code=$?
     local message
     message="$(grep -v '^[[:space:]]*$' "$err" | tail -n 1)" || true
@@ -137,7 +154,7 @@ launcher() {
     case "$code" in
         0) printf '%s\n' "$out" ;;
         64) die "$EX_USAGE" "${message#error: }" ;;
-        *) die "$EX_CONFIG" "could not build the RunTask request with $PYTHON (run test_scripts/bootstrap.sh): ${message:-exit $code}" ;;
+        *) die "$EX_CONFIG" "could not build the ${LAUNCH[0]%-request*} request with $PYTHON (run test_scripts/bootstrap.sh): ${message:-exit $code}" ;;
     esac
 }
 launcher --check >/dev/null
@@ -177,6 +194,72 @@ if [[ -n "$REDRIVE" ]]; then
 fi
 
 awst() { aws_cli --region "$REGION" --output text "$@"; }
+
+if [[ -n "$BATCH" ]]; then
+    for name in BATCH_JOB_QUEUE BATCH_JOB_DEFINITION; do
+        [[ -n "${CFG[$name]:-}" ]] || die "$EX_CONFIG" "$name missing from $ENV_FILE: run ./setup.sh (it creates the AWS Batch resources)"
+    done
+    request="$(launcher --job-queue "${CFG[BATCH_JOB_QUEUE]}" --job-definition "${CFG[BATCH_JOB_DEFINITION]}")" || exit
+    BATCH_JOB_ID="$(awst batch submit-job --cli-input-json "$request" --query jobId)" \
+        || die "$EX_AWS" "SubmitJob failed (see the aws error above)"
+    say "submitted AWS Batch job $BATCH_JOB_ID ($BATCH task(s)) on queue ${CFG[BATCH_JOB_QUEUE]}"
+    if [[ $WAIT -eq 0 ]]; then
+        printf '%s\n' "$BATCH_JOB_ID"
+        exit 0
+    fi
+    # Batch has no waiter: poll DescribeJobs (every BATCH_POLL_SECONDS, default 30) for up to 24 h.
+    POLL="${BATCH_POLL_SECONDS:-30}"
+    [[ "$POLL" =~ ^[0-9]+$ ]] || die "$EX_USAGE" "BATCH_POLL_SECONDS must be an integer"
+    say "waiting for AWS Batch job $BATCH_JOB_ID to end"
+    SECONDS=0
+    last=""
+    while true; do
+        status="$(awst batch describe-jobs --jobs "$BATCH_JOB_ID" --query 'jobs[0].status')" \
+            || die "$EX_AWS" "could not describe AWS Batch job $BATCH_JOB_ID"
+        [[ "$status" != SUCCEEDED && "$status" != FAILED ]] || break
+        [[ "$status" == "$last" ]] || say "AWS Batch job $BATCH_JOB_ID: $status"
+        last="$status"
+        [[ $SECONDS -lt 86400 ]] || die "$EX_AWS" "AWS Batch job $BATCH_JOB_ID still running after 24 h"
+        sleep "$POLL"
+    done
+    # The children (or the plain job itself): status, exit code, reason and log stream, in index order.
+    ids=("$BATCH_JOB_ID")
+    if [[ "$BATCH" -ge 2 ]]; then
+        ids=()
+        for ((i = 0; i < BATCH; i++)); do ids+=("$BATCH_JOB_ID:$i"); done
+    fi
+    children=""
+    for ((i = 0; i < ${#ids[@]}; i += 100)); do  # DescribeJobs takes at most 100 ids
+        part="$(aws_cli --region "$REGION" --output json batch describe-jobs --jobs "${ids[@]:i:100}")" \
+            || die "$EX_AWS" "could not describe the children of AWS Batch job $BATCH_JOB_ID"
+        children+="$(python3 -c '
+import json, sys
+for job in sorted(json.load(sys.stdin).get("jobs", []), key=lambda j: j.get("arrayProperties", {}).get("index", 0)):
+    container = job.get("container") or {}
+    code = container.get("exitCode")
+    reason = job.get("statusReason") or container.get("reason") or "-"
+    print(job["jobId"], job.get("status", "-"), "-" if code is None else code, reason,
+          container.get("logStreamName") or "-", sep="\t")
+' <<<"$part")"$'\n'
+    done
+    EXIT_CODE=0
+    while IFS=$'\t' read -r id state code reason stream; do
+        [[ -n "$id" ]] || continue
+        if [[ "$stream" != "-" ]]; then
+            "$SCRIPT_DIR/show_logs.sh" --env-file "$ENV_FILE" --region "$REGION" --stream "$stream" \
+                || say "no logs for $id"
+        fi
+        say "batch job $id: $state, exit code $code, reason: $reason"
+        if [[ "$code" == "-" ]]; then
+            [[ "$state" == SUCCEEDED || $EXIT_CODE -ne 0 ]] || EXIT_CODE=70
+        elif [[ "$code" -ne 0 && $EXIT_CODE -eq 0 ]]; then
+            EXIT_CODE="$code"
+        fi
+    done <<<"$children"
+    [[ "$status" == SUCCEEDED || $EXIT_CODE -ne 0 ]] || EXIT_CODE=70
+    say "exit code $EXIT_CODE"
+    exit "$EXIT_CODE"
+fi
 
 # One RunTask per task: each shard's environment differs (SHARD_INDEX), and each added task has a
 # client token of its own, which RunTask's `count` cannot express. The client token makes a retried call start no second task; each run of

@@ -16,8 +16,11 @@ usage() {
 Usage: ./setup.sh [options]
 
 Creates or updates the ECS cluster, ECR repository, CloudWatch log group, execution role,
-task role and task definition for plus-worker, and the EventBridge Scheduler schedule (with its
-role) that runs the sweeper (RUN_MODE=SWEEP) every minute, then writes the settings to .env.deploy.
+task role and task definition for plus-worker, the EventBridge Scheduler schedule (with its
+role) that runs the sweeper (RUN_MODE=SWEEP) every minute, and for `run-task.sh --batch` an AWS
+Batch Fargate compute environment, job queue and job definition (the task definition's image,
+roles, environment, logs and size; Batch's service-linked role is created if the account has
+none), then writes the settings to .env.deploy.
 Safe to re-run. Interactive by default; pass --yes (and the values below) to run unattended.
 
 Each option can also be given as the environment variable shown; an option wins over the
@@ -40,6 +43,8 @@ environment, which wins over an existing .env.deploy, which wins over the defaul
                              (TASK_FAMILY; default plus-worker)
   --log-group NAME           CloudWatch log group (LOG_GROUP; default /ecs/<family>)
   --log-retention-days N     log retention in days (LOG_RETENTION_DAYS; default 30)
+  --batch-max-vcpus N        most vCPUs the AWS Batch compute environment runs at once
+                             (BATCH_MAX_VCPUS; default 64: 64 tasks of --cpu 1024)
   --env-file PATH            settings file to read and write (ENV_FILE; default ./.env.deploy)
   --yes                      do not prompt; required when stdin is not a terminal
   --help                     show this help
@@ -77,6 +82,7 @@ while [[ $# -gt 0 ]]; do
         --family) need_value "$@"; OPT[TASK_FAMILY]="$2"; shift 2 ;;
         --log-group) need_value "$@"; OPT[LOG_GROUP]="$2"; shift 2 ;;
         --log-retention-days) need_value "$@"; OPT[LOG_RETENTION_DAYS]="$2"; shift 2 ;;
+        --batch-max-vcpus) need_value "$@"; OPT[BATCH_MAX_VCPUS]="$2"; shift 2 ;;
         --env-file) need_value "$@"; ENV_FILE="$2"; shift 2 ;;
         --yes|-y) YES=1; shift ;;
         --help|-h) usage; exit 0 ;;
@@ -120,9 +126,11 @@ setting TASK_MEMORY 2048
 setting TASK_FAMILY plus-worker
 setting LOG_GROUP "/ecs/$TASK_FAMILY"
 setting LOG_RETENTION_DAYS 30
+setting BATCH_MAX_VCPUS 64
 
 SETTINGS=(REGION CLUSTER SUBNETS SECURITY_GROUPS ASSIGN_PUBLIC_IP DYNAMO_TABLE DYNAMO_STREAMS_TABLE
-          DYNAMO_OWNER_INDEX PRIMARY_BUCKET TASK_CPU TASK_MEMORY TASK_FAMILY LOG_GROUP LOG_RETENTION_DAYS)
+          DYNAMO_OWNER_INDEX PRIMARY_BUCKET TASK_CPU TASK_MEMORY TASK_FAMILY LOG_GROUP LOG_RETENTION_DAYS
+          BATCH_MAX_VCPUS)
 
 if [[ $YES -eq 0 ]]; then
     [[ -t 0 ]] || die "$EX_USAGE" "stdin is not a terminal: pass --yes and the settings as options or env vars"
@@ -144,6 +152,7 @@ for name in "${SETTINGS[@]}"; do
 done
 [[ "$TASK_CPU" =~ ^[0-9]+$ && "$TASK_MEMORY" =~ ^[0-9]+$ ]] || die "$EX_CONFIG" "--cpu and --memory must be integers"
 [[ "$LOG_RETENTION_DAYS" =~ ^[0-9]+$ ]] || die "$EX_CONFIG" "--log-retention-days must be an integer"
+[[ "$BATCH_MAX_VCPUS" =~ ^[1-9][0-9]*$ ]] || die "$EX_CONFIG" "--batch-max-vcpus must be a positive integer"
 [[ "$ASSIGN_PUBLIC_IP" == ENABLED || "$ASSIGN_PUBLIC_IP" == DISABLED ]] \
     || die "$EX_CONFIG" "--assign-public-ip must be ENABLED or DISABLED"
 
@@ -560,12 +569,166 @@ else
     changed "${schedule_verb}d schedule $SCHEDULE_NAME (RUN_MODE=SWEEP every minute)"
 fi
 
+# ---- AWS Batch (run-task.sh --batch) ---------------------------------------------------------
+# A Fargate compute environment in the tasks' network, a job queue on it, and a job definition
+# that runs the worker exactly as the task definition does. Batch acts through its service-linked
+# role (AWSServiceRoleForBatch: permissions defined by AWS for Batch alone); the jobs run with the
+# same task and execution roles as the ECS tasks.
+BATCH_COMPUTE_ENVIRONMENT="$TASK_FAMILY-fargate"
+BATCH_JOB_QUEUE="$TASK_FAMILY"
+BATCH_JOB_DEFINITION="$TASK_FAMILY"
+BATCH_SERVICE_ROLE_ARN="$(awst iam list-roles --path-prefix /aws-service-role/batch.amazonaws.com/ \
+    --query 'Roles[0].Arn')"
+if [[ -z "$BATCH_SERVICE_ROLE_ARN" || "$BATCH_SERVICE_ROLE_ARN" == None ]]; then
+    BATCH_SERVICE_ROLE_ARN="$(awst iam create-service-linked-role --aws-service-name batch.amazonaws.com \
+        --query Role.Arn)"
+    changed "created the AWS Batch service-linked role"
+else
+    say "AWS Batch service-linked role: unchanged"
+fi
+
+# batch_wait_valid KIND NAME: wait (up to 5 min) until a compute environment or job queue just
+# created or updated is VALID; the queue and the jobs need it.
+batch_wait_valid() {
+    local kind="$1" name="$2" status try
+    for ((try = 0; try < 60; try++)); do
+        if [[ "$kind" == compute-environment ]]; then
+            status="$(awst batch describe-compute-environments --compute-environments "$name" \
+                --query 'computeEnvironments[0].status')"
+        else
+            status="$(awst batch describe-job-queues --job-queues "$name" --query 'jobQueues[0].status')"
+        fi
+        case "$status" in
+            VALID) return 0 ;;
+            INVALID) die "$EX_AWS" "AWS Batch $kind $name is INVALID (see its statusReason)" ;;
+        esac
+        sleep 5
+    done
+    die "$EX_AWS" "AWS Batch $kind $name did not become VALID within 5 minutes"
+}
+
+export BATCH_COMPUTE_ENVIRONMENT BATCH_JOB_DEFINITION BATCH_MAX_VCPUS BATCH_SERVICE_ROLE_ARN
+python3 - "$WORK/batch-ce.json" <<'EOF'
+import json
+import os
+import sys
+
+env = os.environ
+compute_environment = {
+    "computeEnvironmentName": env["BATCH_COMPUTE_ENVIRONMENT"],
+    "type": "MANAGED",
+    "state": "ENABLED",
+    "serviceRole": env["BATCH_SERVICE_ROLE_ARN"],
+    "computeResources": {
+        "type": "FARGATE",
+        "maxvCpus": int(env["BATCH_MAX_VCPUS"]),
+        "subnets": [s for s in env["SUBNETS"].split(",") if s],
+        "securityGroupIds": [g for g in env["SECURITY_GROUPS"].split(",") if g],
+    },
+}
+with open(sys.argv[1], "w", encoding="utf-8") as f:
+    json.dump(compute_environment, f, indent=2)
+EOF
+awsr batch describe-compute-environments --compute-environments "$BATCH_COMPUTE_ENVIRONMENT" \
+    --query 'computeEnvironments[0]' >"$WORK/batch-ce-current.json"
+if [[ "$(cat "$WORK/batch-ce-current.json")" == null ]]; then
+    BATCH_COMPUTE_ENVIRONMENT_ARN="$(awst batch create-compute-environment \
+        --cli-input-json "file://$WORK/batch-ce.json" --query computeEnvironmentArn)"
+    changed "created AWS Batch compute environment $BATCH_COMPUTE_ENVIRONMENT (Fargate, up to $BATCH_MAX_VCPUS vCPUs)"
+    batch_wait_valid compute-environment "$BATCH_COMPUTE_ENVIRONMENT"
+else
+    BATCH_COMPUTE_ENVIRONMENT_ARN="$(python3 -c 'import json, sys; print(json.load(sys.stdin)["computeEnvironmentArn"])' \
+        <"$WORK/batch-ce-current.json")"
+    if python3 "$WORK/contains.py" "$WORK/batch-ce.json" "$WORK/batch-ce-current.json"; then
+        say "AWS Batch compute environment $BATCH_COMPUTE_ENVIRONMENT: unchanged"
+    else
+        # What can change in place (its type and service role cannot: delete it to change those).
+        resources="$(python3 -c 'import json, sys
+r = json.load(open(sys.argv[1]))["computeResources"]
+print(json.dumps({k: r[k] for k in ("maxvCpus", "subnets", "securityGroupIds")}))' "$WORK/batch-ce.json")"
+        awsr batch update-compute-environment --compute-environment "$BATCH_COMPUTE_ENVIRONMENT" \
+            --state ENABLED --compute-resources "$resources" >/dev/null
+        changed "updated AWS Batch compute environment $BATCH_COMPUTE_ENVIRONMENT"
+        batch_wait_valid compute-environment "$BATCH_COMPUTE_ENVIRONMENT"
+    fi
+fi
+
+cat >"$WORK/batch-queue.json" <<EOF
+{"jobQueueName": "$BATCH_JOB_QUEUE", "state": "ENABLED", "priority": 1,
+ "computeEnvironmentOrder": [{"order": 1, "computeEnvironment": "$BATCH_COMPUTE_ENVIRONMENT_ARN"}]}
+EOF
+awsr batch describe-job-queues --job-queues "$BATCH_JOB_QUEUE" --query 'jobQueues[0]' >"$WORK/batch-queue-current.json"
+if [[ "$(cat "$WORK/batch-queue-current.json")" == null ]]; then
+    awsr batch create-job-queue --cli-input-json "file://$WORK/batch-queue.json" >/dev/null
+    changed "created AWS Batch job queue $BATCH_JOB_QUEUE"
+    batch_wait_valid job-queue "$BATCH_JOB_QUEUE"
+elif python3 "$WORK/contains.py" "$WORK/batch-queue.json" "$WORK/batch-queue-current.json"; then
+    say "AWS Batch job queue $BATCH_JOB_QUEUE: unchanged"
+else
+    awsr batch update-job-queue --job-queue "$BATCH_JOB_QUEUE" --state ENABLED --priority 1 \
+        --compute-environment-order "order=1,computeEnvironment=$BATCH_COMPUTE_ENVIRONMENT_ARN" >/dev/null
+    changed "updated AWS Batch job queue $BATCH_JOB_QUEUE"
+    batch_wait_valid job-queue "$BATCH_JOB_QUEUE"
+fi
+
+# The job definition is the task definition in Batch's terms: the same image (deploy.sh registers
+# a revision of both), roles, environment, log group and stream prefix, read-only root with /tmp on
+# the task's storage; CPU units become vCPUs (1024 = 1). One attempt: a child that dies is left to
+# the sweeper like any task (a Batch retry would only join the job again).
+python3 - "$WORK/taskdef.json" "$WORK/batch-jobdef.json" <<'EOF'
+import json
+import os
+import sys
+
+taskdef = json.load(open(sys.argv[1], encoding="utf-8"))
+[container] = taskdef["containerDefinitions"]
+jobdef = {
+    "jobDefinitionName": os.environ["BATCH_JOB_DEFINITION"],
+    "type": "container",
+    "platformCapabilities": ["FARGATE"],
+    "retryStrategy": {"attempts": 1},
+    "containerProperties": {
+        "image": container["image"],
+        "jobRoleArn": taskdef["taskRoleArn"],
+        "executionRoleArn": taskdef["executionRoleArn"],
+        "resourceRequirements": [
+            {"type": "VCPU", "value": f"{int(taskdef['cpu']) / 1024:g}"},
+            {"type": "MEMORY", "value": str(taskdef["memory"])},
+        ],
+        "environment": container["environment"],
+        "readonlyRootFilesystem": container["readonlyRootFilesystem"],
+        "volumes": taskdef["volumes"],
+        "mountPoints": container["mountPoints"],
+        "ephemeralStorage": taskdef["ephemeralStorage"],
+        "runtimePlatform": taskdef["runtimePlatform"],
+        "networkConfiguration": {"assignPublicIp": os.environ["ASSIGN_PUBLIC_IP"]},
+        "fargatePlatformConfiguration": {"platformVersion": "LATEST"},
+        "logConfiguration": container["logConfiguration"],
+    },
+}
+with open(sys.argv[2], "w", encoding="utf-8") as f:
+    json.dump(jobdef, f, indent=2)
+EOF
+# Compared with the latest ACTIVE revision (deploy.sh adds revisions; null: none yet).
+awsr batch describe-job-definitions --job-definition-name "$BATCH_JOB_DEFINITION" --status ACTIVE \
+    --query 'max_by(jobDefinitions, &revision)' >"$WORK/batch-jobdef-current.json"
+if [[ "$(cat "$WORK/batch-jobdef-current.json")" != null ]] \
+        && python3 "$WORK/contains.py" "$WORK/batch-jobdef.json" "$WORK/batch-jobdef-current.json"; then
+    say "AWS Batch job definition $BATCH_JOB_DEFINITION: unchanged"
+else
+    arn="$(awst batch register-job-definition --cli-input-json "file://$WORK/batch-jobdef.json" \
+        --query jobDefinitionArn)"
+    changed "registered AWS Batch job definition $arn"
+fi
+
 # ---- settings file ---------------------------------------------------------------------------
 {
     echo "# Written by setup.sh; read by deploy.sh, run-task.sh and show_logs.sh. No secrets."
     for name in "${SETTINGS[@]}"; do printf '%s=%s\n' "$name" "${!name}"; done
     printf '%s=%s\n' ECR_URI "$ECR_URI" TASK_ROLE_ARN "$TASK_ROLE_ARN" \
-        EXECUTION_ROLE_ARN "$EXECUTION_ROLE_ARN" CONTAINER_NAME worker
+        EXECUTION_ROLE_ARN "$EXECUTION_ROLE_ARN" CONTAINER_NAME worker \
+        BATCH_COMPUTE_ENVIRONMENT "$BATCH_COMPUTE_ENVIRONMENT" BATCH_JOB_QUEUE "$BATCH_JOB_QUEUE" \
+        BATCH_JOB_DEFINITION "$BATCH_JOB_DEFINITION"
 } >"$WORK/env.deploy"
 if [[ -f "$ENV_FILE" ]] && cmp -s "$WORK/env.deploy" "$ENV_FILE"; then
     say "$ENV_FILE: unchanged"

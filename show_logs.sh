@@ -10,10 +10,12 @@ source "$SCRIPT_DIR/test_scripts/ops_common.sh"
 
 usage() {
     cat <<'USAGE'
-Usage: ./show_logs.sh (--job JOB_ID | --task TASK_ID) [options]
+Usage: ./show_logs.sh (--job JOB_ID | --task TASK_ID | --stream NAME) [options]
 
   --job JOB_ID         every log line that mentions this job id, across all tasks
   --task TASK_ID       the log stream of one task (task id or full task ARN)
+  --stream NAME        one log stream by name, e.g. an AWS Batch job's
+                       (DescribeJobs: container.logStreamName; run-task.sh --batch uses it)
   --since DURATION     start this long ago: 30s, 15m, 2h, 7d (default: 1h for --job,
                        the beginning of the stream for --task)
   --follow             keep polling for new lines until interrupted (Ctrl-C)
@@ -31,11 +33,12 @@ USAGE
 }
 
 
-JOB=""; TASK=""; SINCE=""; FOLLOW=0; RAW=0; POLL_SECONDS=5; LOG_GROUP_OPT=""; REGION_OPT=""
+JOB=""; TASK=""; STREAM=""; SINCE=""; FOLLOW=0; RAW=0; POLL_SECONDS=5; LOG_GROUP_OPT=""; REGION_OPT=""
 while [[ $# -gt 0 ]]; do
     case "$1" in
         --job) need_value "$@"; JOB="$2"; shift 2 ;;
         --task) need_value "$@"; TASK="$2"; shift 2 ;;
+        --stream) need_value "$@"; STREAM="$2"; shift 2 ;;
         --since) need_value "$@"; SINCE="$2"; shift 2 ;;
         --follow|-f) FOLLOW=1; shift ;;
         --poll-seconds) need_value "$@"; POLL_SECONDS="$2"; shift 2 ;;
@@ -47,8 +50,10 @@ while [[ $# -gt 0 ]]; do
         *) usage >&2; die "$EX_USAGE" "unknown option: $1" ;;
     esac
 done
-[[ -n "$JOB" || -n "$TASK" ]] || { usage >&2; die "$EX_USAGE" "pass --job or --task"; }
-[[ -z "$JOB" || -z "$TASK" ]] || die "$EX_USAGE" "pass only one of --job and --task"
+[[ -n "$JOB$TASK$STREAM" ]] || { usage >&2; die "$EX_USAGE" "pass --job, --task or --stream"; }
+given=0
+for value in "$JOB" "$TASK" "$STREAM"; do [[ -z "$value" ]] || given=$((given + 1)); done
+[[ $given -eq 1 ]] || die "$EX_USAGE" "pass only one of --job, --task and --stream"
 [[ "$POLL_SECONDS" =~ ^[0-9]+$ ]] || die "$EX_USAGE" "--poll-seconds must be an integer"
 
 ENV_FILE="${ENV_FILE:-$SCRIPT_DIR/.env.deploy}"
@@ -99,9 +104,13 @@ json_get() { python3 -c "import json, sys; d = json.load(sys.stdin); v = $1; pri
 
 awsj() { aws_cli --region "$REGION" --output json "$@"; }
 
+WHAT="stream $STREAM"
 if [[ -n "$TASK" ]]; then
     # awslogs stream names are <prefix>/<container>/<task id>; setup.sh uses prefix "worker".
     STREAM="worker/$CONTAINER_NAME/${TASK##*/}"
+    WHAT=task
+fi
+if [[ -n "$STREAM" ]]; then
     args=(logs get-log-events --log-group-name "$LOG_GROUP" --log-stream-name "$STREAM" --start-from-head)
     [[ -z "$START_MS" ]] || args+=(--start-time "$START_MS")
     token=""
@@ -110,7 +119,7 @@ if [[ -n "$TASK" ]]; then
             resp="$(awsj "${args[@]}" --next-token "$token")"
         elif ! resp="$(awsj "${args[@]}" 2>"${TMPDIR:-/tmp}/show_logs.$$")"; then
             err="$(cat "${TMPDIR:-/tmp}/show_logs.$$")"; rm -f "${TMPDIR:-/tmp}/show_logs.$$"
-            [[ $FOLLOW -eq 1 && "$err" == *ResourceNotFound* ]] || die "$EX_AWS" "no logs for task: $err"
+            [[ $FOLLOW -eq 1 && "$err" == *ResourceNotFound* ]] || die "$EX_AWS" "no logs for $WHAT: $err"
             sleep "$POLL_SECONDS"; continue
         fi
         rm -f "${TMPDIR:-/tmp}/show_logs.$$"

@@ -9,9 +9,11 @@ the small, documented version of that contract, for plus-engine and for the oper
   ``ecs_client.run_task`` (one request per shard: each shard's environment differs).
 - :func:`launch_job` writes the document (only if it does not exist yet) and starts the task(s).
 - :func:`redrive_job` writes a new job over only the failed items of a finished run (issue 17).
+- :func:`submit_job_request` builds the keyword arguments of ``batch_client.submit_job``: an AWS
+  Batch array job of N tasks on one many-item job (``run-task.sh --batch N``).
 - ``python -m feaas.launch``: ``create-job`` / ``show-job`` / ``redrive`` for people,
-  ``run-task-requests`` for ``run-task.sh`` (the one place a RunTask request and its client token
-  are made).
+  ``run-task-requests`` and ``submit-job-request`` for ``run-task.sh`` (the one place a RunTask or
+  SubmitJob request and a client token are made).
 
 Example::
 
@@ -223,22 +225,11 @@ def run_task_request(
         raise ValueError(f"shard_index must be in [0, {shard_count}): {shard_index}")
     if not subnets or not security_groups:
         raise ValueError("at least one subnet and one security group are required")
-    env: dict[str, str] = {"RUN_MODE": run_mode}
-    if job_id and username:
-        env.update(JOB_ID=job_id, USERNAME=username)
-    optional = {
-        "COLLECTION_OWNER": collection_owner,
-        "STREAM_ID": stream_id,
-        "ACTION_ID": action_id,
-        "ACTION_INPUT_JSON": action_input_json,
-    }
-    env.update({k: v for k, v in optional.items() if v is not None})
+    env = worker_environment(job_id=job_id, username=username, run_mode=run_mode,
+                             collection_owner=collection_owner, stream_id=stream_id, action_id=action_id,
+                             action_input_json=action_input_json, extra_env=extra_env)
     if shard_count > 1:
         env.update(SHARD_INDEX=str(shard_index), SHARD_COUNT=str(shard_count))
-    for name, value in (extra_env or {}).items():
-        if name in FORBIDDEN_ENV:
-            raise ValueError(f"{name} must not be passed to a task: it uses its task role")
-        env[name] = value
     return {
         "cluster": cluster,
         "taskDefinition": task_definition,
@@ -265,6 +256,86 @@ def run_task_request(
             ]
         },
     }
+
+
+def worker_environment(
+    *,
+    job_id: str | None,
+    username: str | None,
+    run_mode: str,
+    collection_owner: str | None = None,
+    stream_id: str | None = None,
+    action_id: str | None = None,
+    action_input_json: str | None = None,
+    extra_env: Mapping[str, str] | None = None,
+) -> dict[str, str]:
+    """The worker's variables for one launch (RunTask or SubmitJob): run mode, job, user, source,
+    then ``extra_env``. Raises ValueError for credentials in ``extra_env`` (tasks use their role)."""
+    env: dict[str, str] = {"RUN_MODE": run_mode}
+    if job_id and username:
+        env.update(JOB_ID=job_id, USERNAME=username)
+    optional = {
+        "COLLECTION_OWNER": collection_owner,
+        "STREAM_ID": stream_id,
+        "ACTION_ID": action_id,
+        "ACTION_INPUT_JSON": action_input_json,
+    }
+    env.update({k: v for k, v in optional.items() if v is not None})
+    for name, value in (extra_env or {}).items():
+        if name in FORBIDDEN_ENV:
+            raise ValueError(f"{name} must not be passed to a task: it uses its task role")
+        env[name] = value
+    return env
+
+
+#: AWS Batch's limits on an array job's size (SubmitJob ``arrayProperties.size``).
+BATCH_ARRAY_MIN = 2
+BATCH_ARRAY_MAX = 10000
+
+
+def submit_job_request(
+    *,
+    job_queue: str,
+    job_definition: str,
+    size: int,
+    job_id: str,
+    username: str,
+    run_mode: str = "RUN_JOB",
+    collection_owner: str | None = None,
+    stream_id: str | None = None,
+    extra_env: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """Keyword arguments for ``batch_client.submit_job`` starting ``size`` tasks on one many-item
+    job (SPEC §8.5): an AWS Batch array job of that size (``size`` 1: a plain job), every child
+    with the same environment. Batch gives each child ``AWS_BATCH_JOB_ARRAY_INDEX`` (read as
+    ``SHARD_INDEX``, a hint only), so ``SHARD_COUNT`` is the array's size; the children share the
+    job's chunks as added tasks do. SubmitJob has no client token: each call submits a new job.
+
+    Raises ValueError for a run mode whose job cannot be shared, a size outside 1..10000, a
+    missing job or user, or credentials in ``extra_env``."""
+    if run_mode not in JOINABLE_RUN_MODES:
+        raise ValueError(f"only runs over many items run as an AWS Batch array job "
+                         f"({', '.join(JOINABLE_RUN_MODES)}), not {run_mode}")
+    if not 1 <= size <= BATCH_ARRAY_MAX:
+        raise ValueError(f"the number of Batch tasks must be 1..{BATCH_ARRAY_MAX}: {size}")
+    if not job_id or not username:
+        raise ValueError(f"{run_mode} needs a job_id and a username")
+    if not job_queue or not job_definition:
+        raise ValueError("a job queue and a job definition are required (run setup.sh)")
+    env = worker_environment(job_id=job_id, username=username, run_mode=run_mode,
+                             collection_owner=collection_owner, stream_id=stream_id, extra_env=extra_env)
+    if size >= BATCH_ARRAY_MIN:
+        env["SHARD_COUNT"] = str(size)  # AWS_BATCH_JOB_ARRAY_INDEX must stay below it
+    readable = _TOKEN_UNSAFE.sub("-", job_id.rsplit(".", 1)[-1]).strip("-_")[:64]
+    request: dict[str, Any] = {
+        "jobName": f"plus-worker-{readable or 'job'}",
+        "jobQueue": job_queue,
+        "jobDefinition": job_definition,
+        "containerOverrides": {"environment": [{"name": k, "value": v} for k, v in env.items()]},
+    }
+    if size >= BATCH_ARRAY_MIN:
+        request["arrayProperties"] = {"size": size}
+    return request
 
 
 #: What a relaunch takes from the stopped task's environment as run_task_request's own arguments.
@@ -473,6 +544,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         "with no failed items")
     requests = sub.add_parser("run-task-requests",
                               help="print the RunTask request of each shard (run-task.sh)")
+    submit = sub.add_parser(
+        "submit-job-request",
+        help="print the SubmitJob request of an AWS Batch array job (run-task.sh --batch)"
+    )
     for p in (create, show, redrive):
         p.add_argument(
             "--table",
@@ -508,11 +583,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     show.add_argument("job_id")
     show.add_argument("--raw", action="store_true", help="the whole stored document instead of a summary")
     _request_options(requests)
+    _request_options(submit)
+    submit.add_argument("--batch", required=True, metavar="N",
+                        help=f"tasks in the array job (1..{BATCH_ARRAY_MAX}; 1: a plain job)")
+    submit.add_argument("--job-queue", default="")
+    submit.add_argument("--job-definition", default="")
     args = parser.parse_args(argv)
 
-    if args.command == "run-task-requests":
+    if args.command in ("run-task-requests", "submit-job-request"):
         try:
-            built = _requests_from(args)
+            built = _requests_from(args) if args.command == "run-task-requests" else [_submit_from(args)]
         except ValueError as exc:
             sys.stderr.write(f"error: {exc}\n")
             return EX_USAGE
@@ -602,6 +682,40 @@ def _positive(option: str, text: str) -> int:
     return int(text)
 
 
+def _submit_from(args: Any) -> dict[str, Any]:
+    """The request ``submit-job-request`` prints (``run-task.sh --batch``); ValueError names the
+    option at fault."""
+    size = _positive("--batch", args.batch)
+    if args.add_tasks is not None or _positive("--shards", args.shards) > 1:
+        raise ValueError("--batch starts the tasks itself: it takes no --add-tasks or --shards")
+    if args.run_mode not in JOINABLE_RUN_MODES:
+        raise ValueError(f"--batch is for runs over many items ({', '.join(JOINABLE_RUN_MODES)}), "
+                         f"not {args.run_mode}")
+    if size > BATCH_ARRAY_MAX:
+        raise ValueError(f"--batch must be 1..{BATCH_ARRAY_MAX} (AWS Batch's largest array job)")
+    if not args.job_id or not args.username:
+        raise ValueError("--job-id and --username are required")
+    return submit_job_request(
+        job_queue=args.job_queue or ("-" if args.check else ""),
+        job_definition=args.job_definition or ("-" if args.check else ""),
+        size=size, job_id=args.job_id, username=args.username, run_mode=args.run_mode,
+        collection_owner=args.collection_owner, stream_id=args.stream_id, extra_env=_extra_env(args.env),
+    )
+
+
+def _extra_env(pairs: Sequence[str]) -> dict[str, str]:
+    """``--env NAME=VALUE`` options as a dict; ValueError for a bad pair or a credential."""
+    extra_env: dict[str, str] = {}
+    for pair in pairs:
+        name, eq, value = pair.partition("=")
+        if not eq or not re.fullmatch(r"[A-Z_][A-Z0-9_]*", name):
+            raise ValueError(f"--env wants NAME=VALUE, got: {pair}")
+        if name in FORBIDDEN_ENV:
+            raise ValueError(f"{name} is not passed to tasks: they use the task role")
+        extra_env[name] = value
+    return extra_env
+
+
 def _requests_from(args: Any) -> list[dict[str, Any]]:
     """The requests ``run-task-requests`` prints; ValueError names the option at fault."""
     if args.run_mode not in RUN_MODES:
@@ -618,14 +732,7 @@ def _requests_from(args: Any) -> list[dict[str, Any]]:
         raise ValueError("--job-id and --username are required")
     if args.run_mode in (RunMode.RUN_ACTION.value, RunMode.RUN_PLUSSCRIPT.value) and not args.action_id:
         raise ValueError(f"{args.run_mode} needs --action-id")
-    extra_env: dict[str, str] = {}
-    for pair in args.env:
-        name, eq, value = pair.partition("=")
-        if not eq or not re.fullmatch(r"[A-Z_][A-Z0-9_]*", name):
-            raise ValueError(f"--env wants NAME=VALUE, got: {pair}")
-        if name in FORBIDDEN_ENV:
-            raise ValueError(f"{name} is not passed to tasks: they use the task role")
-        extra_env[name] = value
+    extra_env = _extra_env(args.env)
     network = {
         "subnets": [s for s in args.subnets.split(",") if s],
         "security_groups": [g for g in args.security_groups.split(",") if g],

@@ -138,6 +138,8 @@ class Settings(BaseSettings):
     max_value_mb: int = Field(default=16, gt=0, le=4096)
     metrics: Literal["none", "emf"] = "none"  # "emf": CloudWatch Embedded Metric Format lines on stdout
     ecs_container_metadata_uri_v4: str | None = None  # set by ECS: where the task's ARN is read
+    #: set by AWS Batch: the task's name off ECS (``<id>:<index>`` for an array child)
+    aws_batch_job_id: str | None = None
     #: Test-only: loopback ``IP:PORT`` servers that web.screenshot may reach (default: none).
     screenshot_allow_hosts: str = ""
 

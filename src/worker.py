@@ -139,7 +139,8 @@ def run(settings: Settings, stop: StopSignal) -> int:
         many_items = runs_many_items(settings.run_mode, (stored or {}).get("job_type"))
         record = record_for(dao.docs, settings.job_id, lease_seconds=settings.lease_seconds,
                             many_items=many_items, metadata_uri=settings.ecs_container_metadata_uri_v4,
-                            index=dao.running, batch_receipts=settings.receipt_mode == "batch")
+                            index=dao.running, batch_receipts=settings.receipt_mode == "batch",
+                            batch_job_id=settings.aws_batch_job_id)
         record.index_row.update(run_mode=settings.run_mode.value, username=settings.username)
         job_doc = record.claim_in_time(stop)
     except JobNotClaimable as exc:
@@ -149,7 +150,8 @@ def run(settings: Settings, stop: StopSignal) -> int:
         event(logger, "job_claim_failed", level=logging.ERROR, error=explain_storage_error(exc, settings))
         return ExitCode.INTERRUPTED if stop.stopped else ExitCode.INTERNAL
     logs.bind(attempt=job_doc.get("attempt"))
-    event(logger, "job_claimed", status=job_doc.get("status"), task_arn=record.task_arn)
+    event(logger, "job_claimed", status=job_doc.get("status"), task_arn=record.task_arn,
+          batch_job_id=record.batch_job_id)
     _after_start()
     # Imported after the claim: the runners, the engine and the action catalogue are not needed to
     # claim the job, so the job is RUNNING sooner (issue 14); the heavy action modules (DuckDB,

@@ -184,8 +184,7 @@ class ChunkedJobRecord(JobRecord):
             "items_per_s": 0,
             "inflight": 0,
         }
-        if self.task_arn:
-            entry["task_arn"] = self.task_arn
+        entry.update(self.identity())
         return entry
 
     def claim(self) -> dict[str, Any]:
@@ -217,6 +216,8 @@ class ChunkedJobRecord(JobRecord):
         start.add["attempt"] = 1
         if self.task_arn:
             start.set["fargate_task_arn"] = self.task_arn
+        if self.batch_job_id:
+            start.set["batch_job_id"] = self.batch_job_id
         join = Update.setting(
             {"updated_at": now}, may_become(JobStatus.RUNNING, {Guard.JOINABLE: guards[Guard.JOINABLE]})
         )

@@ -34,11 +34,14 @@ class JobRecord:
 
     def __init__(self, docs: Documents, job_id: str, *, lease_seconds: float, task_arn: str | None = None,
                  clock: Callable[[], float] = time.time, lease_owner: str | None = None,
-                 index: RunningIndex | None = None) -> None:
+                 index: RunningIndex | None = None, batch_job_id: str | None = None) -> None:
         self.docs = docs
         self.job_id = job_id
         self.lease_seconds = lease_seconds
+        #: who this task is: its ECS task ARN, or off ECS its AWS Batch job id (``<id>:<index>`` for
+        #: an array child); written with its lease so the logs and the sweeper can name it
         self.task_arn = task_arn
+        self.batch_job_id = batch_job_id
         self.clock = clock
         self.lease_owner = lease_owner or f"{os.uname().nodename}:{os.getpid()}:{os.urandom(6).hex()}"
         #: failure share above which a many-item run FAILS; sharded records judge the whole job with it
@@ -54,6 +57,11 @@ class JobRecord:
 
     def _now(self) -> int:
         return int(self.clock())
+
+    def identity(self) -> dict[str, str]:
+        """``task_arn`` and/or ``batch_job_id``, those known: what an index row and a task entry name."""
+        found = {"task_arn": self.task_arn, "batch_job_id": self.batch_job_id}
+        return {k: v for k, v in found.items() if v}
 
     # What the guards of the transitions table mean for this record's lease.
 
@@ -82,6 +90,8 @@ class JobRecord:
         upd.add["attempt"] = 1
         if self.task_arn:
             upd.set["fargate_task_arn"] = self.task_arn
+        if self.batch_job_id:
+            upd.set["batch_job_id"] = self.batch_job_id
         try:
             item = self.docs.update(self.job_id, upd, returns="ALL_NEW")
         except ConditionFailed as exc:
@@ -117,9 +127,7 @@ class JobRecord:
         """Add this claim attempt's row to the index of held jobs (before the claim itself)."""
         if self.index is None:
             return
-        row = {**self.index_row, "indexed_at": now}
-        if self.task_arn:
-            row["task_arn"] = self.task_arn
+        row = {**self.index_row, "indexed_at": now, **self.identity()}
         self.index.add(self.job_id, self.lease_owner, row)
 
     def _unindex(self) -> None:

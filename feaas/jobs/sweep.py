@@ -10,7 +10,9 @@ claim can take (:data:`UNCLAIMED_ROW_S`); a row of a job finished for good at on
 
 Every write is conditional on the lease still being the expired one that was read (its owner and
 expiry unchanged), so a live task is never touched and of two sweepers only one acts: the other's
-write fails and it moves on. A relaunch first indexes and then hands the lease to a sweeper marker
+write fails and it moves on. A task known by its AWS Batch job id (an array child, no task ARN)
+is not looked up in ECS; its job is relaunched (as an ECS task) or recorded like any other. A
+relaunch first indexes and then hands the lease to a sweeper marker
 (still expired, so the new task's claim takes it over as after any crash), then calls RunTask with
 a client token derived from the job id and attempt.
 """
@@ -76,6 +78,7 @@ class Lease:
     expires_at: int
     task: str | None = None
     task_arn: str | None = None
+    batch_job_id: str | None = None  # an AWS Batch child's name (it has no task ARN)
 
     def path(self, name: str) -> str | tuple[str, ...]:
         return name if self.task is None else (TASKS, self.task, name)
@@ -102,10 +105,11 @@ def leases_of(doc: Mapping[str, Any]) -> list[Lease]:
     """Every lease held on the job: its own, or each of its tasks' (a many-item run)."""
     if doc.get(LEASE_OWNER) is not None:
         return [Lease(str(doc[LEASE_OWNER]), int(doc.get(LEASE_EXPIRES_AT) or 0),
-                      task_arn=_text(doc.get("fargate_task_arn")))]
+                      task_arn=_text(doc.get("fargate_task_arn")),
+                      batch_job_id=_text(doc.get("batch_job_id")))]
     tasks = doc.get(TASKS) or {}
     return [Lease(str(t[LEASE_OWNER]), int(t.get(LEASE_EXPIRES_AT) or 0), task=key,
-                  task_arn=_text(t.get("task_arn")))
+                  task_arn=_text(t.get("task_arn")), batch_job_id=_text(t.get("batch_job_id")))
             for key, t in sorted(tasks.items()) if isinstance(t, dict) and t.get(LEASE_OWNER) is not None]
 
 
@@ -118,8 +122,14 @@ def _text(value: Any) -> str | None:
     return str(value) if value else None
 
 
-def describe_stop(ecs: Ecs, cluster: str, task_arn: str | None) -> StoppedTask:
-    """Why ECS stopped the task: stop code, reason, and the container's exit code and reason."""
+def describe_stop(ecs: Ecs, cluster: str, task_arn: str | None,
+                  batch_job_id: str | None = None) -> StoppedTask:
+    """Why ECS stopped the task: stop code, reason, and the container's exit code and reason. An
+    AWS Batch child (a ``batch_job_id``, no task ARN) is not asked about: ECS does not know it by
+    that name; the reason names it (its end is in Batch's DescribeJobs)."""
+    if not task_arn and batch_job_id:
+        return StoppedTask(f"the AWS Batch job {batch_job_id} stopped renewing its lease "
+                           "(AWS Batch DescribeJobs tells why)")
     if not task_arn:
         return StoppedTask("the task stopped; no task ARN was recorded to ask ECS why")
     try:
@@ -204,8 +214,10 @@ class Sweeper:
         if relaunching and now - int(doc.get("relaunched_at") or 0) < RELAUNCH_GRACE_S:
             counts.skipped_live += 1  # a relaunched task is on its way to claim the job
             return
-        stops = [describe_stop(self.ecs, self.cluster, lease.task_arn) for lease in leases] or [
-            describe_stop(self.ecs, self.cluster, _text(doc.get("fargate_task_arn")))]
+        own = Lease("", 0, task_arn=_text(doc.get("fargate_task_arn")),
+                    batch_job_id=_text(doc.get("batch_job_id")))
+        stops = [describe_stop(self.ecs, self.cluster, lease.task_arn, lease.batch_job_id)
+                 for lease in leases or [own]]
         reason = stops[0].reason
         attempt = attempt_of(doc)
         if relaunching:
@@ -239,7 +251,7 @@ class Sweeper:
             upd.add["attempt"] = 1
         # The marker's own row first, as a task's claim does: it keeps the job found until the
         # relaunched task claims it (or the sweeper records that it never did).
-        kept = {k: v for k, v in row.items() if k not in (*ROW_KEYS, LEASE_OWNER, "task_arn")}
+        kept = {k: v for k, v in row.items() if k not in (*ROW_KEYS, LEASE_OWNER, "task_arn", "batch_job_id")}
         self.index.add(job_id, marker, {**kept, "indexed_at": now})
         try:
             self.docs.update(job_id, upd)

@@ -1,5 +1,6 @@
 """This task's identity on the job: its Fargate task ARN from the ECS task metadata endpoint (v4),
-and the record it writes through (its own lease, or its share of a many-item run)."""
+or off ECS (an AWS Batch child has no metadata endpoint) its ``AWS_BATCH_JOB_ID``; and the record
+it writes through (its own lease, or its share of a many-item run)."""
 
 from __future__ import annotations
 
@@ -42,15 +43,19 @@ def record_for(
     metadata_uri: str | None = None,
     index: RunningIndex | None = None,
     batch_receipts: bool = False,
+    batch_job_id: str | None = None,
 ) -> JobRecord:
     """The job record this task writes through: its own lease, or (``many_items``) its share of a
     run any number of tasks work on together (SPEC §8.5; ``batch_receipts``: RECEIPT_MODE is batch,
-    so a job without its own receipt_mode is not joined)."""
+    so a job without its own receipt_mode is not joined). ``batch_job_id``: ``AWS_BATCH_JOB_ID``,
+    this task's name when it has no ECS task ARN (an AWS Batch child)."""
     task_arn = ecs_task_arn(metadata_uri)
+    batch_id = batch_job_id if not task_arn else None
     if many_items:
         return ChunkedJobRecord(docs, job_id, lease_seconds=lease_seconds, task_arn=task_arn, index=index,
-                                batch_receipts=batch_receipts)
-    return JobRecord(docs, job_id, lease_seconds=lease_seconds, task_arn=task_arn, index=index)
+                                batch_receipts=batch_receipts, batch_job_id=batch_id)
+    return JobRecord(docs, job_id, lease_seconds=lease_seconds, task_arn=task_arn, index=index,
+                     batch_job_id=batch_id)
 
 
 def read_job_in_time(docs: Documents, job_id: str, username: str, stop: StopSignal, *,

@@ -4,6 +4,7 @@ conditional writes, each item exactly once, one final status, tasks joining and 
 from __future__ import annotations
 
 import collections
+import json
 import signal
 import time
 from typing import Any
@@ -43,6 +44,30 @@ def test_three_tasks_share_the_chunks_each_item_exactly_once(dao, put_job, start
     once_each(dao, job_id, ids)
     claimed = [line for out, _ in outs for line in out.splitlines() if '"chunk_claimed"' in line]
     assert len(claimed) == 4
+
+
+def test_an_aws_batch_array_job_shares_the_chunks(dao, put_job, start_worker):
+    """run-task.sh --batch 3: three children of one array job, each with AWS Batch's variables
+    (AWS_BATCH_JOB_ARRAY_INDEX, AWS_BATCH_JOB_ID <id>:<index>), SHARD_COUNT=3 and no ECS metadata
+    endpoint, run the same job: each item once, one final status, each child named by its Batch id."""
+    owner = new_owner()
+    ids = seed_collection(dao, owner, 1100)  # 3 chunks
+    job_id = put_job(job_item(nap_script(0.002), collection_owner=owner))
+    procs = [start_worker(job_id, RUN_MODE="RUN_COLLECTION", CONCURRENCY=8, SHARD_COUNT="3",
+                          AWS_BATCH_JOB_ARRAY_INDEX=str(i), AWS_BATCH_JOB_ID=f"5e1f-batch:{i}")
+             for i in range(3)]
+    outs = [p.communicate(timeout=180) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0], [o[0][-1500:] + o[1][-1500:] for o in outs]
+    lines = [json.loads(line) for out, _ in outs for line in out.splitlines() if line.startswith("{")]
+    assert len([e for e in lines if e.get("event") == "job_finished"]) == 1
+    claimed = [e for e in lines if e.get("event") == "job_claimed"]
+    assert sorted(e["batch_job_id"] for e in claimed) == [f"5e1f-batch:{i}" for i in range(3)]
+    assert all(e.get("task_arn") is None for e in claimed)  # no ECS task: nothing asked of ECS
+    job = dao.docs.get(job_id)
+    assert job["status"] == "SUCCEEDED" and job["success_count"] == 1100
+    assert job["batch_job_id"] in {f"5e1f-batch:{i}" for i in range(3)}  # the child that started it
+    assert "fargate_task_arn" not in job
+    once_each(dao, job_id, ids)
 
 
 def test_the_failure_threshold_is_judged_on_the_whole_job(dao, put_job, start_worker):

@@ -10,12 +10,14 @@ from __future__ import annotations
 import json
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.ops.conftest import EX_AWS, EX_CONFIG, EX_USAGE, REGION, ROOT, run_script
+from tests.support.fakebatch import FakeBatch
 
 FAMILY = "ops-test"
 CLUSTER = "ops-test-cluster"
@@ -85,6 +87,9 @@ def snapshot(c: Any, env_file: Path) -> dict[str, Any]:
         "roles": roles,
         "schedule": {k: v for k, v in c("scheduler").get_schedule(Name=f"{FAMILY}-sweeper").items()
                      if k != "ResponseMetadata"},
+        "batch_ces": c("batch").describe_compute_environments()["computeEnvironments"],
+        "batch_queues": c("batch").describe_job_queues()["jobQueues"],
+        "batch_jobdefs": c("batch").describe_job_definitions(jobDefinitionName=FAMILY)["jobDefinitions"],
         "env_file": env_file.read_text(),
     }
 
@@ -93,7 +98,7 @@ def test_setup_creates_the_resources_the_worker_needs(
     deployed: dict[str, Any], aws_env: dict[str, str], client: Any
 ) -> None:
     c = client
-    assert "done: 14 change(s)" in deployed["first"].stdout
+    assert "done: 18 change(s)" in deployed["first"].stdout
 
     clusters = c("ecs").describe_clusters(clusters=[CLUSTER])["clusters"]
     assert [c["status"] for c in clusters] == ["ACTIVE"]
@@ -294,6 +299,7 @@ def test_deploy_dry_run_writes_nothing(
 ) -> None:
     c = client
     before = c("ecs").list_task_definitions(familyPrefix=FAMILY)["taskDefinitionArns"]
+    jobdefs_before = c("batch").describe_job_definitions(jobDefinitionName=FAMILY)["jobDefinitions"]
     sha = subprocess.run(
         ["git", "rev-parse", "--short=12", "HEAD"],
         cwd=ROOT,
@@ -305,11 +311,18 @@ def test_deploy_dry_run_writes_nothing(
     uri = deployed["settings"]["ECR_URI"]
     assert "docker buildx build --platform linux/amd64" in out
     assert f"--tag {uri}:{sha} --tag {uri}:latest --push" in out
-    registered = json.loads(out.split("would register this task definition:\n", 1)[1].rsplit("deploy:", 1)[0])
+    taskdef_part, jobdef_part = out.split("would register this task definition:\n", 1)[1].split(
+        "deploy: would register this AWS Batch job definition:\n", 1)
+    registered = json.loads(taskdef_part)
     assert registered["containerDefinitions"][0]["image"] == f"{uri}:{sha}"
     assert registered["containerDefinitions"][0]["stopTimeout"] == 120
     assert "taskDefinitionArn" not in registered and "revision" not in registered
+    # the AWS Batch job definition gets a revision with the same image (run-task.sh --batch)
+    jobdef = json.loads(jobdef_part.rsplit("deploy:", 1)[0])
+    assert jobdef["jobDefinitionName"] == FAMILY and jobdef["containerProperties"]["image"] == f"{uri}:{sha}"
+    assert "jobDefinitionArn" not in jobdef and "revision" not in jobdef
     assert c("ecs").list_task_definitions(familyPrefix=FAMILY)["taskDefinitionArns"] == before
+    assert c("batch").describe_job_definitions(jobDefinitionName=FAMILY)["jobDefinitions"] == jobdefs_before
 
 
 def put_log_line(c: Any, stream: str, message: dict[str, Any] | str) -> None:
@@ -512,6 +525,146 @@ def test_run_task_redrive_creates_the_new_job_and_launches_it(
     assert wrong.returncode == EX_USAGE and "takes no --job-id" in wrong.stderr
 
 
+def test_setup_creates_the_batch_resources(
+    deployed: dict[str, Any], aws_env: dict[str, str], client: Any
+) -> None:
+    """AWS Batch (issue 17): a Fargate compute environment in the tasks' network, a queue on it, and
+    a job definition that runs the worker as the task definition does."""
+    c = client
+    settings = deployed["settings"]
+    names = ("BATCH_COMPUTE_ENVIRONMENT", "BATCH_JOB_QUEUE", "BATCH_JOB_DEFINITION")
+    assert [settings[n] for n in names] == [f"{FAMILY}-fargate", FAMILY, FAMILY]
+    assert settings["BATCH_MAX_VCPUS"] == "64"
+    batch = c("batch")
+    [ce] = batch.describe_compute_environments(
+        computeEnvironments=[f"{FAMILY}-fargate"])["computeEnvironments"]
+    assert (ce["type"], ce["state"]) == ("MANAGED", "ENABLED")
+    resources = ce["computeResources"]
+    assert (resources["type"], resources["maxvCpus"]) == ("FARGATE", 64)
+    assert resources["subnets"] == settings["SUBNETS"].split(",")
+    assert resources["securityGroupIds"] == settings["SECURITY_GROUPS"].split(",")
+    assert "/aws-service-role/batch.amazonaws.com/" in ce["serviceRole"]  # the service-linked role
+    [queue] = c("batch").describe_job_queues(jobQueues=[FAMILY])["jobQueues"]
+    assert queue["state"] == "ENABLED"
+    assert queue["computeEnvironmentOrder"] == [
+        {"order": 1, "computeEnvironment": ce["computeEnvironmentArn"]}]
+
+    [jobdef] = batch.describe_job_definitions(jobDefinitionName=FAMILY, status="ACTIVE")["jobDefinitions"]
+    td = latest_taskdef(c)
+    [container] = td["containerDefinitions"]
+    props = jobdef["containerProperties"]
+    assert jobdef["platformCapabilities"] == ["FARGATE"] and jobdef["retryStrategy"] == {"attempts": 1}
+    assert props["image"] == container["image"]
+    assert (props["jobRoleArn"], props["executionRoleArn"]) == (td["taskRoleArn"], td["executionRoleArn"])
+    assert props["environment"] == container["environment"]
+    assert props["logConfiguration"] == container["logConfiguration"]
+    assert sorted(props["resourceRequirements"], key=lambda r: r["type"]) == [
+        {"type": "MEMORY", "value": "1024"}, {"type": "VCPU", "value": "0.5"}]  # --cpu 512, --memory 1024
+    assert props["readonlyRootFilesystem"] is True and props["mountPoints"] == container["mountPoints"]
+    assert props["ephemeralStorage"] == {"sizeInGiB": 50}
+    assert props["networkConfiguration"] == {"assignPublicIp": "ENABLED"}
+    assert not props.get("secrets")
+
+
+def batch_env(aws_env: dict[str, str], fake: FakeBatch) -> dict[str, str]:
+    """The scripts' environment with AWS Batch on the fake (everything else on moto), polling at once."""
+    return {**aws_env, "AWS_ENDPOINT_URL_BATCH": fake.url, "BATCH_POLL_SECONDS": "0"}
+
+
+@pytest.fixture
+def fake_batch() -> Iterator[FakeBatch]:
+    fake = FakeBatch()
+    yield fake
+    fake.close()
+
+
+def test_run_task_batch_submits_one_array_job(
+    deployed: dict[str, Any], aws_env: dict[str, str], client: Any
+) -> None:
+    """On moto: one SubmitJob, an array of N on the queue and job definition setup.sh made, each
+    child with the worker's environment and no credentials."""
+    c = client
+    job_id = "plus_example_com/ada@example.com/job.3333"
+    proc = run_script(
+        ["./run-task.sh", "--env-file", str(deployed["env_file"]), "--run-mode", "RUN_COLLECTION",
+         "--job-id", job_id, "--username", "ada@example.com", "--batch", "3", "--no-wait",
+         "--env", "CONCURRENCY=16"], aws_env,
+    )
+    batch_id = proc.stdout.strip().splitlines()[-1]
+    assert "submitted AWS Batch job" in proc.stdout
+    [job] = c("batch").describe_jobs(jobs=[batch_id])["jobs"]
+    assert job["arrayProperties"]["size"] == 3
+    assert job["jobQueue"].endswith(f":job-queue/{FAMILY}")
+    assert job["jobDefinition"].rsplit(":", 1)[0].endswith(f":job-definition/{FAMILY}")
+    env = {e["name"]: e["value"] for e in job["container"]["environment"]}
+    names = ("RUN_MODE", "JOB_ID", "USERNAME", "SHARD_COUNT", "CONCURRENCY", "DYNAMO_TABLE")
+    assert {k: env[k] for k in names} == {
+        "RUN_MODE": "RUN_COLLECTION", "JOB_ID": job_id, "USERNAME": "ada@example.com", "SHARD_COUNT": "3",
+        "CONCURRENCY": "16", "DYNAMO_TABLE": TABLE}  # the last from the job definition
+    assert not SECRET_NAMES & set(env)
+
+
+@pytest.mark.parametrize(("size", "outcomes", "expected"), [(3, {}, 0), (3, {1: 1, 2: 75}, 1), (1, {}, 0)])
+def test_run_task_batch_waits_and_exits_with_the_childrens_code(
+    deployed: dict[str, Any], aws_env: dict[str, str], client: Any, fake_batch: FakeBatch,
+    size: int, outcomes: dict[int, int], expected: int,
+) -> None:
+    """Waits until the Batch job ends, shows each child's log stream, exits 0 when every child
+    succeeded, else the first failed child's exit code (AWS Batch on a fake: moto's cannot run jobs)."""
+    fake_batch.outcomes = outcomes
+    fake_batch.polls_running = 2
+    job_id = f"plus_example_com/ada@example.com/job.batch{size}{len(outcomes)}"
+    fake_batch.log_stream_prefix = f"worker/default/{job_id.rsplit('.', 1)[1]}-"
+    for i in range(size):
+        put_log_line(client, f"{fake_batch.log_stream_prefix}job-1-{i}",
+                     {"event": "job_finished", "job_id": job_id, "child": i})
+    proc = run_script(
+        ["./run-task.sh", "--env-file", str(deployed["env_file"]), "--job-id", job_id,
+         "--username", "ada@example.com", "--batch", str(size)], batch_env(aws_env, fake_batch), check=False,
+    )
+    assert proc.returncode == expected, proc.stdout + proc.stderr
+    [request] = fake_batch.submitted
+    assert request["jobQueue"] == FAMILY and request["jobDefinition"] == FAMILY
+    assert request.get("arrayProperties") == ({"size": size} if size > 1 else None)
+    env = {e["name"]: e["value"] for e in request["containerOverrides"]["environment"]}
+    assert env == {"RUN_MODE": "RUN_JOB", "JOB_ID": job_id, "USERNAME": "ada@example.com",
+                   **({"SHARD_COUNT": str(size)} if size > 1 else {})}
+    assert proc.stdout.count('"event": "job_finished"') == size  # each child's log stream
+    assert proc.stdout.count("batch job job-1") == size
+    assert "AWS Batch job job-1: RUNNING" in proc.stdout
+    assert proc.stdout.rstrip().endswith(f"run-task: exit code {expected}")
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--batch", "2", "--add-tasks", "2"], "takes no --add-tasks or --shards"),
+    (["--batch", "2", "--shards", "2"], "takes no --add-tasks or --shards"),
+    (["--batch", "2", "--run-mode", "RUN_SCRIPT"], "--batch is for runs over many items"),
+    (["--batch", "0"], "--batch must be a positive integer"),
+    (["--batch", "10001"], "--batch must be 1..10000"),
+    (["--batch", "two"], "--batch must be a positive integer"),
+])
+def test_run_task_batch_refuses_bad_combinations(
+    deployed: dict[str, Any], aws_env: dict[str, str], fake_batch: FakeBatch, args: list[str], message: str,
+) -> None:
+    proc = run_script(
+        ["./run-task.sh", "--env-file", str(deployed["env_file"]), "--job-id", "h/u/job.9", "--username", "u",
+         *args], batch_env(aws_env, fake_batch), check=False,
+    )
+    assert proc.returncode == EX_USAGE and message in proc.stderr, proc.stderr
+    assert fake_batch.submitted == []
+
+
+def test_run_task_batch_refuses_redrive(
+    deployed: dict[str, Any], aws_env: dict[str, str], fake_batch: FakeBatch
+) -> None:
+    proc = run_script(
+        ["./run-task.sh", "--env-file", str(deployed["env_file"]), "--redrive", "h/u/job.9",
+         "--username", "u", "--batch", "2"], batch_env(aws_env, fake_batch), check=False,
+    )
+    assert proc.returncode == EX_USAGE and "--batch and --redrive exclude each other" in proc.stderr
+    assert fake_batch.submitted == []
+
+
 def test_show_logs_by_job_and_task(deployed: dict[str, Any], aws_env: dict[str, str], client: Any) -> None:
     c = client
     job_id = "plus_example_com/bob@example.com/job.2222"
@@ -551,7 +704,8 @@ def test_setup_updates_the_schedule_when_the_network_changes(
     try:
         out = run_script(["./setup.sh", "--yes", "--env-file", env_file, "--assign-public-ip", "DISABLED"],
                          aws_env).stdout
-        assert f"updated schedule {FAMILY}-sweeper" in out and "done: 2 change(s)" in out  # + the env file
+        # + the Batch job definition's network and the env file
+        assert f"updated schedule {FAMILY}-sweeper" in out and "done: 3 change(s)" in out, out
         target = c("scheduler").get_schedule(Name=f"{FAMILY}-sweeper")["Target"]
         network = target["EcsParameters"]["NetworkConfiguration"]["awsvpcConfiguration"]
         assert network["AssignPublicIp"] == "DISABLED"
@@ -571,8 +725,12 @@ def test_setup_applies_a_changed_setting(
     out = run_script(
         ["./setup.sh", "--yes", "--env-file", str(deployed["env_file"]), "--memory", "2048"], aws_env
     ).stdout
-    assert "registered task definition" in out and "done: 2 change(s)" in out  # + the env file
+    # + the Batch job definition and the env file
+    assert "registered task definition" in out and "done: 3 change(s)" in out
     after = c("ecs").list_task_definitions(familyPrefix=FAMILY)["taskDefinitionArns"]
     assert len(after) == len(revisions) + 1
     assert latest_taskdef(c)["memory"] == "2048"
+    jobdefs = c("batch").describe_job_definitions(jobDefinitionName=FAMILY, status="ACTIVE")["jobDefinitions"]
+    latest = max(jobdefs, key=lambda d: d["revision"])
+    assert {"type": "MEMORY", "value": "2048"} in latest["containerProperties"]["resourceRequirements"]
     assert "TASK_MEMORY=2048\n" in deployed["env_file"].read_text()

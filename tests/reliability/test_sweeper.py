@@ -291,6 +291,36 @@ def test_a_shared_run_is_lost_only_when_no_task_holds_a_live_lease(
     report.add(tasks_killed=2, tasks_swept=2)
 
 
+def test_a_killed_aws_batch_child_is_relaunched_without_asking_ecs_about_it(stack, dao, put_job, start_worker,
+                                                                            ecs):
+    # Given a collection run held by one AWS Batch array child (no ECS metadata endpoint), killed -9
+    owner = new_owner()
+    seed_collection(dao, owner, 600)
+    job_id = put_job(job_item(nap_script(0.5), collection_owner=owner))
+    proc = start_worker(job_id, RUN_MODE="RUN_COLLECTION", CONCURRENCY=2, LEASE_SECONDS=2,
+                        HEARTBEAT_SECONDS=0.5, SHARD_COUNT="2", AWS_BATCH_JOB_ARRAY_INDEX="1",
+                        AWS_BATCH_JOB_ID="5e1f-batch:1")
+    wait_for(lambda: any(t.get("batch_job_id") == "5e1f-batch:1"
+                         for t in ((dao.docs.get(job_id) or {}).get("tasks") or {}).values()))
+    index = RunningIndex(dao.docs.client, STREAMS_TABLE)
+    wait_for(lambda: any(row.get("batch_job_id") == "5e1f-batch:1" for row in index.rows()))
+    proc.kill()
+    proc.communicate()
+    job = dao.docs.get(job_id)
+    wait_for(lambda: time.time() > max(int(t["lease_expires_at"]) for t in job["tasks"].values()) + 1,
+             timeout=20)
+    # When the sweeper runs: ECS is not asked about a Batch job id; the job is relaunched on ECS
+    # with the child's run mode and user, and the reason names the Batch child
+    assert finished_counts(sweep(stack, ecs, MAX_ATTEMPTS=3))["relaunched"] == 1
+    assert ecs.describe_tasks_calls == []
+    [call] = calls_for(ecs, job_id)
+    assert (call["RUN_MODE"], call["USERNAME"]) == ("RUN_COLLECTION", USERNAME)
+    after = dao.docs.get(job_id)
+    assert after["status"] == "RUNNING"
+    assert after["last_stop_reason"] == (
+        "the AWS Batch job 5e1f-batch:1 stopped renewing its lease (AWS Batch DescribeJobs tells why)")
+
+
 def test_sweep_without_a_cluster_is_a_configuration_error(stack, ecs):
     run = sweep(stack, ecs, CLUSTER=None)
     assert run.returncode == 2 and "CLUSTER: missing" in run.stderr

@@ -20,6 +20,7 @@ class FakeEcs:
     def __init__(self) -> None:
         self.tasks: dict[str, dict[str, Any]] = {}
         self.run_task_calls: list[dict[str, Any]] = []
+        self.describe_tasks_calls: list[dict[str, Any]] = []
         self._lock = threading.Lock()
         fake = self
 
@@ -48,6 +49,7 @@ class FakeEcs:
                 op = target.removeprefix(TARGET_PREFIX)
                 if op == "DescribeTasks":
                     with fake._lock:
+                        fake.describe_tasks_calls.append(body)
                         found = [fake.tasks[a] for a in body.get("tasks", []) if a in fake.tasks]
                     missing = [{"arn": a, "reason": "MISSING"} for a in body.get("tasks", [])
                                if a not in fake.tasks]

@@ -18,6 +18,7 @@ from feaas.launch import (
     new_job_item,
     run_task_request,
     run_task_requests,
+    submit_job_request,
     to_dynamodb,
 )
 from feaas.launch import main as launch_main
@@ -335,3 +336,35 @@ def test_run_task_requests_cli_adds_tasks(capsys: pytest.CaptureFixture[str]) ->
     assert len(lines) == 2
     assert launch_main([*args, "--shards", "2"]) == 64
     assert "exclude each other" in capsys.readouterr().err
+
+
+def test_submit_job_request_is_one_array_job_of_the_same_environment() -> None:
+    """run-task.sh --batch N (issue 17): one SubmitJob, an array of N children that all run the job."""
+    kwargs: dict[str, Any] = {"job_queue": "q", "job_definition": "d", "job_id": "h/u/job.1-2",
+                              "username": "u", "run_mode": "RUN_COLLECTION", "collection_owner": "h/u/x"}
+    req = submit_job_request(size=4, extra_env={"CONCURRENCY": "16"}, **kwargs)
+    assert (req["jobQueue"], req["jobDefinition"], req["arrayProperties"]) == ("q", "d", {"size": 4})
+    assert re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}", req["jobName"]) and "1-2" in req["jobName"]
+    env = {e["name"]: e["value"] for e in req["containerOverrides"]["environment"]}
+    # AWS_BATCH_JOB_ARRAY_INDEX (0..3, set by Batch) is read as SHARD_INDEX, which must stay below SHARD_COUNT
+    assert env == {"RUN_MODE": "RUN_COLLECTION", "JOB_ID": "h/u/job.1-2", "USERNAME": "u",
+                   "COLLECTION_OWNER": "h/u/x", "SHARD_COUNT": "4", "CONCURRENCY": "16"}
+    plain = submit_job_request(size=1, **kwargs)  # Batch wants 2..10000 for an array: one is a plain job
+    assert "arrayProperties" not in plain and "SHARD_COUNT" not in str(plain)
+    for bad, message in (({"size": 0}, "1..10000"), ({"size": 10001}, "1..10000"),
+                         ({"size": 2, "run_mode": "RUN_SCRIPT"}, "only runs over many items"),
+                         ({"size": 2, "extra_env": {"SECRET_KEY": "x"}}, "task role")):
+        with pytest.raises(ValueError, match=message):
+            submit_job_request(**{**kwargs, **bad})
+
+
+def test_settings_accept_a_batch_child() -> None:
+    """A child of an array of 3: AWS_BATCH_JOB_ARRAY_INDEX and AWS_BATCH_JOB_ID from Batch,
+    SHARD_COUNT=3 from the request."""
+    from feaas.settings import load_settings
+
+    env = {"JOB_ID": "h/u/job.1", "USERNAME": "u", "RUN_MODE": "RUN_COLLECTION", "DYNAMO_TABLE": "t",
+           "DYNAMO_STREAMS_TABLE": "s", "PRIMARY_BUCKET": "b", "REGION": "us-east-1",
+           "AWS_BATCH_JOB_ARRAY_INDEX": "2", "SHARD_COUNT": "3", "AWS_BATCH_JOB_ID": "abc:2"}
+    settings = load_settings(env)
+    assert (settings.shard_index, settings.shard_count, settings.aws_batch_job_id) == (2, 3, "abc:2")
