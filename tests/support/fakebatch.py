@@ -8,10 +8,10 @@ Point ``AWS_ENDPOINT_URL_BATCH`` at :attr:`url` (everything else stays on moto).
 
 from __future__ import annotations
 
-import json
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from tests.support.jsonapi import JsonHandler, JsonServer
 
 
 class FakeBatch:
@@ -25,20 +25,10 @@ class FakeBatch:
         self._lock = threading.Lock()
         fake = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def _reply(self, status: int, body: Any) -> None:
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+        class Handler(JsonHandler):
 
             def do_POST(self) -> None:
-                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"{}")
+                body = self.body()
                 with fake._lock:
                     if self.path == "/v1/submitjob":
                         fake.submitted.append(body)
@@ -51,10 +41,8 @@ class FakeBatch:
                         self._reply(400, {"__type": "ClientException",
                                           "message": f"unsupported: {self.path}"})
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.http = JsonServer(Handler)
+        self.url = self.http.url
 
     def _describe(self, job_id: str) -> dict[str, Any]:
         """One job as DescribeJobs shows it: the parent (RUNNING, then SUCCEEDED or FAILED) or a child."""
@@ -82,5 +70,4 @@ class FakeBatch:
         return job
 
     def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self.http.close()

@@ -5,11 +5,11 @@ reads its task ARN from (``GET /meta/<arn>/task``). Point ``AWS_ENDPOINT_URL_ECS
 
 from __future__ import annotations
 
-import json
 import threading
 import urllib.parse
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from tests.support.jsonapi import JsonHandler, JsonServer
 
 TARGET_PREFIX = "AmazonEC2ContainerServiceV20141113."
 TASK_PREFIX = "arn:aws:ecs:us-east-1:000000000000:task/c/"
@@ -24,17 +24,8 @@ class FakeEcs:
         self._lock = threading.Lock()
         fake = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def _reply(self, status: int, body: Any) -> None:
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/x-amz-json-1.1")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+        class Handler(JsonHandler):
+            content_type = "application/x-amz-json-1.1"
 
             def do_GET(self) -> None:  # the metadata endpoint: /meta/<quoted arn>/task
                 parts = self.path.strip("/").split("/")
@@ -45,7 +36,7 @@ class FakeEcs:
 
             def do_POST(self) -> None:
                 target = self.headers.get("X-Amz-Target", "")
-                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"{}")
+                body = self.body()
                 op = target.removeprefix(TARGET_PREFIX)
                 if op == "DescribeTasks":
                     with fake._lock:
@@ -63,10 +54,8 @@ class FakeEcs:
                 else:
                     self._reply(400, {"__type": "InvalidAction", "message": f"unsupported: {target}"})
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.http = JsonServer(Handler)
+        self.url = self.http.url
 
     def metadata_uri(self, task_arn: str) -> str:
         return f"{self.url}/meta/{urllib.parse.quote(task_arn, safe='')}"
@@ -89,5 +78,4 @@ class FakeEcs:
             }
 
     def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self.http.close()
