@@ -12,56 +12,30 @@ if __name__ == "__main__":
         signal.signal(_sig, lambda signum, _frame: _EARLY_SIGNALS.append(signum))
     # Start-up (imports, botocore's models and clients) makes ~125k objects that nearly all stay alive:
     # collecting them while they are made is wasted time (~10% of the start, issue 14). Collection
-    # resumes once the job is claimed (run), or before a run mode without a job (_without_job).
+    # resumes once the job is claimed (src/jobsteps.py), or before a run mode without a job (_without_job).
     gc.disable()
 
 import logging
 import os
-import shutil
 import sys
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TypeVar
 
-from feaas import logs, metrics
+from feaas import logs
 from feaas.dao import Dao
 from feaas.dao.errors import explain_storage_error
-from feaas.errors import (
-    ConfigError,
-    Interrupted,
-    JobFailed,
-    JobNotClaimable,
-    LeaseLost,
-    NamespaceViolation,
-    StorageError,
-)
+from feaas.errors import ConfigError, Interrupted, JobFailed, NamespaceViolation, StorageError
 from feaas.exitcodes import ExitCode
-from feaas.jobs import (
-    ChunkedJobRecord,
-    Heartbeat,
-    JobRecord,
-    JobStatus,
-    Progress,
-    read_job_in_time,
-    record_for,
-)
+from feaas.jobs import Heartbeat, Progress
 from feaas.jobs.controls import LiveControls
-from feaas.jobs.document import job_identity, job_limits, parse_job
+from feaas.jobs.document import job_limits
 from feaas.logs import event
-from feaas.settings import (
-    RunMode,
-    Settings,
-    load_register_settings,
-    load_settings,
-    load_sweep_settings,
-    runs_many_items,
-)
-from feaas.stopping import SIGTERM_BUDGET_S, StopSignal
+from feaas.settings import RunMode, Settings, load_register_settings, load_settings, load_sweep_settings
+from feaas.stopping import StopSignal
 from feaas.usage import worker_usage
+from src.jobsteps import claim, finish, run_job
 from src.startup import storage_or_exit
-
-if TYPE_CHECKING:
-    from feaas.runners.context import Outcome
 
 logger = logging.getLogger("src.worker")
 S = TypeVar("S")  # the settings of a run mode without a job
@@ -120,9 +94,6 @@ def _without_job(load: Callable[[], S], configure: Callable[[S], None], run_mode
     return run_mode(settings)
 
 
-GIL_SWITCH_INTERVAL_S = 0.001
-
-
 def run(settings: Settings, stop: StopSignal) -> int:
     """Claim the job, run it, record the outcome; returns the exit code."""
     started = time.monotonic()
@@ -132,35 +103,15 @@ def run(settings: Settings, stop: StopSignal) -> int:
     if stop.stopped:  # interrupted before anything was claimed: leave the job as it is
         event(logger, "interrupted_before_claim", level=logging.WARNING)
         return ExitCode.INTERRUPTED
-    try:  # bounded, SIGTERM's budget too, whatever storage does (the sweeper finds what landed)
-        # RUN_JOB's job_type says whether the job is shared by many tasks: only then is it read first
-        stored = read_job_in_time(dao.docs, settings.job_id, settings.username, stop,
-                                  needed=settings.run_mode is RunMode.RUN_JOB)
-        many_items = runs_many_items(settings.run_mode, (stored or {}).get("job_type"))
-        record = record_for(dao.docs, settings.job_id, lease_seconds=settings.lease_seconds,
-                            many_items=many_items, metadata_uri=settings.ecs_container_metadata_uri_v4,
-                            index=dao.running, batch_receipts=settings.receipt_mode == "batch",
-                            batch_job_id=settings.aws_batch_job_id)
-        record.index_row.update(run_mode=settings.run_mode.value, username=settings.username)
-        job_doc = record.claim_in_time(stop)
-    except JobNotClaimable as exc:
-        event(logger, "job_not_claimable", level=logging.ERROR, reason=str(exc))
-        return ExitCode.NOT_CLAIMABLE
-    except StorageError as exc:
-        event(logger, "job_claim_failed", level=logging.ERROR, error=explain_storage_error(exc, settings))
-        return ExitCode.INTERRUPTED if stop.stopped else ExitCode.INTERNAL
-    logs.bind(attempt=job_doc.get("attempt"))
-    event(logger, "job_claimed", status=job_doc.get("status"), task_arn=record.task_arn,
-          batch_job_id=record.batch_job_id)
-    _after_start()
-    # Imported after the claim: the runners, the engine and the action catalogue are not needed to
-    # claim the job, so the job is RUNNING sooner (issue 14); the heavy action modules (DuckDB,
-    # ffmpeg) load only when an action runs.
-    from feaas.runners.context import Outcome
+    claimed = claim(settings, dao, stop)
+    if isinstance(claimed, ExitCode):
+        return claimed
+    record, job_doc = claimed
+    from feaas.runners.context import Outcome  # after the claim (src/jobsteps.py)
     try:
         timeout_s, tolerated = job_limits(job_doc)
     except JobFailed as exc:  # recorded like any failure after the claim
-        return _finish(settings, record, Outcome.failed(str(exc)), Progress(), started)
+        return finish(settings, record, Outcome.failed(str(exc)), Progress(), started)
     record.tolerated_percent = settings.tolerated_failure_percent if tolerated is None else tolerated
     timeout_s = timeout_s or settings.max_runtime_seconds
     progress = Progress()
@@ -171,7 +122,7 @@ def run(settings: Settings, stop: StopSignal) -> int:
     heartbeat.check_job_doc(job_doc)
     heartbeat.start()
     try:
-        outcome = _run_job(settings, dao, job_doc, progress, stop, controls, record)
+        outcome = run_job(settings, dao, job_doc, progress, stop, controls, record)
     except (JobFailed, NamespaceViolation) as exc:  # NamespaceViolation: a run over another user's items
         outcome = Outcome.failed(str(exc))
     except StorageError as exc:  # retried by botocore already; a missing table or bucket ends here
@@ -183,78 +134,7 @@ def run(settings: Settings, stop: StopSignal) -> int:
         heartbeat.close()
     if controls.tolerated_failure_percent is not None:  # changed while it ran (a shared run judges with it)
         record.tolerated_percent = controls.tolerated_failure_percent
-    return _finish(settings, record, outcome, progress, started, stop)
-
-
-def _run_job(settings: Settings, dao: Dao, job_doc: dict[str, Any], progress: Progress,
-             stop: StopSignal, controls: LiveControls, record: JobRecord) -> Outcome:
-    from feaas.actions.context import UserStorage
-    from feaas.runners import select_runner
-    from feaas.runners.context import RunContext, make_tmp_root
-    from src.actions import default_registry
-
-    job = parse_job(job_doc)
-    hostname, namespace = job_identity(job_doc, job, settings.username, settings.job_id)
-    runner = select_runner(settings.run_mode, job_doc, settings.shard_count)
-    ctx = RunContext(settings=settings, dao=dao, registry=default_registry(), job_doc=job_doc, job=job,
-                     hostname=hostname, namespace=namespace, progress=progress, stop=stop,
-                     storage=UserStorage(dao.blobs, dao.docs, namespace, cancel=stop.event),
-                     tmp_root=make_tmp_root(), controls=controls,
-                     chunks=record if isinstance(record, ChunkedJobRecord) else None)
-    # Items and nodes wait on the network from many threads: one woken by its reply gets the GIL
-    # within 1 ms instead of Python's 5 ms (bench_items' I/O items, C=16 over C=1: 10.9x -> 13x).
-    sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
-    try:
-        return runner(ctx)
-    finally:
-        shutil.rmtree(ctx.tmp_root, ignore_errors=True)
-
-
-def _after_start() -> None:
-    """Collection resumes when start-up turned it off (see the top of this module); what start-up
-    made, modules and clients that live as long as the process, is left out of every later
-    collection (``gc.freeze``)."""
-    if not gc.isenabled():
-        gc.freeze()
-        gc.enable()
-
-
-def _finish(settings: Settings, record: JobRecord, outcome: Outcome, progress: Progress,
-            started: float, stop: StopSignal | None = None) -> int:
-    """Write the terminal status; map it to the exit code."""
-    if isinstance(outcome.stopped, LeaseLost):
-        event(logger, "job_abandoned", level=logging.ERROR, reason=str(outcome.stopped))
-        return ExitCode.NOT_CLAIMABLE
-    attrs, remove, message = outcome.final(progress.snapshot()[1])
-    interrupted = isinstance(outcome.stopped, Interrupted)
-    # A storage outage is waited out until the lease would run out (the sweeper then records the
-    # job), or, after SIGTERM, until the budget ECS leaves before killing the task.
-    give_up_at = None
-    if stop is not None and interrupted and stop.stopped_at is not None:
-        give_up_at = stop.stopped_at + SIGTERM_BUDGET_S - 2.0
-    try:
-        written = record.finish_in_time(outcome.status, attrs, remove, give_up_at=give_up_at)
-    except LeaseLost as exc:
-        event(logger, "job_abandoned", level=logging.ERROR, reason=str(exc))
-        return ExitCode.NOT_CLAIMABLE
-    except StorageError as exc:
-        event(logger, "job_finish_failed", level=logging.ERROR, error=str(exc))
-        return ExitCode.INTERRUPTED if interrupted else ExitCode.INTERNAL
-    duration_ms = round((time.monotonic() - started) * 1000, 1)
-    attrs.update(record.final_attrs)
-    if written is None:  # a task of a many-item run left it; another task writes the final status
-        event(logger, "task_finished", duration_ms=duration_ms, interrupted=interrupted)
-        return ExitCode.INTERRUPTED if interrupted else ExitCode.SUCCEEDED
-    if metrics.is_enabled(settings.metrics):
-        metrics.job_finished(duration_ms, written.value, int(attrs.get("item_count") or 0),
-                             run_mode=settings.run_mode.value)
-    event(logger, "job_finished", status=written.value, error_message=message or None,
-          duration_ms=duration_ms,
-          **{k: attrs[k] for k in ("percent", "success_count", "error_count", "item_count", "action_count")
-             if k in attrs})
-    if interrupted:
-        return ExitCode.INTERRUPTED
-    return ExitCode.SUCCEEDED if written is JobStatus.SUCCEEDED else ExitCode.FAILED
+    return finish(settings, record, outcome, progress, started, stop)
 
 
 if __name__ == "__main__":

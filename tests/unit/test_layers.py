@@ -16,7 +16,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 #: Top to bottom. A module may import its own layer and the layers below it, never one above.
 LAYERS: list[tuple[str, ...]] = [
-    ("src.worker", "src.sweep", "src.register", "src.catalogue", "src.startup"),  # entrypoints
+    # entrypoints
+    ("src.worker", "src.jobsteps", "src.sweep", "src.register", "src.catalogue", "src.startup"),
     ("feaas.launch", "feaas.jobview"),  # plus-engine's side: job documents, RunTask requests
     ("feaas.runners",),
     ("feaas.jobs",),
