@@ -6,11 +6,12 @@
     proxy in front of DynamoDB) vs one full pass of the same collection (target ≤ 1.05×); every
     item has exactly one successful receipt (checked, not a ratio);
 (b) items of a 50 ms nap: 4 tasks at CONCURRENCY=16 vs 1 task at CONCURRENCY=16, time from the
-    first task's start until the job shows SUCCEEDED (read every 50 ms, as the frontend would; target
-    ≥ 3.5×), and, for information, until the last task exited (the others leave at their next look
-    at the job, within a second). All tasks and DynamoDB Local share this machine's cores, so the
-    four interpreters' start-up counts against the 4-task run (on Fargate each task has its own);
-    32,000 items (a 1-task run of about 100 s) keep that start-up a small part of the run;
+    first task's start until the job shows SUCCEEDED (read every 50 ms, as the frontend would; the
+    4-task run's median of 3; target ≥ 3.5×), and, for information, until the last task exited
+    (the others leave at their next look at the job, within a second). All tasks and DynamoDB
+    Local share this machine's cores, so the four interpreters' start-up counts against the 4-task
+    run (on Fargate each task has its own); 32,000 items (a 1-task run of about 100 s) keep that
+    start-up a small part of the run;
 (c) the same 1-task run with a second task started halfway: the remaining time until SUCCEEDED vs
     the remaining time of the 1-task run (target: cut by ≥ 40 %, i.e. ratio ≤ 0.6).
 
@@ -23,6 +24,7 @@ import argparse
 import collections
 import json
 import os
+import statistics
 import subprocess
 import sys
 import threading
@@ -32,13 +34,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from feaas.dao import Dao
-from tests.bench.common import BUCKET, STREAMS_TABLE, TABLE, Row, bench_stack, make_dao, print_table
+from tests.bench.common import BUCKET, STREAMS_TABLE, TABLE, Row, bench_stack, make_dao, print_table, stats
 from tests.support.collections import nap_script, seed_collection
 from tests.support.faultproxy import FaultProxy
 from tests.support.scripts import NAMESPACE, USERNAME, job_item
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGE = 500
+FOUR_RUNS = 3  # 4-task runs of (b), median (the 1-task run, alone on the cores, varies less)
 
 
 def new_job(dao: Dao, items: int, nap_s: float) -> tuple[str, str]:
@@ -145,12 +148,15 @@ def main() -> int:
         print(f"(a) {args.items} items in {run_s:.1f} s; exactly one successful receipt each: {once}")
         # (b) 4 tasks vs 1 task, both at C=16
         one = run_tasks(stack.env, new_job(dao, args.nap_items, 0.05)[0], 1, 16)
-        four = run_tasks(stack.env, new_job(dao, args.nap_items, 0.05)[0], 4, 16)
-        speedup = one.done_s / four.done_s
-        rows.append(Row(f"(b) {args.nap_items} x 50 ms nap, 4 tasks vs 1 (C=16)", f"{four.done_s:.1f} s",
+        fours = [run_tasks(stack.env, new_job(dao, args.nap_items, 0.05)[0], 4, 16) for _ in range(FOUR_RUNS)]
+        four = stats([t.done_s for t in fours])
+        print(f"(b) 1 task: {one.done_s:.1f} s; 4 tasks: {four.text('.1f', ' s')}")
+        speedup = one.done_s / four.median
+        rows.append(Row(f"(b) {args.nap_items} x 50 ms nap, 4 tasks vs 1 (C=16)", f"{four.median:.1f} s",
                         f"{one.done_s:.1f} s", speedup, ">= 3.5", speedup >= 3.5))
-        rows.append(Row("(b') the same, until the last task exited", f"{four.exit_s:.1f} s",
-                        f"{one.exit_s:.1f} s", one.exit_s / four.exit_s, "-", True))
+        four_exit = statistics.median(t.exit_s for t in fours)
+        rows.append(Row("(b') the same, until the last task exited", f"{four_exit:.1f} s",
+                        f"{one.exit_s:.1f} s", one.exit_s / four_exit, "-", True))
         # (c) a second task joins halfway through a 1-task run
         half = one.done_s / 2
         joined = run_tasks(stack.env, new_job(dao, args.nap_items, 0.05)[0], 1, 16, add_after_s=half)
