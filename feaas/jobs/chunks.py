@@ -214,10 +214,7 @@ class ChunkedJobRecord(JobRecord):
         start.set[self._task()] = self._task_entry(now)
         start.set_if_absent["started_at"] = now
         start.add["attempt"] = 1
-        if self.task_arn:
-            start.set["fargate_task_arn"] = self.task_arn
-        if self.batch_job_id:
-            start.set["batch_job_id"] = self.batch_job_id
+        start.set.update(self.identity_on_job())
         join = Update.setting(
             {"updated_at": now}, may_become(JobStatus.RUNNING, {Guard.JOINABLE: guards[Guard.JOINABLE]})
         )
@@ -475,24 +472,26 @@ class ChunkedJobRecord(JobRecord):
         t0, n0 = self._samples[0]
         return round((items_done - n0) / (now - t0), 2) if now - t0 >= 1.0 else 0.0
 
+    def _live_tasks(self, doc: Mapping[str, Any], now: int) -> dict[str, dict[str, Any]]:
+        """The job's task entries whose lease holds at ``now``, and this task's own entry."""
+        return {k: v for k, v in (doc.get(TASKS) or {}).items()
+                if isinstance(v, dict) and (k == self.key or _int(v.get(LEASE_EXPIRES_AT)) >= now)}
+
     def receipt_lane(self) -> tuple[int, int]:
         """``(modulus, residue)`` of this task's receipt timestamps: the live tasks of the job as last
         read, in the order of their keys, each take every n-th millisecond, so tasks writing one
         stream side by side rarely pick the same key (a put never overwrites: a collision is still
         refused and stamped again; this only keeps collisions rare)."""
         with self._lock:
-            tasks = self.doc.get(TASKS) or {}
-        now = self._now()
-        live = sorted(k for k, v in tasks.items()
-                      if isinstance(v, dict) and (k == self.key or _int(v.get(LEASE_EXPIRES_AT)) >= now))
+            doc = self.doc
+        live = sorted(self._live_tasks(doc, self._now()))
         if self.key not in live:
             return 1, 0
         return len(live), live.index(self.key)
 
     def progress_attrs(self, doc: Mapping[str, Any], rate: float, inflight: int, now: int) -> dict[str, Any]:
         """Job-level progress as this task sees it (SPEC §8.5): chunks, tasks, rate, ETA, percent."""
-        tasks = {k: v for k, v in (doc.get(TASKS) or {}).items() if isinstance(v, dict)}
-        live = {k: v for k, v in tasks.items() if k == self.key or _int(v.get(LEASE_EXPIRES_AT)) >= now}
+        live = self._live_tasks(doc, now)
         total_rate = rate + sum(float(v.get("items_per_s") or 0) for k, v in live.items() if k != self.key)
         inflight_all = inflight + sum(_int(v.get("inflight")) for k, v in live.items() if k != self.key)
         done = _int(doc.get("success_count")) + _int(doc.get("error_count")) + inflight_all
@@ -596,11 +595,7 @@ class ChunkedJobRecord(JobRecord):
             return self._fail_job(status, attrs, remove, now)
         self.release_held()
         doc = self.refresh()
-        others_live = [
-            k
-            for k, v in (doc.get(TASKS) or {}).items()
-            if k != self.key and isinstance(v, dict) and _int(v.get(LEASE_EXPIRES_AT)) >= now
-        ]
+        others_live = [k for k in self._live_tasks(doc, now) if k != self.key]
         if interrupted and not others_live and status_of(doc) is JobStatus.RUNNING:
             return self._fail_job(JobStatus.FAILED, attrs, remove, now)
         upd = Update(condition=self._own_task(), remove=[self._task()])

@@ -63,6 +63,12 @@ class JobRecord:
         found = {"task_arn": self.task_arn, "batch_job_id": self.batch_job_id}
         return {k: v for k, v in found.items() if v}
 
+    def identity_on_job(self) -> dict[str, str]:
+        """What the task that starts a job writes on it about itself (SPEC §4.1's
+        ``fargate_task_arn``, or an AWS Batch child's ``batch_job_id``)."""
+        found = {"fargate_task_arn": self.task_arn, "batch_job_id": self.batch_job_id}
+        return {k: v for k, v in found.items() if v}
+
     # What the guards of the transitions table mean for this record's lease.
 
     def _claim_guards(self, now: int) -> dict[Guard, Condition]:
@@ -88,10 +94,7 @@ class JobRecord:
         )
         upd.set_if_absent["started_at"] = now
         upd.add["attempt"] = 1
-        if self.task_arn:
-            upd.set["fargate_task_arn"] = self.task_arn
-        if self.batch_job_id:
-            upd.set["batch_job_id"] = self.batch_job_id
+        upd.set.update(self.identity_on_job())
         try:
             item = self.docs.update(self.job_id, upd, returns="ALL_NEW")
         except ConditionFailed as exc:
