@@ -22,6 +22,7 @@ from feaas.actions.base import ActionContext
 from feaas.actions.context import UserStorage
 from feaas.dao import Blobs, Dao, Documents, Streams, make_clients
 from tests.support import localstack
+from tests.support.environ import setting_env
 from tests.support.scripts import NAMESPACE, USERNAME
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -54,18 +55,12 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[localstack.Local
     injection can stop a server and start it again with its data."""
     started = localstack.start(tmp_path_factory.mktemp("stack"), persistent=True, access_key=ACCESS_KEY,
                                secret_key=SECRET_KEY)
-    saved = {k: os.environ.get(k) for k in started.env}
-    os.environ.update(started.env)
-    localstack.create_resources(started.env, table=TABLE, streams_table=STREAMS_TABLE, bucket=BUCKET)
-    try:
-        yield started
-    finally:
-        localstack.stop(started)
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+    with setting_env(started.env):
+        localstack.create_resources(started.env, table=TABLE, streams_table=STREAMS_TABLE, bucket=BUCKET)
+        try:
+            yield started
+        finally:
+            localstack.stop(started)
 
 
 @pytest.fixture(scope="session")

@@ -68,6 +68,7 @@ from tests.bench.common import (
 )
 from tests.support import localstack
 from tests.support.collections import seed_collection, tag_script
+from tests.support.environ import setting_env
 from tests.support.scripts import NAMESPACE, NT, USERNAME, action, job_item, node, script, static
 
 CONCURRENCY = 8
@@ -193,14 +194,13 @@ def run_worker(
     job_id = str(item["object_id"])
     capture = EventCapture()
     root = logging.getLogger()
-    saved_env = {k: os.environ.get(k) for k in env or {}}
-    os.environ.update(env or {})
     root.addHandler(capture)
     root.setLevel(logging.INFO)
     for noisy in ("botocore", "boto3", "urllib3", "s3transfer"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
         with (
+            setting_env(env or {}),
             metered_clients() as meter,
             engine_timer() if engine_cost else contextlib.nullcontext([0.0]) as spent,
         ):
@@ -209,11 +209,6 @@ def run_worker(
             elapsed, cpu = time.perf_counter() - began, time.process_time() - cpu0
     finally:
         root.removeHandler(capture)
-        for k, v in saved_env.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
     job = dao.docs.get(job_id) or {}
     assert code == 0, f"worker exit code {code}: {job.get('error_message')}"
     done = int(job.get("success_count", 0)) + int(job.get("error_count", 0))
