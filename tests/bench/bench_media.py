@@ -3,12 +3,13 @@
 Run: ``python -m tests.bench.bench_media [--quick] [--repeat N] [--seconds S] [--rows R]``. Starts
 the local stack (DynamoDB Local + SeaweedFS), then, after a discarded warm-up, in interleaved rounds:
 
-* ``sys.dataset.query`` (DuckDB reading the source while it downloads, sandboxed, result uploaded)
-  against its *floor*, the direct DuckDB query on the local file while the same object is fetched
-  from the store at the same time — target: action ≤ 1.1 × floor, measured in the same run. Also
-  shown: the direct query alone and download-then-query. (The old ≤ 1.2 × DuckDB-on-a-local-file
-  target is retired: SeaweedFS shares the cores and un-gzips text on every read; its CPU time per
-  action run is printed.)
+* ``sys.dataset.query`` (DuckDB reading the source while it downloads, sandboxed, result uploaded;
+  in the process the previous query started ahead of it, and once more as a worker's first query,
+  which starts its own) against its *floor*, the direct DuckDB query on the local file while the
+  same object is fetched from the store at the same time — target: action ≤ 1.1 × floor, measured
+  in the same run. Also shown: the direct query alone and download-then-query. (The old ≤ 1.2 ×
+  DuckDB-on-a-local-file target is retired: SeaweedFS shares the cores and un-gzips text on every
+  read; its CPU time per action run is printed.)
 * ``vendor.ffmpeg.convert`` of a generated 720p clip (download from S3, probe, encode, upload) vs.
   the identical ffmpeg command run directly on the local file — target ratio ≤ 1.10.
 
@@ -31,6 +32,7 @@ from pathlib import Path
 from feaas.actions.base import ActionContext
 from feaas.actions.context import UserStorage
 from feaas.dao import make_clients
+from src.actions.dataset import process
 from src.actions.dataset.query import ACTIONS as DATASET_ACTIONS
 from src.actions.ffmpeg import ACTIONS as FFMPEG_ACTIONS
 from src.actions.ffmpeg import demuxers
@@ -175,6 +177,8 @@ def main(argv: list[str] | None = None) -> int:
             return run
 
         def run_action() -> None:
+            """The action as any query after a worker's first runs: in the DuckDB process started
+            ahead of it (src/actions/dataset/process.py)."""
             query.run(
                 ctx(),
                 {
@@ -184,6 +188,11 @@ def main(argv: list[str] | None = None) -> int:
                     "format": "",
                 },
             )
+
+        def first_action() -> None:
+            """The first query of a worker: no process started ahead of it."""
+            process.discard_spare()
+            run_action()
 
         def floor() -> None:
             """The direct query while the same object is fetched from the store at the same time."""
@@ -208,6 +217,8 @@ def main(argv: list[str] | None = None) -> int:
             def run() -> dict[str, float]:
                 here, store = cpu_now()
                 took = timed(fn)[0]
+                # the spare an action starts as it ends must not run into the next variant's clock
+                process.spare_started(10)
                 here_after, store_after = cpu_now()
                 return {"seconds": took, "cpu_s": here_after - here + store_after - store,
                         "store_cpu_s": store_after - store}
@@ -219,6 +230,7 @@ def main(argv: list[str] | None = None) -> int:
             {
                 "action": with_cpu(run_action),
                 "floor": with_cpu(floor),
+                "action, a worker's first": with_cpu(first_action),
                 "direct (local file)": with_cpu(direct_query),
                 "download then query": with_cpu(download_then_query),
             },
@@ -253,12 +265,15 @@ def main(argv: list[str] | None = None) -> int:
         ["run", "seconds", "CPU-s (all processes)", "cores busy", "action ÷ this"],
         [[name, s.text(".2f"), f"{cpu[name]:.2f}", f"{cpu[name] / s.median:.1f} of {cores}",
           f"{secs['action'].median / s.median:.2f}"] for name, s in secs.items()],
+        "action = the query in the DuckDB process the previous query started ahead of it (any query "
+        "after a worker's first); a worker's first = the query starting its own process. "
         "floor = the direct DuckDB query on the local file while the same object is fetched from the "
         "store at the same time (SeaweedFS shares the cores and un-gzips text on every read, "
         f"{statistics.median(column(data['action'], 'store_cpu_s')):.2f} CPU-s per action run here); "
         "download then query = fetch to a file, then the direct query. CPU-s: this process, its "
-        "children (the action's DuckDB process) and the store. The action's CPU time alone, spread "
-        f"over all {cores} cores, is {cpu_bound:.2f}× the floor's time: the least its ratio can be here.",
+        "children (the action's DuckDB process, counted when it ends) and the store. The action's CPU "
+        f"time alone, spread over all {cores} cores, is {cpu_bound:.2f}× the floor's time: the least "
+        "its ratio can be here.",
     )
     results.targets.append(
         at_most(

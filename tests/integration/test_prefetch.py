@@ -142,6 +142,25 @@ def test_reads_wait_for_their_bytes_while_later_parts_arrive(user_storage, tmp_p
     assert b"".join(got[n] for n in range(8)) == data
 
 
+def test_wait_ready_reports_every_step_of_the_download_until_it_is_whole(user_storage, tmp_path, prefix):
+    data = os.urandom(6 * PART + 5)
+    key = f"{prefix}steps.bin"
+    user_storage.put_bytes(key, data)
+    seen, steps = [0], []
+    with Prefetch(user_storage, [(key, Path(tmp_path / "0"))], threading.Event(), part_size=PART,
+                  concurrency=2) as prefetch:
+        while seen != [len(data)]:
+            now = prefetch.wait_ready(seen, 30)
+            assert now != seen, "woke without news before its timeout"
+            assert now[0] > seen[0]
+            steps.append(now[0])
+            seen = now
+        # nothing more will come: it waits out its timeout and says the same
+        assert prefetch.wait_ready(seen, 0.05) == [len(data)]
+    assert steps[-1] == len(data) and steps == sorted(steps)
+    assert prefetch.wait_ready([0], 0) == [len(data)]  # stopped: it answers at once
+
+
 def test_ranges_and_stats_outside_the_namespace_are_refused_before_any_request(user_storage):
     for key in ("plus_example_com/bob@example.com/x.csv", f"{NAMESPACE}../bob@example.com/x.csv"):
         with pytest.raises(NamespaceViolation):

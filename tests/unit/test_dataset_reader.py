@@ -7,7 +7,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from src.actions.dataset.formats import _READERS, sql_literal, table_reader
+from src.actions.dataset.formats import plain_reader, sql_literal, table_reader
 
 CSVS = {
     "plain": "id,grp,value,label\n1,2,3.5,a\n2,3,4.25,b\n",
@@ -26,7 +26,7 @@ def test_sniffed_reader_matches_auto_detection(tmp_path: Path, name: str):
     con = duckdb.connect()
     reader = table_reader(con, "csv", path)
     assert "auto_detect = false" in reader  # the sniffed form, not the fallback
-    plain = _READERS["csv"].format(path=sql_literal(str(path)))
+    plain = plain_reader("csv", sql_literal(str(path)))
 
     def read(source: str) -> tuple[list[tuple[str, str]], list[tuple]]:
         result = con.execute(f"SELECT * FROM {source}")
@@ -38,6 +38,6 @@ def test_sniffed_reader_matches_auto_detection(tmp_path: Path, name: str):
 def test_other_formats_and_unsniffable_files_use_plain_readers(tmp_path: Path):
     con = duckdb.connect()
     jsonl = tmp_path / "a.jsonl"
-    assert table_reader(con, "jsonl", jsonl) == _READERS["jsonl"].format(path=sql_literal(str(jsonl)))
+    assert table_reader(con, "jsonl", jsonl) == plain_reader("jsonl", sql_literal(str(jsonl)))
     missing = tmp_path / "missing.csv"
-    assert table_reader(con, "csv", missing) == _READERS["csv"].format(path=sql_literal(str(missing)))
+    assert table_reader(con, "csv", missing) == plain_reader("csv", sql_literal(str(missing)))

@@ -4,9 +4,11 @@ The worker starts it with a capped address space and CPU time (:mod:`feaas.actio
 and the minimal environment of :func:`feaas.actions.childenv.child_env`, then talks to it over
 its stdin and stdout, one JSON object a line:
 
+* out, once DuckDB is imported: ``{"started": true}`` (a child may be started ahead of its query,
+  :mod:`.process`, and waits here);
 * in: first the query (``sql``, ``sources`` as local ``path``/``size``/``name``/``format``,
-  ``out_path``, ``spill_dir``, ``memory_mb``, ``threads``), then ``{"ready": [bytes, …]}`` as the
-  sources' downloads progress, ``{"error": "…"}`` when a download failed;
+  ``out_path``, ``spill_dir``, ``home``, ``memory_mb``, ``threads``), then ``{"ready": [bytes, …]}``
+  as the sources' downloads progress, ``{"error": "…"}`` when a download failed;
 * out: ``{"rows": n}`` or ``{"failed": "…", "oom": bool}``.
 
 The sources are read while they download: a read waits until the worker said its bytes are on
@@ -158,13 +160,25 @@ def _reply(reply: dict[str, Any]) -> None:
 
 
 def main() -> int:
-    job = json.loads(sys.stdin.readline())
+    try:  # before the query arrives: a child started ahead of it (.process) waits here ready
+        import duckdb
+        installed = True
+    except ImportError:
+        installed = False
+    try:
+        _reply({"started": True})
+    except BrokenPipeError:
+        return 0  # the worker is gone
+
+    line = sys.stdin.readline()
+    if not line.strip():
+        return 0  # the worker went away without a query (a spare it did not need)
+    job = json.loads(line)
+    os.environ["HOME"] = os.environ["TMPDIR"] = job["home"]  # nothing lands outside the query's directory
     sources = job["sources"]
     files = ArrivingFiles([s["path"] for s in sources], [int(s["size"]) for s in sources])
     threading.Thread(target=_listen, args=(sys.stdin, files), daemon=True).start()
-    try:
-        import duckdb
-    except ImportError:
+    if not installed:
         _reply({"failed": "DuckDB is not installed on this worker", "oom": False})
         return 0
     try:
@@ -180,4 +194,6 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    code = main()
+    sys.stderr.flush()
+    os._exit(code)  # the answer is out and DuckDB closed: no need to wait for the interpreter's teardown

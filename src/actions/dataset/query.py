@@ -2,7 +2,8 @@
 
 Sources stream from the bucket into the action's temp directory in ordered parts
 (:mod:`.prefetch`) while DuckDB, in a child process with a memory, CPU-time and wall-clock limit
-(:mod:`.child`, :mod:`feaas.actions.childlimits`), already reads them through a file system that
+(:mod:`.child`, :mod:`feaas.actions.childlimits`; started ahead of the query when it can be,
+:mod:`.process`), already reads them through a file system that
 knows only this query's sources (:mod:`.files`): parsing overlaps the download. A child killed or
 refused for memory fails the action with "out of memory while running …"; cancelling kills it. They
 are exposed as views named after each file's stem (``sales.csv`` → ``sales``) and by position
@@ -18,7 +19,6 @@ import contextlib
 import json
 import shutil
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -26,8 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from feaas.actions.base import Action, ActionCancelled, ActionContext, ActionFailed, Param
-from feaas.actions.childenv import child_env
-from feaas.actions.childlimits import DEFAULT_CPU_SECONDS, child_slot, died_of, out_of_memory, start_limited
+from feaas.actions.childlimits import DEFAULT_CPU_SECONDS, child_slot, died_of, out_of_memory
 from feaas.dao.blobs import BlobNotFound
 from feaas.errors import NamespaceViolation
 from feaas.objects import ParameterType as PT
@@ -36,10 +35,9 @@ from src.actions.dataset.files import source_name
 from src.actions.dataset.formats import content_type, output_format, source_format
 from src.actions.dataset.memory import memory_limit_mb, threads
 from src.actions.dataset.prefetch import Prefetch
+from src.actions.dataset.process import keep_spare, start_child
 
 MAX_SOURCES = 64
-#: Where ``python -m src.actions.dataset.child`` is found: the project's root.
-ROOT = Path(__file__).resolve().parents[3]
 __all__ = ["DatasetConvert", "DatasetQuery", "check_select", "run_query"]
 
 
@@ -103,25 +101,27 @@ def _query(ctx: ActionContext, action_id: str, prefetch: Prefetch, keys: list[st
     n_threads = threads(limit_mb)
     work = out_path.parent.parent
     job = {
-        "sql": sql, "out_path": str(out_path), "spill_dir": str(spill_dir),
+        "sql": sql, "out_path": str(out_path), "spill_dir": str(spill_dir), "home": str(work),
         "memory_mb": limit_mb, "threads": n_threads,
         "sources": [{"path": str(work / "sources" / str(n)), "size": prefetch.size(n), "name": name,
                      "format": src_fmt, "table": table}
                     for n, (name, (table, src_fmt, _)) in enumerate(zip(names, parsed, strict=True))],
     }
     wall_s = ctx.time_limit_s or DEFAULT_CPU_SECONDS
-    env = {**child_env(work), "MALLOC_ARENA_MAX": "2"}
     with child_slot(ctx.cancel), open(work / "child.log", "wb") as log:
-        proc = start_limited([sys.executable, "-E", "-s", "-m", "src.actions.dataset.child"],
-                             memory_mb=limit_mb, cpu_seconds=wall_s * n_threads,
-                             cwd=ROOT, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                             stderr=log, start_new_session=True)
+        proc = start_child(work, memory_mb=limit_mb, cpu_seconds=wall_s * n_threads, stderr=log)
         try:
             reply, outcome = _converse(ctx, proc, prefetch, job, time.monotonic() + wall_s)
         finally:
             if proc.poll() is None:
                 proc.kill()
             proc.wait()
+            for stream in (proc.stdin, proc.stdout):
+                with contextlib.suppress(OSError):
+                    if stream is not None:
+                        stream.close()
+    if not ctx.cancel.is_set():
+        keep_spare()  # for the next query, started now that this one no longer needs the cores
     if outcome == "cancelled" or (ctx.cancel.is_set() and proc.returncode != 0):
         raise ActionCancelled("action stopped: the job was cancelled or interrupted")
     if outcome == "timeout":
@@ -151,7 +151,8 @@ def _converse(ctx: ActionContext, proc: subprocess.Popen[bytes], prefetch: Prefe
     reader = threading.Thread(target=lambda: replies.append(proc.stdout.read() if proc.stdout else b""),
                               name="dataset-child-reply", daemon=True)
     reader.start()
-    sent: list[int] = []
+    sizes = [prefetch.size(n) for n in range(len(job["sources"]))]
+    sent = [0] * len(sizes)
     error_sent = False
     try:
         proc.stdin.write(json.dumps(job).encode() + b"\n")
@@ -161,16 +162,18 @@ def _converse(ctx: ActionContext, proc: subprocess.Popen[bytes], prefetch: Prefe
                 return {}, "cancelled"
             if time.monotonic() >= deadline:
                 return {}, "timeout"
-            ready = [prefetch.ready(n) for n in range(len(job["sources"]))]
+            if sent == sizes or error_sent:  # nothing more to tell: wait for the answer
+                reader.join(0.02)
+                continue
+            ready = prefetch.wait_ready(sent, 0.02)  # wakes as bytes arrive: the child reads on at once
             if ready != sent:
                 proc.stdin.write(json.dumps({"ready": ready}).encode() + b"\n")
                 proc.stdin.flush()
                 sent = ready
-            if prefetch.error is not None and not error_sent:
+            if prefetch.error is not None:
                 proc.stdin.write(json.dumps({"error": str(prefetch.error)[:300]}).encode() + b"\n")
                 proc.stdin.flush()
                 error_sent = True
-            reader.join(0.02)
     except BrokenPipeError:
         pass  # the child ended: its exit code says why
     proc.wait()

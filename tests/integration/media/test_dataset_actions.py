@@ -87,11 +87,11 @@ def test_unsafe_or_bad_sql_fails_cleanly(make_ctx, storage, tables, sql, message
 
 def test_sources_of_every_format_spanning_many_parts_are_read_exactly(make_ctx, storage, tables, tmp_path,
                                                                       prefix):
-    """Sources stream in 8 MB parts while DuckDB reads them: a 20 MB CSV, a gzipped CSV, Parquet."""
+    """Sources stream in 16 MB parts while DuckDB reads them: a 40 MB CSV, a gzipped CSV, Parquet."""
     big = tmp_path / "wide.csv"
     with open(big, "w") as fh:
         fh.write("id,grp,pad\n")
-        fh.writelines(f"{i},{i % 7},{'p' * 40}\n" for i in range(400_000))
+        fh.writelines(f"{i},{i % 7},{'p' * 40}\n" for i in range(800_000))
     assert big.stat().st_size > 2 * PART_SIZE  # three parts, the last one short
     storage.upload(big, f"{prefix}data/wide.csv")
     packed = tmp_path / "sales.csv.gz"
@@ -106,7 +106,7 @@ def test_sources_of_every_format_spanning_many_parts_are_read_exactly(make_ctx, 
               sql=sql, dest_key=f"{prefix}out/all.jsonl")
     assert out["rows"] == 1
     assert json.loads(storage.get_bytes(out["dest_key"])) == {
-        "rows": 400_000, "ids": sum(range(3, 400_000, 7)), "packed": 43.0, "qty": 12}
+        "rows": 800_000, "ids": sum(range(3, 800_000, 7)), "packed": 43.0, "qty": 12}
     assert max(ctx.extra["progress"]) == 1.0 and list(ctx.tmp_dir.iterdir()) == []
 
 
@@ -229,7 +229,7 @@ def test_cancel_while_duckdb_waits_for_a_source_still_downloading(make_ctx, stor
     big = tmp_path / "slow.csv"
     with open(big, "w") as fh:
         fh.write("id,pad\n")
-        # ~36 MB: 5 parts, about 3 s on the slow link
+        # ~36 MB: 3 parts, about 3 s on the slow link
         fh.writelines(f"{i},{'p' * 50}\n" for i in range(600_000))
     storage.upload(big, f"{prefix}data/slow.csv")
     cancel = threading.Event()

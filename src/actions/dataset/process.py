@@ -1,0 +1,104 @@
+"""The DuckDB process of a query, started ahead of it when it can be (issue 16: the dataset's fixed cost).
+
+Starting ``python -m src.actions.dataset.child`` and importing DuckDB costs about 0.1 s of CPU, which
+a query over a small file would pay on its clock every time. So once a worker has run a query it
+keeps one child started ahead: idle on its stdin with DuckDB imported (about 45 MB), in the same
+minimal environment, ready for the next query. That query takes it and sets its limits then (address
+space, CPU time, ``oom_score_adj``: :func:`feaas.actions.childlimits.limit_process`); the child moves
+its ``HOME`` and ``TMPDIR`` to the query's work directory when the query arrives. Every query still
+gets a process of its own: a spare serves one query and ends with it.
+
+One spare at most. A query finding none (the first of a worker, or one running beside another)
+starts its own child, as before. An unused spare ends when the worker does (its stdin closes).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import select
+import subprocess
+import sys
+import tempfile
+import threading
+from pathlib import Path
+from typing import IO
+
+from feaas.actions.childenv import child_env
+from feaas.actions.childlimits import limit_process, start_limited
+
+#: Where ``python -m src.actions.dataset.child`` is found: the project's root.
+ROOT = Path(__file__).resolve().parents[3]
+COMMAND = (sys.executable, "-E", "-s", "-m", "src.actions.dataset.child")
+
+_lock = threading.Lock()
+_spare: subprocess.Popen[bytes] | None = None
+
+
+def _env(home: Path) -> dict[str, str]:
+    return {**child_env(home), "MALLOC_ARENA_MAX": "2"}
+
+
+def start_child(work: Path, *, memory_mb: int, cpu_seconds: float,
+                stderr: IO[bytes]) -> subprocess.Popen[bytes]:
+    """The process for one query working in ``work``, limited: the spare when one is waiting
+    (its stderr stays where it was: nowhere), else a new one."""
+    global _spare
+    with _lock:
+        spare, _spare = _spare, None
+    if spare is not None:
+        if spare.poll() is None:
+            try:
+                limit_process(spare.pid, memory_mb=memory_mb, cpu_seconds=cpu_seconds)
+                return spare
+            except OSError:  # it ended meanwhile
+                pass
+        _end(spare)
+    return start_limited(COMMAND, memory_mb=memory_mb, cpu_seconds=cpu_seconds, cwd=ROOT, env=_env(work),
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr, start_new_session=True)
+
+
+def keep_spare() -> None:
+    """Start a process to wait for the next query, unless one is waiting already."""
+    global _spare
+    with _lock:
+        if _spare is not None and _spare.poll() is None:
+            return
+        old = _spare
+        _spare = spare = subprocess.Popen(COMMAND, cwd=ROOT, env=_env(Path(tempfile.gettempdir())),
+                                          stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                          stderr=subprocess.DEVNULL, start_new_session=True)
+    # an idle spare is the first thing to go when memory runs out
+    with contextlib.suppress(OSError), open(f"/proc/{spare.pid}/oom_score_adj", "w") as fh:
+        fh.write("1000")
+    if old is not None:
+        _end(old)
+
+
+def spare_started(timeout: float) -> bool:
+    """Whether a spare has DuckDB imported, waiting up to ``timeout`` seconds for it (a benchmark
+    waits so that the spare's start does not run into what it times next)."""
+    with _lock:
+        spare = _spare
+    if spare is None or spare.stdout is None:
+        return False
+    readable, _, _ = select.select([spare.stdout], [], [], timeout)  # its "started" line
+    return bool(readable)
+
+
+def discard_spare() -> None:
+    """End the waiting spare, if any."""
+    global _spare
+    with _lock:
+        spare, _spare = _spare, None
+    if spare is not None:
+        _end(spare)
+
+
+def _end(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.kill()
+    proc.wait()
+    for stream in (proc.stdin, proc.stdout):
+        if stream is not None:
+            with contextlib.suppress(OSError):
+                stream.close()
