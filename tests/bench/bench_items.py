@@ -883,7 +883,7 @@ def io_scaling(dao: Dao, stack: localstack.LocalStack, size: dict[str, Any], res
         def at(c: int) -> Callable[[], dict[str, float]]:
             return lambda: run_worker(dao, owners[c], io_script(), concurrency=c, env=env)
 
-        kept = interleaved({"C=1": at(1), "C=16": at(16)}, size["io_repeats"], warmup=0)
+        kept = interleaved({"C=1": at(1), "C=16": at(16)}, size["io_repeats"])
         others = {c: at(c)() for c in levels if c not in (1, 16)}
     results.samples["io"] = {**kept, **{f"C={c}": [s] for c, s in others.items()}}
     by_c = {
