@@ -85,6 +85,12 @@ def spare_started(timeout: float) -> bool:
     return bool(readable)
 
 
+def spare_pid() -> int | None:
+    """The waiting spare's process id, if one waits."""
+    with _lock:
+        return _spare.pid if _spare is not None else None
+
+
 def discard_spare() -> None:
     """End the waiting spare, if any."""
     global _spare
