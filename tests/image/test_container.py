@@ -158,6 +158,24 @@ def test_media_job_writes_its_output(engine, image, stack, put_job, dao, tmp_pat
     assert dao.blobs.size(output["webm"]["sval"]) > 0 and dao.blobs.size(output["thumb"]["sval"]) > 0
 
 
+def test_dataset_queries_one_after_another_run_in_the_container(engine, image, stack, put_job, dao) -> None:  # type: ignore[no-untyped-def]
+    """The first query leaves a DuckDB process started ahead (as uid 10001, on the read-only root)
+    and the second runs in it, reading the first one's result."""
+    base = f"{NAMESPACE}image-tier/{uuid.uuid4().hex[:8]}/"
+    dao.blobs.put_bytes(f"{base}sales.csv", b"region,amount\nnorth,10.5\nsouth,20\nnorth,4.5\n")
+    s = script([action("totals", "sys.dataset.query", dest_key=f"{base}totals.csv",
+                       sql="SELECT region, sum(amount) AS total FROM sales GROUP BY region"),
+                action("top", "sys.dataset.query", dest_key=f"{base}top.jsonl",
+                       sql="SELECT region, total FROM totals ORDER BY total DESC LIMIT 1")],
+               ["mainInput:key -> totals:sources", "totals:dest_key -> top:sources",
+                "top:dest_key -> mainOutput:top"])
+    job_id = put_job(job_item(s, input_data={"key": f"{base}sales.csv"}))
+    proc = run_worker_container(engine, image, container_env(stack, job_id))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    output = dao.docs.get(job_id)["output"]
+    assert json.loads(dao.blobs.get_bytes(output["top"]["sval"])) == {"region": "south", "total": 20.0}
+
+
 def test_stop_saves_progress_and_exits_75_within_the_stop_timeout(engine, image, stack, put_job, dao) -> None:  # type: ignore[no-untyped-def]
     s = script([action("nap", "sys.debug.nap")], ["mainInput:s -> nap:seconds"])
     job_id = put_job(job_item(s, input_data={"s": 60}))
