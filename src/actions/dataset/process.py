@@ -15,6 +15,7 @@ starts its own child, as before. An unused spare ends when the worker does (its 
 from __future__ import annotations
 
 import contextlib
+import logging
 import select
 import subprocess
 import sys
@@ -30,6 +31,7 @@ from feaas.actions.childlimits import limit_process, start_limited
 ROOT = Path(__file__).resolve().parents[3]
 COMMAND = (sys.executable, "-E", "-s", "-m", "src.actions.dataset.child")
 
+logger = logging.getLogger(__name__)
 _lock = threading.Lock()
 _spare: subprocess.Popen[bytes] | None = None
 
@@ -63,15 +65,23 @@ def keep_spare() -> None:
     with _lock:
         if _spare is not None and _spare.poll() is None:
             return
-        old = _spare
-        _spare = spare = subprocess.Popen(COMMAND, cwd=ROOT, env=_env(Path(tempfile.gettempdir())),
-                                          stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                          stderr=subprocess.DEVNULL, start_new_session=True)
+        old, _spare = _spare, None
+        spare: subprocess.Popen[bytes] | None
+        try:
+            spare = subprocess.Popen(COMMAND, cwd=ROOT, env=_env(Path(tempfile.gettempdir())),
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=subprocess.DEVNULL, start_new_session=True)
+        except OSError as exc:  # only a head start: the next query starts its own
+            logger.warning("could not start a DuckDB process ahead of the next query: %s", exc)
+            spare = None
+        _spare = spare
+    if old is not None:
+        _end(old)
+    if spare is None:
+        return
     # an idle spare is the first thing to go when memory runs out
     with contextlib.suppress(OSError), open(f"/proc/{spare.pid}/oom_score_adj", "w") as fh:
         fh.write("1000")
-    if old is not None:
-        _end(old)
 
 
 def spare_started(timeout: float) -> bool:

@@ -129,3 +129,23 @@ def test_an_unused_spare_ends_quietly_when_the_worker_goes_away(make_ctx, sales,
     assert waiting.stdin is not None
     waiting.stdin.close()  # what the worker's exit does to it
     assert waiting.wait(10) == 0
+
+
+def test_a_spare_that_cannot_start_costs_the_query_nothing(make_ctx, sales, prefix, monkeypatch, caplog):
+    # Given a machine where the spare cannot start (a full process table) but the query's own can
+    real = subprocess.Popen
+
+    def refused_for_spares(*args, **kwargs):  # type: ignore[no-untyped-def]
+        if kwargs.get("stderr") is subprocess.DEVNULL:  # only the spare's output goes nowhere
+            raise BlockingIOError(11, "Resource temporarily unavailable")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(process.subprocess, "Popen", refused_for_spares)
+    # When a query runs and ends
+    assert query(make_ctx, sales, prefix)["rows"] == 2
+    # Then it succeeded all the same; nothing waits, and a warning says why
+    assert process.spare_pid() is None
+    assert "could not start a DuckDB process ahead of the next query" in caplog.text
+    monkeypatch.setattr(process.subprocess, "Popen", real)
+    assert query(make_ctx, sales, prefix)["rows"] == 2
+    assert process.spare_started(30)
