@@ -91,7 +91,10 @@ def spare_started(timeout: float) -> bool:
         spare = _spare
     if spare is None or spare.stdout is None:
         return False
-    readable, _, _ = select.select([spare.stdout], [], [], timeout)  # its "started" line
+    try:
+        readable, _, _ = select.select([spare.stdout], [], [], timeout)  # its "started" line
+    except (OSError, ValueError):  # taken and closed meanwhile
+        return False
     return bool(readable)
 
 
