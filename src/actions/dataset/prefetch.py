@@ -23,7 +23,7 @@ from feaas.actions.base import Storage
 #: Part size and parallel parts: 4 × 16 MB in flight keeps memory small and the parts in order.
 #: 16 MB is the top of the 8–16 MB ranges AWS suggests for parallel GETs: fewer requests per object,
 #: and on the local SeaweedFS, which un-gzips a stored chunk for every range read from it, less CPU
-#: (the 48 MB benchmark query: 0.34 s in 8 MB parts, 0.30 s in 16 MB ones).
+#: (the 48 MB benchmark query, read in 4 MB CSV buffers: 0.33 s in 8 MB parts, 0.30 s in 16 MB ones).
 PART_SIZE = 16 * 1024 * 1024
 CONCURRENCY = 4
 
