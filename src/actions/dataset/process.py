@@ -22,7 +22,7 @@ import sys
 import tempfile
 import threading
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from feaas.actions.childenv import child_env
 from feaas.actions.childlimits import limit_process, start_limited
@@ -36,8 +36,12 @@ _lock = threading.Lock()
 _spare: subprocess.Popen[bytes] | None = None
 
 
-def _env(home: Path) -> dict[str, str]:
-    return {**child_env(home), "MALLOC_ARENA_MAX": "2"}
+def _launch(home: Path, stderr: IO[bytes] | int) -> dict[str, Any]:
+    """How a child is started, working in ``home`` (its own: a spare's is the temp directory
+    until its query arrives): the minimal environment, stdin and stdout to the worker, a session
+    of its own."""
+    return {"cwd": ROOT, "env": {**child_env(home), "MALLOC_ARENA_MAX": "2"}, "stdin": subprocess.PIPE,
+            "stdout": subprocess.PIPE, "stderr": stderr, "start_new_session": True}
 
 
 def start_child(work: Path, *, memory_mb: int, cpu_seconds: float,
@@ -54,9 +58,8 @@ def start_child(work: Path, *, memory_mb: int, cpu_seconds: float,
                 return spare
             except OSError:  # it ended meanwhile
                 pass
-        _end(spare)
-    return start_limited(COMMAND, memory_mb=memory_mb, cpu_seconds=cpu_seconds, cwd=ROOT, env=_env(work),
-                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr, start_new_session=True)
+        end(spare)
+    return start_limited(COMMAND, memory_mb=memory_mb, cpu_seconds=cpu_seconds, **_launch(work, stderr))
 
 
 def keep_spare() -> None:
@@ -68,15 +71,13 @@ def keep_spare() -> None:
         old, _spare = _spare, None
         spare: subprocess.Popen[bytes] | None
         try:
-            spare = subprocess.Popen(COMMAND, cwd=ROOT, env=_env(Path(tempfile.gettempdir())),
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=subprocess.DEVNULL, start_new_session=True)
+            spare = subprocess.Popen(COMMAND, **_launch(Path(tempfile.gettempdir()), subprocess.DEVNULL))
         except OSError as exc:  # only a head start: the next query starts its own
             logger.warning("could not start a DuckDB process ahead of the next query: %s", exc)
             spare = None
         _spare = spare
     if old is not None:
-        _end(old)
+        end(old)
     if spare is None:
         return
     # an idle spare is the first thing to go when memory runs out
@@ -110,10 +111,11 @@ def discard_spare() -> None:
     with _lock:
         spare, _spare = _spare, None
     if spare is not None:
-        _end(spare)
+        end(spare)
 
 
-def _end(proc: subprocess.Popen[bytes]) -> None:
+def end(proc: subprocess.Popen[bytes]) -> None:
+    """Stop a child that is still running, reap it and close the worker's ends of its pipes."""
     if proc.poll() is None:
         proc.kill()
     proc.wait()

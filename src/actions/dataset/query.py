@@ -15,7 +15,6 @@ spills to the temp directory, so inputs larger than the memory limit work."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import shutil
 import subprocess
@@ -35,7 +34,7 @@ from src.actions.dataset.files import source_name
 from src.actions.dataset.formats import content_type, output_format, source_format
 from src.actions.dataset.memory import memory_limit_mb, threads
 from src.actions.dataset.prefetch import Prefetch
-from src.actions.dataset.process import keep_spare, start_child
+from src.actions.dataset.process import end, keep_spare, start_child
 
 MAX_SOURCES = 64
 __all__ = ["DatasetConvert", "DatasetQuery", "check_select", "run_query"]
@@ -113,13 +112,7 @@ def _query(ctx: ActionContext, action_id: str, prefetch: Prefetch, keys: list[st
         try:
             reply, outcome = _converse(ctx, proc, prefetch, job, time.monotonic() + wall_s)
         finally:
-            if proc.poll() is None:
-                proc.kill()
-            proc.wait()
-            for stream in (proc.stdin, proc.stdout):
-                with contextlib.suppress(OSError):
-                    if stream is not None:
-                        stream.close()
+            end(proc)
     if not ctx.cancel.is_set():
         keep_spare()  # for the next query, started now that this one no longer needs the cores
     if outcome == "cancelled" or (ctx.cancel.is_set() and proc.returncode != 0):
@@ -177,9 +170,7 @@ def _converse(ctx: ActionContext, proc: subprocess.Popen[bytes], prefetch: Prefe
     except BrokenPipeError:
         pass  # the child ended: its exit code says why
     proc.wait()
-    reader.join()
-    with contextlib.suppress(OSError):
-        proc.stdin.close()
+    reader.join()  # the caller closes the pipes (process.end)
     lines = (replies[0] if replies else b"").strip().splitlines()
     try:
         return (json.loads(lines[-1]) if lines else {}), None
