@@ -1,8 +1,9 @@
 """The DuckDB process of a query, started ahead of it when it can be (issue 16: the dataset's fixed cost).
 
 Starting ``python -m src.actions.dataset.child`` and importing DuckDB costs about 0.1 s of CPU, which
-a query over a small file would pay on its clock every time. So once a worker has run a query it
-keeps one child started ahead: idle on its stdin with DuckDB imported (about 45 MB), in the same
+a query over a small file would pay on its clock every time. So once a worker has run a query (and
+delivered its result: the new process does not compete with the upload) it keeps one child started
+ahead: idle on its stdin with DuckDB imported (about 45 MB), in the same
 minimal environment, ready for the next query. That query takes it and sets its limits then (address
 space, CPU time, ``oom_score_adj``: :func:`feaas.actions.childlimits.limit_process`); the child moves
 its ``HOME`` and ``TMPDIR`` to the query's work directory when the query arrives. Every query still

@@ -89,6 +89,8 @@ def run_query(ctx: ActionContext, sources: list[str], sql: str, dest_key: str,
         raise
     finally:
         shutil.rmtree(work, ignore_errors=True)
+        if not ctx.cancel.is_set():
+            keep_spare()  # for the next query: started once this one's result is delivered, not before
     ctx.report_progress(1.0)
     return {"dest_key": dest_key, "rows": rows}
 
@@ -113,8 +115,6 @@ def _query(ctx: ActionContext, action_id: str, prefetch: Prefetch, keys: list[st
             reply, outcome = _converse(ctx, proc, prefetch, job, time.monotonic() + wall_s)
         finally:
             end(proc)
-    if not ctx.cancel.is_set():
-        keep_spare()  # for the next query, started now that this one no longer needs the cores
     if outcome == "cancelled" or (ctx.cancel.is_set() and proc.returncode != 0):
         raise ActionCancelled("action stopped: the job was cancelled or interrupted")
     if outcome == "timeout":

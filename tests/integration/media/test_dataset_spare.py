@@ -67,6 +67,32 @@ def test_a_query_leaves_a_spare_and_the_next_query_runs_in_it(make_ctx, storage,
     assert spare().pid != first.pid
 
 
+def test_the_next_process_starts_only_once_the_result_is_delivered(make_ctx, sales, prefix, monkeypatch):
+    query(make_ctx, sales, prefix)
+    first = spare()
+    ctx = make_ctx()
+    spare_while_uploading: list[int | None] = []
+    upload = ctx.storage.upload
+
+    def watched_upload(*args, **kwargs):  # type: ignore[no-untyped-def]
+        spare_while_uploading.append(process.spare_pid())
+        upload(*args, **kwargs)
+
+    monkeypatch.setattr(ctx.storage, "upload", watched_upload)
+    run(ctx, "sys.dataset.query", sources=[sales], sql=SQL, dest_key=f"{prefix}out/summary.csv")
+    # While its result was uploaded, the query had taken the spare and none had started yet
+    assert spare_while_uploading == [None]
+    # After it, a new one waits
+    assert spare().pid != first.pid
+
+
+def test_a_query_that_fails_leaves_a_spare_too(make_ctx, sales, prefix):
+    with pytest.raises(ActionFailed, match=r"query failed: .*nope"):
+        run(make_ctx(), "sys.dataset.query", sources=[sales], sql="SELECT nope FROM sales",
+            dest_key=f"{prefix}out/failed.csv")
+    spare()
+
+
 def test_a_spare_gets_the_child_environment_and_no_limits_until_taken(make_ctx, sales, prefix):
     query(make_ctx, sales, prefix)
     waiting = spare()
