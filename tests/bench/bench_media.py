@@ -19,6 +19,7 @@ Exits 1 when a target is missed (not in quick mode); raw samples in bench-result
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 import os
 import resource
@@ -28,11 +29,14 @@ import tempfile
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from unittest import mock
 
 from feaas.actions.base import ActionContext
 from feaas.actions.context import UserStorage
 from feaas.dao import make_clients
 from src.actions.dataset import process
+from src.actions.dataset import query as dataset_query
+from src.actions.dataset.prefetch import Prefetch
 from src.actions.dataset.query import ACTIONS as DATASET_ACTIONS
 from src.actions.ffmpeg import ACTIONS as FFMPEG_ACTIONS
 from src.actions.ffmpeg import demuxers
@@ -189,6 +193,12 @@ def main(argv: list[str] | None = None) -> int:
                 },
             )
 
+        def one_get_action() -> None:
+            """A diagnostic, not the product: the action fetching its source in one GET, as the
+            floor does, instead of in parallel 16 MB parts (which real S3 needs for speed)."""
+            with mock.patch.object(dataset_query, "Prefetch", functools.partial(Prefetch, part_size=size)):
+                run_action()
+
         def first_action() -> None:
             """The first query of a worker: no process started ahead of it."""
             process.discard_spare()
@@ -237,6 +247,7 @@ def main(argv: list[str] | None = None) -> int:
                 "action": with_cpu(run_action),
                 "floor": with_cpu(floor),
                 "action, a worker's first": with_cpu(first_action),
+                "action in one GET (diagnostic)": with_cpu(one_get_action),
                 "direct (local file)": with_cpu(direct_query),
                 "download then query": with_cpu(download_then_query),
             },
@@ -264,6 +275,8 @@ def main(argv: list[str] | None = None) -> int:
         a["seconds"] / f["seconds"] for a, f in zip(data["action"], data["floor"], strict=True)
     ]
     vs_floor = stats(action_per_round)
+    one_get = stats([a["seconds"] / f["seconds"]
+                     for a, f in zip(data["action in one GET (diagnostic)"], data["floor"], strict=True)])
     cores = len(os.sched_getaffinity(0))
     # However well its parts overlap, a run cannot take less than its CPU time over the cores.
     cpu_bound = cpu["action"] / cores / secs["floor"].median
@@ -275,10 +288,12 @@ def main(argv: list[str] | None = None) -> int:
           f"{cpu[name] / s.median:.1f} of {cores}", f"{secs['action'].median / s.median:.2f}"]
          for name, s in secs.items()],
         "action = the query in the DuckDB process the previous query started ahead of it (any query "
-        "after a worker's first); a worker's first = the query starting its own process. "
+        "after a worker's first); a worker's first = the query starting its own process; in one GET = "
+        "a diagnostic: the action fetching its source in one GET as the floor does, not in parallel "
+        "16 MB parts (what real S3 needs for speed; SeaweedFS charges CPU for each ranged read). "
         "floor = the direct DuckDB query on the local file while the same object is fetched from the "
         "store at the same time, in one GET (SeaweedFS shares the cores and un-gzips text on every "
-        "read; the action's parallel ranged parts cost it more CPU than one GET: the store's column); "
+        "read); "
         "download then query = fetch to a file, then the direct query. CPU-s on the clock: this "
         "process, its children (the action's DuckDB process) and the store; the start of the process "
         "a query takes, before the clock, is apart "
@@ -291,7 +306,10 @@ def main(argv: list[str] | None = None) -> int:
             "dataset action / floor (direct query + concurrent fetch)",
             vs_floor.median,
             1.1,
-            f"per-round ratios {vs_floor.text('.2f')}; CPU bound on {cores} cores {cpu_bound:.2f}",
+            f"per-round ratios {vs_floor.text('.2f')}; CPU bound on {cores} cores {cpu_bound:.2f}; "
+            f"the action's extra CPU over the floor {cpu['action'] - cpu['floor']:.2f} s, the store's "
+            f"part of it {store_cpu['action'] - store_cpu['floor']:.2f} s; in one GET (diagnostic) "
+            f"{one_get.median:.2f}",
         )
     )
     conv = {name: stats(column(s, "seconds")) for name, s in media.items()}
