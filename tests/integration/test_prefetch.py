@@ -64,6 +64,33 @@ def test_a_missing_object_is_reported_at_once_and_no_file_stays_open(user_storag
     assert _open_fds() == before
 
 
+class _StatsMeetInPairs:
+    """The real storage, except that each object's stat waits until another stat is under way too:
+    asked for one after another, the first of them never returns (the barrier breaks)."""
+
+    def __init__(self, inner: UserStorage) -> None:
+        self._inner = inner
+        self._barrier = threading.Barrier(2, timeout=10)
+
+    def stat(self, key: str) -> Any:
+        self._barrier.wait()
+        return self._inner.stat(key)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+
+def test_the_objects_are_looked_up_in_parallel(user_storage, tmp_path, prefix):
+    contents = [os.urandom(PART + n) for n in range(4)]
+    keys = [f"{prefix}{n}.bin" for n in range(len(contents))]
+    for key, data in zip(keys, contents, strict=True):
+        user_storage.put_bytes(key, data)
+    objects = [(key, tmp_path / str(n)) for n, key in enumerate(keys)]
+    with Prefetch(_StatsMeetInPairs(user_storage), objects, threading.Event(),  # type: ignore[arg-type]
+                  part_size=PART, concurrency=2) as prefetch:
+        assert [prefetch.read(n, 0, len(data)) for n, data in enumerate(contents)] == contents
+
+
 class _ReplacedOnFirstRead:
     """The real storage, except that the object is overwritten just before its first part is read."""
 

@@ -3,8 +3,8 @@
 A reader may start on the first bytes of an object while the rest is still on its way:
 :meth:`Prefetch.read` waits until the bytes it asks for are on disk. The dataset actions use this
 so DuckDB parses a source while it downloads instead of after it. Each object's ETag is read first
-and every part is asked for with it, so an object replaced mid-way fails the read rather than
-mixing two versions.
+(for all objects at once, on the fetch's own threads) and every part is asked for with it, so an
+object replaced mid-way fails the read rather than mixing two versions.
 """
 
 from __future__ import annotations
@@ -55,18 +55,20 @@ class Prefetch:
         self._stopped = False
         self.error: BaseException | None = None
         self._objects: list[_Object] = []
+        self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="prefetch")
         try:
-            for key, path in objects:
-                stat = storage.stat(key)
+            # in parallel: a query over many files does not wait for one round trip after another
+            stats = list(self._pool.map(storage.stat, [key for key, _ in objects]))
+            for (key, path), stat in zip(objects, stats, strict=True):
                 fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
                 parts = -(-stat.size // part_size)
                 self._objects.append(_Object(key, stat.size, stat.etag, fd, [False] * parts))
         except BaseException:
+            self._pool.shutdown(wait=True, cancel_futures=True)
             self._close_files()
             raise
         self._total = sum(o.size for o in self._objects) or 1
         self._fetched = 0
-        self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="prefetch")
         for index, obj in enumerate(self._objects):  # submitted in order: earlier bytes arrive first
             for part in range(len(obj.done)):
                 self._pool.submit(self._fetch, index, part)
