@@ -7,9 +7,10 @@ the local stack (DynamoDB Local + SeaweedFS), then, after a discarded warm-up, i
   in the process the previous query started ahead of it, and once more as a worker's first query,
   which starts its own) against its *floor*, the direct DuckDB query on the local file while the
   same object is fetched from the store at the same time — target: action ≤ 1.1 × floor, measured
-  in the same run. Also shown: the direct query alone and download-then-query. (The old ≤ 1.2 ×
+  in the same run. Also shown: the action fetching its source in one GET as the floor does (a
+  diagnostic), the direct query alone and download-then-query. (The old ≤ 1.2 ×
   DuckDB-on-a-local-file target is retired: SeaweedFS shares the cores and un-gzips text on every
-  read; its CPU time per action run is printed.)
+  read; its CPU time is printed for every run.)
 * ``vendor.ffmpeg.convert`` of a generated 720p clip (download from S3, probe, encode, upload) vs.
   the identical ffmpeg command run directly on the local file — target ratio ≤ 1.10.
 
@@ -293,8 +294,7 @@ def main(argv: list[str] | None = None) -> int:
         "16 MB parts (what real S3 needs for speed; SeaweedFS charges CPU for each ranged read). "
         "floor = the direct DuckDB query on the local file while the same object is fetched from the "
         "store at the same time, in one GET (SeaweedFS shares the cores and un-gzips text on every "
-        "read); "
-        "download then query = fetch to a file, then the direct query. CPU-s on the clock: this "
+        "read); download then query = fetch to a file, then the direct query. CPU-s on the clock: this "
         "process, its children (the action's DuckDB process) and the store; the start of the process "
         "a query takes, before the clock, is apart "
         f"({statistics.median(column(data['action'], 'spare_start_cpu_s')):.2f} CPU-s). The action's "
