@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -13,8 +14,10 @@ from tests.ops.conftest import ROOT
 def uv_lock_check(project: Path, *, offline: bool = True) -> subprocess.CompletedProcess[str]:
     uv = shutil.which("uv") or str(ROOT / ".venv" / "bin" / "uv")
     network = ["--offline"] if offline else []
+    # as bootstrap.sh runs uv: the machine's CA certificates (HTTPS may be re-signed by a proxy)
+    env = {**os.environ, "UV_SYSTEM_CERTS": "1", "UV_PYTHON_DOWNLOADS": "never"}
     return subprocess.run([uv, "lock", "--locked", *network, "--project", str(project)],
-                          capture_output=True, text=True, check=False, timeout=120)
+                          capture_output=True, text=True, check=False, timeout=120, env=env)
 
 
 def test_uv_lock_matches_pyproject() -> None:
