@@ -203,7 +203,8 @@ def main(argv: list[str] | None = None) -> int:
                 run_action()
 
         class Downloaded(Prefetch):
-            """Every source on disk before the query starts: nothing read while it downloads."""
+            """The benchmark's one source on disk before the query starts: nothing read while it
+            downloads."""
 
             def __init__(self, *args: Any, **kwargs: Any) -> None:
                 super().__init__(*args, **kwargs)
